@@ -1,0 +1,425 @@
+"""The Kling emulator's HTTP API (aiohttp), written from the contract in KLING_API.md.
+
+It deliberately shares no validation code with the client: it checks requests on its own,
+so a client bug is caught rather than mirrored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+import warnings
+from collections import defaultdict, deque
+from typing import Any
+from urllib.parse import urlparse
+
+import jwt
+from aiohttp import ClientSession, ClientTimeout, web
+
+from airflow_provider_kling.emulator import media
+from airflow_provider_kling.emulator.state import EmulatedTask, EmulatorConfig, Fault, TaskStore
+
+KINDS = {
+    "video-to-audio": "/v1/audio/video-to-audio",
+    "text2video": "/v1/videos/text2video",
+    "image2video": "/v1/videos/image2video",
+    "text-to-audio": "/v1/audio/text-to-audio",
+}
+HTTP_FOR_CODE = {
+    range(1000, 1005): 401,
+    range(1100, 1104): 429,
+    range(1200, 1204): 400,
+    range(1300, 1302): 400,
+    range(1302, 1304): 429,
+    range(1304, 1305): 403,
+    range(5000, 5003): 500,
+}
+
+
+class KlingAPIFailure(Exception):
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class Stats:
+    """What benchmarks and tests read back: requests, TCP connections, tasks created."""
+
+    def __init__(self) -> None:
+        self.requests = 0
+        self.by_route: dict[str, int] = defaultdict(int)
+        self.connections: set[tuple[str, int]] = set()
+        self.submits = 0
+        self.callbacks_sent = 0
+        self.callbacks_failed = 0
+        self.faults = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "requests": self.requests,
+            "by_route": dict(self.by_route),
+            "connections": len(self.connections),
+            "submits": self.submits,
+            "callbacks_sent": self.callbacks_sent,
+            "callbacks_failed": self.callbacks_failed,
+            "faults": self.faults,
+        }
+
+
+def envelope(code: int, message: str, data: Any) -> dict[str, Any]:
+    return {"code": code, "message": message, "request_id": str(uuid.uuid4()), "data": data}
+
+
+def error_response(code: int, message: str) -> web.Response:
+    status = next((s for r, s in HTTP_FOR_CODE.items() if code in r), 400)
+    return web.json_response(envelope(code, message, None), status=status)
+
+
+# ---------------------------------------------------------------------------- auth
+
+
+def authenticate(request: web.Request, config: EmulatorConfig) -> str:
+    """Return the caller's account key, or raise a 1000-1004 failure."""
+    header = request.headers.get("Authorization", "")
+    if not header.strip():
+        raise KlingAPIFailure(1001, "Authorization is empty")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise KlingAPIFailure(1002, "Authorization is invalid")
+    if token in config.api_keys:
+        return f"key:{token[:4]}:{hash(token)}"
+    try:
+        claims = jwt.decode(token, options={"verify_signature": False})
+        access_key = str(claims.get("iss", ""))
+    except jwt.PyJWTError:
+        raise KlingAPIFailure(1002, "Authorization is invalid") from None
+    secret = config.access_keys.get(access_key)
+    if secret is None:
+        raise KlingAPIFailure(1002, "Authorization is invalid")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # short test secrets are the caller's choice
+            jwt.decode(token, secret, algorithms=["HS256"], options={"require": ["exp", "nbf", "iss"]})
+    except jwt.ImmatureSignatureError:
+        raise KlingAPIFailure(1003, "Authorization is not yet valid") from None
+    except jwt.ExpiredSignatureError:
+        raise KlingAPIFailure(1004, "Authorization is expired") from None
+    except jwt.PyJWTError:
+        raise KlingAPIFailure(1002, "Authorization is invalid") from None
+    return f"ak:{access_key}"
+
+
+# ---------------------------------------------------------------------------- validation
+
+
+def _text(body: dict[str, Any], name: str, max_len: int | None = None, required: bool = False) -> str | None:
+    value = body.get(name)
+    if value is None or value == "":
+        if required:
+            raise KlingAPIFailure(1201, f"{name} is required")
+        return None
+    if not isinstance(value, str):
+        raise KlingAPIFailure(1201, f"{name} must be a string")
+    if max_len is not None and len(value) > max_len:
+        raise KlingAPIFailure(1201, f"{name} exceeds {max_len} characters")
+    return value
+
+
+def _url(body: dict[str, Any], name: str) -> str | None:
+    value = _text(body, name)
+    if value is not None:
+        parsed = urlparse(value)
+        if parsed.scheme not in ("http", "https") or not parsed.netloc:
+            raise KlingAPIFailure(1201, f"{name} must be an http(s) URL")
+    return value
+
+
+def validate(kind: str, body: dict[str, Any], store: TaskStore, config: EmulatorConfig) -> float:
+    """Check a submit body; return the duration (s) of the media the task will produce."""
+    _text(body, "external_task_id", 128)
+    _url(body, "callback_url")
+    if kind == "video-to-audio":
+        video_id = _text(body, "video_id")
+        video_url = _url(body, "video_url")
+        if (video_id is None) == (video_url is None):
+            raise KlingAPIFailure(1201, "Either video_id or video_url must be provided, but not both")
+        _text(body, "sound_effect_prompt", 200)
+        _text(body, "bgm_prompt", 200)
+        if "asmr_mode" in body and not isinstance(body["asmr_mode"], bool):
+            raise KlingAPIFailure(1201, "asmr_mode must be a boolean")
+        if video_id is not None:
+            seconds = store.videos.get(video_id)
+            if seconds is None:
+                raise KlingAPIFailure(1201, f"video_id {video_id} not found (or older than 30 days)")
+        else:
+            seconds = 5.0
+        if not config.min_video_seconds <= seconds <= config.max_video_seconds:
+            raise KlingAPIFailure(1201, "Video duration must be between 3.0 and 20.0 seconds")
+        return seconds
+    if kind in ("text2video", "image2video"):
+        _text(body, "prompt", 2500, required=kind == "text2video")
+        _text(body, "negative_prompt", 2500)
+        if kind == "image2video":
+            _text(body, "image", required=True)
+        duration = str(body.get("duration") or "5")
+        if duration not in ("5", "10"):
+            raise KlingAPIFailure(1201, "duration must be '5' or '10'")
+        if body.get("mode") not in (None, "", "std", "pro"):
+            raise KlingAPIFailure(1201, "mode must be 'std' or 'pro'")
+        if body.get("aspect_ratio") not in (None, "", "16:9", "9:16", "1:1"):
+            raise KlingAPIFailure(1201, "aspect_ratio must be one of 16:9, 9:16, 1:1")
+        return float(duration)
+    _text(body, "prompt", 500, required=True)
+    return float(body.get("duration") or 5)
+
+
+def _prompts(body: dict[str, Any]) -> str:
+    return " ".join(str(body.get(k) or "") for k in ("prompt", "sound_effect_prompt", "bgm_prompt"))
+
+
+# ---------------------------------------------------------------------------- rendering
+
+
+def render_task(task: EmulatedTask, config: EmulatorConfig, results_base: str) -> dict[str, Any]:
+    now = time.time()
+    status = task.status(config, now)
+    changed = task.created
+    if status == "processing":
+        changed = task.created + config.submitted_seconds
+    elif status in ("succeed", "failed"):
+        changed = task.finishes_at(config)
+    out: dict[str, Any] = {
+        "task_id": task.task_id,
+        "task_status": status,
+        "task_status_msg": task.fail_message if status == "failed" else "",
+        "task_info": {"external_task_id": task.external_task_id},
+        "created_at": int(task.created * 1000),
+        "updated_at": int(changed * 1000),
+    }
+    if status == "failed":
+        out["task_result"] = {}
+    elif status == "succeed":
+        seconds = f"{task.duration:.1f}"
+        base = f"{results_base}/{task.task_id}"
+        out["task_result"] = {
+            "videos": [{"id": vid, "url": f"{base}/{vid}.mp4", "duration": seconds} for vid in task.video_ids],
+            "audios": [
+                {
+                    "id": aid,
+                    "url_mp3": f"{base}/{aid}.mp3",
+                    "url_wav": f"{base}/{aid}.wav",
+                    "duration_mp3": seconds,
+                    "duration_wav": seconds,
+                }
+                for aid in task.audio_ids
+            ],
+        }
+        out["final_unit_deduction"] = "1"
+    return out
+
+
+# ---------------------------------------------------------------------------- app
+
+
+class KlingEmulator:
+    """Routes and behaviour; ``build_app()`` returns the aiohttp application."""
+
+    def __init__(self, config: EmulatorConfig | None = None) -> None:
+        self.config = config or EmulatorConfig()
+        self.store = TaskStore()
+        self.stats = Stats()
+        self._request_times: dict[str, deque[float]] = defaultdict(deque)
+        self._background: set[asyncio.Task[None]] = set()
+        self._client: ClientSession | None = None
+
+    def build_app(self) -> web.Application:
+        app = web.Application(middlewares=[self._middleware], client_max_size=2 * 1024**2)
+        prefix = self.config.prefix.rstrip("/")
+        for kind, path in KINDS.items():
+            app.router.add_post(prefix + path, self._handler(self.submit, kind))
+            app.router.add_get(prefix + path, self._handler(self.list_tasks, kind))
+            app.router.add_get(prefix + path + "/{ident}", self._handler(self.query, kind))
+        app.router.add_get(prefix + "/results/{task_id}/{name}", self.result_file)
+        app.router.add_get("/_emulator/stats", self.get_stats)
+        app.router.add_post("/_emulator/config", self.patch_config)
+        app.router.add_get("/_emulator/health", self.health)
+        app.on_cleanup.append(self._cleanup)
+        return app
+
+    @web.middleware
+    async def _middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        self.stats.requests += 1
+        peer = request.transport.get_extra_info("peername") if request.transport else None
+        if peer:
+            self.stats.connections.add((str(peer[0]), int(peer[1])))
+        resource = request.match_info.route.resource
+        self.stats.by_route[f"{request.method} {resource.canonical if resource else request.path}"] += 1
+        return await handler(request)
+
+    def _handler(self, method: Any, kind: str) -> Any:
+        async def handle(request: web.Request) -> web.StreamResponse:
+            fault = self.config.take_fault(request.method)
+            try:
+                if fault is not None:
+                    early = await self._apply_fault_before(fault, request)
+                    if early is not None:
+                        return early
+                owner = authenticate(request, self.config)
+                self._check_rate(owner)
+                response = await method(request, kind, owner)
+            except KlingAPIFailure as failure:
+                response = error_response(failure.code, failure.message)
+            if fault is not None and fault.action == "reset_after":
+                self._drop(request)
+            return response
+
+        return handle
+
+    async def _apply_fault_before(self, fault: Fault, request: web.Request) -> web.StreamResponse | None:
+        self.stats.faults += 1
+        if fault.action == "error":
+            raise KlingAPIFailure(fault.code, f"Emulated error {fault.code}")
+        if fault.action == "body":
+            return web.Response(
+                text=fault.body, status=fault.http_status or 200, content_type="application/json"
+            )
+        if fault.action == "reset_before":
+            self._drop(request)
+            return web.Response(status=500)  # never reaches the client: the socket is gone
+        if fault.action == "slow":
+            await asyncio.sleep(fault.delay)
+        return None
+
+    @staticmethod
+    def _drop(request: web.Request) -> None:
+        if request.transport is not None:
+            request.transport.abort()
+
+    def _check_rate(self, owner: str) -> None:
+        limit = self.config.max_requests_per_second
+        if not limit:
+            return
+        now = time.monotonic()
+        window = self._request_times[owner]
+        window.append(now)
+        while window and window[0] < now - 1.0:
+            window.popleft()
+        if len(window) > limit:
+            raise KlingAPIFailure(1302, "Too many requests, please try again later")
+
+    def _results_base(self, request: web.Request) -> str:
+        return f"{request.scheme}://{request.host}{self.config.prefix.rstrip('/')}/results"
+
+    async def submit(self, request: web.Request, kind: str, owner: str) -> web.Response:
+        try:
+            body = await request.json()
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise KlingAPIFailure(1200, "Request body is not valid JSON") from None
+        if not isinstance(body, dict):
+            raise KlingAPIFailure(1200, "Request body must be a JSON object")
+        seconds = validate(kind, body, self.store, self.config)
+        external_id = str(body.get("external_task_id") or "")
+        if external_id and (owner, external_id) in self.store.by_external:
+            raise KlingAPIFailure(1201, f"external_task_id {external_id} already exists")
+        limit = self.config.max_concurrent_tasks
+        if limit is not None and self.store.running(owner, self.config) >= limit:
+            raise KlingAPIFailure(1303, "Parallel task over resource pack limit")
+        task_id = self.store.new_id()
+        task = EmulatedTask(
+            task_id=task_id,
+            kind=kind,
+            owner=owner,
+            external_task_id=external_id,
+            request=body,
+            created=time.time(),
+            duration=seconds,
+            fail_message=self.config.fail_message if self.config.fail_marker in _prompts(body) else None,
+            callback_url=body.get("callback_url") or None,
+        )
+        if kind in ("text2video", "image2video"):
+            task.video_ids = [self.store.new_id()]
+            self.store.videos[task.video_ids[0]] = seconds
+        elif kind == "video-to-audio":
+            task.video_ids = [self.store.new_id()]
+            task.audio_ids = [self.store.new_id()]
+        else:
+            task.audio_ids = [self.store.new_id()]
+        self.store.add(task)
+        self.stats.submits += 1
+        if task.callback_url:
+            self._spawn(self._send_callbacks(task, self._results_base(request)))
+        data = render_task(task, self.config, self._results_base(request))
+        return web.json_response(envelope(0, "SUCCEED", data))
+
+    async def query(self, request: web.Request, kind: str, owner: str) -> web.Response:
+        task = self.store.find(owner, request.match_info["ident"], kind)
+        if task is None:
+            return web.json_response(envelope(1203, "Task not found", None), status=404)
+        return web.json_response(envelope(0, "SUCCEED", render_task(task, self.config, self._results_base(request))))
+
+    async def list_tasks(self, request: web.Request, kind: str, owner: str) -> web.Response:
+        try:
+            page_num = int(request.query.get("pageNum", "1"))
+            page_size = int(request.query.get("pageSize", "30"))
+        except ValueError:
+            raise KlingAPIFailure(1201, "pageNum and pageSize must be integers") from None
+        if not 1 <= page_num <= 1000 or not 1 <= page_size <= 500:
+            raise KlingAPIFailure(1201, "pageNum must be 1..1000 and pageSize 1..500")
+        tasks = self.store.list(owner, kind)[(page_num - 1) * page_size : page_num * page_size]
+        base = self._results_base(request)
+        return web.json_response(envelope(0, "SUCCEED", [render_task(t, self.config, base) for t in tasks]))
+
+    async def result_file(self, request: web.Request) -> web.Response:
+        task = self.store.tasks.get(request.match_info["task_id"])
+        name = request.match_info["name"]
+        stem, _, ext = name.rpartition(".")
+        if task is None or task.status(self.config) != "succeed" or stem not in task.video_ids + task.audio_ids:
+            raise web.HTTPNotFound()
+        if ext not in media.CONTENT_TYPES:
+            raise web.HTTPNotFound()
+        body = await asyncio.get_running_loop().run_in_executor(None, media.render, ext, round(task.duration, 1))
+        return web.Response(body=body, content_type=media.CONTENT_TYPES[ext])
+
+    async def get_stats(self, request: web.Request) -> web.Response:
+        return web.json_response(self.stats.as_dict())
+
+    async def patch_config(self, request: web.Request) -> web.Response:
+        try:
+            self.config.patch(await request.json())
+        except (KeyError, ValueError) as exc:
+            return web.json_response({"error": f"unknown or bad setting: {exc}"}, status=400)
+        return web.json_response({"ok": True})
+
+    async def health(self, request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok", "tasks": len(self.store.tasks)})
+
+    # ------------------------------------------------------------------ callbacks
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _send_callbacks(self, task: EmulatedTask, results_base: str) -> None:
+        """POST the task (legacy callback format) on every status change, like Kling does."""
+        moments = [task.created + self.config.submitted_seconds, task.finishes_at(self.config) + 0.01]
+        for moment in moments:
+            await asyncio.sleep(max(0.0, moment - time.time()))
+            payload = render_task(task, self.config, results_base)
+            try:
+                if self._client is None or self._client.closed:
+                    self._client = ClientSession(timeout=ClientTimeout(total=10))
+                async with self._client.post(str(task.callback_url), json=payload) as response:
+                    await response.read()
+                self.stats.callbacks_sent += 1
+            except Exception:
+                self.stats.callbacks_failed += 1
+
+    async def _cleanup(self, app: web.Application) -> None:
+        for task in list(self._background):
+            task.cancel()
+        if self._client is not None:
+            await self._client.close()

@@ -1,0 +1,68 @@
+"""``kling-emulator``: a local Kling API for building pipelines without spending credits."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+
+from airflow_provider_kling.emulator.server import EmulatorServer
+from airflow_provider_kling.emulator.state import (
+    DEFAULT_ACCESS_KEY,
+    DEFAULT_API_KEY,
+    DEFAULT_SECRET_KEY,
+    EmulatorConfig,
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="kling-emulator", description=__doc__)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8765, help="0 picks a free port")
+    p.add_argument("--prefix", default="", help="path prefix, as a reseller proxy has (e.g. /kling)")
+    p.add_argument("--access-key", default=DEFAULT_ACCESS_KEY)
+    p.add_argument("--secret-key", default=DEFAULT_SECRET_KEY)
+    p.add_argument("--api-key", default=DEFAULT_API_KEY, help="static API key accepted as Bearer")
+    p.add_argument("--submitted-seconds", type=float, default=1.0, help="time a task stays 'submitted'")
+    p.add_argument("--processing-seconds", type=float, default=5.0, help="time a task stays 'processing'")
+    p.add_argument("--max-concurrent-tasks", type=int, default=None, help="parallel tasks per key (1303)")
+    p.add_argument("--max-requests-per-second", type=float, default=None, help="rate limit per key (1302)")
+    p.add_argument("--port-file", default=None, help="write the bound port here once listening")
+    return p
+
+
+def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
+    return EmulatorConfig(
+        access_keys={args.access_key: args.secret_key},
+        api_keys={args.api_key} if args.api_key else set(),
+        prefix=args.prefix,
+        submitted_seconds=args.submitted_seconds,
+        processing_seconds=args.processing_seconds,
+        max_concurrent_tasks=args.max_concurrent_tasks,
+        max_requests_per_second=args.max_requests_per_second,
+    )
+
+
+async def serve(args: argparse.Namespace) -> None:
+    server = EmulatorServer(config_from_args(args), host=args.host, port=args.port)
+    await server.start_async()
+    print(f"Kling emulator listening on {server.url}", flush=True)
+    print(f"  official mode: login={args.access_key} password=<--secret-key>", flush=True)
+    print("  proxy mode:    login empty, password=<--api-key>", flush=True)
+    if args.port_file:
+        with open(args.port_file, "w") as fh:
+            fh.write(str(server.port))
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await server.stop_async()
+
+
+def main(argv: list[str] | None = None) -> None:
+    asyncio.run(serve(build_parser().parse_args(argv)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,166 @@
+"""Typed errors for the Kling provider.
+
+Errors are chosen by Kling's business ``code`` (never by matching message text), and every
+API error carries the HTTP status, the code, Kling's message and the ``request_id`` so a
+failed Airflow task tells the user exactly what to look up.  ``transient`` says whether a
+retry with backoff may succeed.
+"""
+
+from __future__ import annotations
+
+from airflow.sdk.exceptions import AirflowException
+
+
+class KlingError(AirflowException):
+    """Base class of every error raised by this provider."""
+
+    transient: bool = False
+
+
+class KlingValidationError(KlingError, ValueError):
+    """Operator input that breaks the API contract; raised before any request is sent."""
+
+
+class KlingAPIError(KlingError):
+    """Kling answered with ``code != 0`` (or an HTTP error status)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: int | None = None,
+        http_status: int | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        self.code = code
+        self.http_status = http_status
+        self.kling_message = message
+        self.request_id = request_id
+        super().__init__(self._describe())
+
+    def _describe(self) -> str:
+        parts = [f"Kling API error {self.code}" if self.code is not None else "Kling API error"]
+        if self.http_status is not None:
+            parts.append(f"(HTTP {self.http_status})")
+        text = " ".join(parts) + f": {self.kling_message or 'no message'}"
+        if self.request_id:
+            text += f" [request_id={self.request_id}]"
+        return text
+
+
+class KlingAuthError(KlingAPIError):
+    """1000-1004: authentication failed, empty, invalid, not yet valid or expired."""
+
+
+class KlingAccountError(KlingAPIError):
+    """1100-1103: account exception, arrears, resource pack used up or expired."""
+
+
+class KlingInvalidRequestError(KlingAPIError):
+    """1200-1203: invalid request parameters (including unknown task ids)."""
+
+
+class KlingContentPolicyError(KlingAPIError):
+    """1300-1301: the content policy was triggered."""
+
+
+class KlingRateLimitError(KlingAPIError):
+    """1302: too many requests; back off and retry."""
+
+    transient = True
+
+
+class KlingConcurrencyLimitError(KlingAPIError):
+    """1303: too many parallel tasks for the account; back off (longer) and retry."""
+
+    transient = True
+
+
+class KlingIPWhitelistError(KlingAPIError):
+    """1304: the caller's IP is not on the account's whitelist."""
+
+
+class KlingServerError(KlingAPIError):
+    """5000-5002 or an HTTP 5xx: server error, unavailable or timeout; retry."""
+
+    transient = True
+
+
+class KlingTransportError(KlingError):
+    """The request did not produce an HTTP answer: connection refused/reset, timeout."""
+
+    transient = True
+
+
+class KlingResponseError(KlingError):
+    """Kling's answer could not be understood (not JSON, or required fields missing).
+
+    Treated as transient: a proxy hiccup is the usual cause, and every read is idempotent.
+    """
+
+    transient = True
+
+
+class KlingTaskFailedError(KlingError):
+    """The Kling task reached ``failed``; the message is Kling's ``task_status_msg``."""
+
+    def __init__(self, task_id: str, status_message: str) -> None:
+        self.task_id = task_id
+        self.status_message = status_message
+        super().__init__(f"Kling task {task_id} failed: {status_message or 'no reason given by Kling'}")
+
+
+class KlingTaskTimeoutError(KlingError):
+    """Waiting for a Kling task exceeded the operator's ``timeout``."""
+
+    def __init__(self, task_id: str, waited_seconds: float, last_status: str | None) -> None:
+        self.task_id = task_id
+        super().__init__(
+            f"Timed out after {waited_seconds:.0f}s waiting for Kling task {task_id} "
+            f"(last status: {last_status or 'unknown'}). The task may still finish on Kling's side: "
+            f"look it up by task id {task_id}, or re-run with a longer timeout to re-attach to it."
+        )
+
+
+_CODE_RANGES: list[tuple[int, int, type[KlingAPIError]]] = [
+    (1000, 1004, KlingAuthError),
+    (1100, 1103, KlingAccountError),
+    (1200, 1203, KlingInvalidRequestError),
+    (1300, 1301, KlingContentPolicyError),
+    (1302, 1302, KlingRateLimitError),
+    (1303, 1303, KlingConcurrencyLimitError),
+    (1304, 1304, KlingIPWhitelistError),
+    (5000, 5002, KlingServerError),
+]
+
+
+def error_class_for(code: int | None, http_status: int | None) -> type[KlingAPIError]:
+    """Pick the exception class: by Kling code first, by HTTP status when the code is unknown."""
+    if code is not None:
+        for low, high, cls in _CODE_RANGES:
+            if low <= code <= high:
+                return cls
+    if http_status is not None:
+        if http_status >= 500:
+            return KlingServerError
+        if http_status == 401:
+            return KlingAuthError
+        if http_status == 403:
+            return KlingIPWhitelistError
+        if http_status == 429:
+            return KlingRateLimitError
+        if http_status in (400, 404, 422):
+            return KlingInvalidRequestError
+    return KlingAPIError
+
+
+def api_error(
+    message: str, *, code: int | None, http_status: int | None, request_id: str | None
+) -> KlingAPIError:
+    cls = error_class_for(code, http_status)
+    return cls(message, code=code, http_status=http_status, request_id=request_id)
+
+
+def is_not_found(error: BaseException) -> bool:
+    """Whether a lookup error means "no such task" (HTTP 404, or Kling's 1203 resource missing)."""
+    return isinstance(error, KlingInvalidRequestError) and (error.http_status == 404 or error.code == 1203)

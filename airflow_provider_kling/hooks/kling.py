@@ -1,0 +1,413 @@
+"""KlingHook: authentication, HTTP, retries and error mapping for the Kling API.
+
+One async core (aiohttp) serves both worlds: triggers await it directly on the triggerer's
+event loop, and the sync methods used by operators and poke-mode sensors run the very same
+coroutines on a private loop.  There is therefore a single retry / idempotency state machine,
+not a sync one and an async one that drift apart.
+
+All hooks on one event loop share one ``aiohttp.ClientSession`` (see ``_sessions``), so a
+triggerer with thousands of waits keeps a small pool of keep-alive connections instead of
+opening a TCP (and TLS) connection per poll.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import time
+import uuid
+import weakref
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+
+from airflow.sdk import BaseHook
+
+from airflow_provider_kling.auth import Credentials, JwtCredentials, StaticKeyCredentials
+from airflow_provider_kling.exceptions import (
+    KlingAPIError,
+    KlingAuthError,
+    KlingConcurrencyLimitError,
+    KlingError,
+    KlingInvalidRequestError,
+    KlingRateLimitError,
+    KlingResponseError,
+    KlingTransportError,
+    api_error,
+    is_not_found,
+)
+from airflow_provider_kling.models import (
+    Envelope,
+    KlingRequest,
+    KlingTask,
+    parse_model,
+    parse_task,
+    parse_task_list,
+)
+from airflow_provider_kling.task_kinds import TaskKind, get_kind
+
+if TYPE_CHECKING:
+    import aiohttp
+
+DEFAULT_BASE_URL = "https://api-singapore.klingai.com"
+LIST_PAGE_SIZE_MAX = 500
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Exponential backoff with full jitter for transient errors (1302, 1303, 5xx, network)."""
+
+    max_retries: int = 5
+    min_wait: float = 1.0
+    max_wait: float = 60.0
+    # 1303 means the account already runs its maximum of parallel tasks: those free up
+    # in minutes, not seconds, so wait longer than for a plain rate limit.
+    concurrency_factor: float = 4.0
+
+    def wait_seconds(self, attempt: int, error: BaseException | None) -> float:
+        """Seconds to sleep before retry number ``attempt`` (1-based)."""
+        ceiling = min(self.max_wait, self.min_wait * (2 ** (attempt - 1)))
+        if isinstance(error, KlingConcurrencyLimitError):
+            ceiling = min(self.max_wait * self.concurrency_factor, ceiling * self.concurrency_factor)
+        return random.uniform(ceiling / 2, ceiling)
+
+
+# One shared ClientSession per event loop (triggerer loop, or the private loop of a sync call).
+_sessions: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aiohttp.ClientSession] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _shared_session() -> aiohttp.ClientSession:
+    import aiohttp
+
+    loop = asyncio.get_running_loop()
+    session = _sessions.get(loop)
+    if session is None or session.closed:
+        connector = aiohttp.TCPConnector(limit=64, keepalive_timeout=60)
+        session = aiohttp.ClientSession(connector=connector, trust_env=True)
+        _sessions[loop] = session
+    return session
+
+
+async def close_shared_session() -> None:
+    """Close this loop's shared session (the sync wrappers call it before their loop ends)."""
+    session = _sessions.pop(asyncio.get_running_loop(), None)
+    if session is not None and not session.closed:
+        await session.close()
+
+
+def _decode_envelope(status: int, body: bytes, request_id_header: str | None) -> Envelope:
+    """Turn an HTTP answer into an Envelope, raising the typed error for ``code != 0``."""
+    try:
+        payload = json.loads(body) if body else None
+    except ValueError:
+        payload = None
+        if status >= 400:
+            raise api_error(
+                f"HTTP {status} with a non-JSON body", code=None, http_status=status, request_id=request_id_header
+            ) from None
+        raise KlingResponseError(f"Kling answered HTTP {status} with a body that is not JSON") from None
+    if not isinstance(payload, dict) or "code" not in payload:
+        if status >= 400:
+            raise api_error(
+                f"HTTP {status} without a Kling error envelope",
+                code=None,
+                http_status=status,
+                request_id=request_id_header,
+            )
+        shown = "empty body" if payload in (None, {}) else f"keys {sorted(payload)[:6]}" if isinstance(
+            payload, dict
+        ) else type(payload).__name__
+        raise KlingResponseError(
+            f"Kling's answer has no 'code' field ({shown}); expected an envelope "
+            "{code, message, request_id, data}"
+        )
+    envelope: Envelope = parse_model(Envelope, payload, "response envelope")
+    if envelope.code != 0:
+        raise api_error(
+            envelope.message or "",
+            code=envelope.code,
+            http_status=status,
+            request_id=envelope.request_id or request_id_header,
+        )
+    if status >= 400:
+        raise api_error(
+            envelope.message or "", code=None, http_status=status, request_id=envelope.request_id
+        )
+    return envelope
+
+
+class KlingHook(BaseHook):
+    """
+    Talk to the Kling AI API (official, or a reseller proxy whose base URL has a path prefix).
+
+    Connection ``kling``: **Host** is the base URL (default ``https://api-singapore.klingai.com``;
+    proxies such as ``https://www.kkiai.com/kling`` keep their prefix). With **Login** set, the
+    login is the access key and the password the secret key, and requests carry an HS256 JWT
+    that is refreshed before it expires. With Login empty, the password is a static API key.
+
+    :param kling_conn_id: Airflow connection id of type ``kling``.
+    :param timeout: Seconds for one HTTP request (connect + read).
+    :param retry: Backoff policy for transient errors.
+    """
+
+    conn_name_attr = "kling_conn_id"
+    default_conn_name = "kling_default"
+    conn_type = "kling"
+    hook_name = "Kling AI"
+
+    # Status codes whose outcome on a submit is unknown: the POST may have created the task.
+    _AMBIGUOUS: ClassVar[tuple[type[BaseException], ...]] = (KlingTransportError, KlingResponseError)
+
+    def __init__(
+        self,
+        kling_conn_id: str = default_conn_name,
+        *,
+        timeout: float = 60.0,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        super().__init__()
+        self.kling_conn_id = kling_conn_id
+        self.timeout = timeout
+        self.retry = retry or RetryPolicy()
+        self._base_url: str | None = None
+        self._credentials: Credentials | None = None
+
+    def __repr__(self) -> str:
+        return f"<KlingHook conn_id={self.kling_conn_id!r} base_url={self._base_url!r}>"
+
+    # ------------------------------------------------------------------ connection
+
+    def _configure(self, conn: Any) -> None:
+        from airflow.sdk.log import mask_secret
+
+        host = (conn.host or "").strip() or DEFAULT_BASE_URL
+        if "://" not in host:
+            scheme = (conn.schema or "https").strip() or "https"
+            host = f"{scheme}://{host}"
+        if conn.port and host.count(":") < 2:
+            # host may carry a path prefix: put the port right after the authority.
+            scheme, rest = host.split("://", 1)
+            authority, _, path = rest.partition("/")
+            host = f"{scheme}://{authority}:{conn.port}" + (f"/{path}" if path else "")
+        self._base_url = host.rstrip("/")
+        secret = conn.password or ""
+        if not secret:
+            raise KlingAuthError(
+                f"Connection {self.kling_conn_id!r} has no password: set the secret key (with the access "
+                "key as login) or, for a proxy, the API key",
+                code=None,
+            )
+        if conn.login:
+            self._credentials = JwtCredentials(conn.login, secret, on_new_token=mask_secret)
+        else:
+            self._credentials = StaticKeyCredentials(secret)
+        for value in self._credentials.secrets():
+            mask_secret(value)
+
+    def get_conn(self) -> str:
+        """Load the connection (once) and return the base URL."""
+        if self._base_url is None:
+            self._configure(self.get_connection(self.kling_conn_id))
+        assert self._base_url is not None
+        return self._base_url
+
+    async def aget_conn(self) -> str:
+        if self._base_url is None:
+            self._configure(await self.aget_connection(self.kling_conn_id))
+        assert self._base_url is not None
+        return self._base_url
+
+    @property
+    def auth_mode(self) -> str:
+        self.get_conn()
+        assert self._credentials is not None
+        return self._credentials.mode
+
+    # ------------------------------------------------------------------ transport
+
+    async def _send_once(self, method: str, path: str, *, params: dict[str, Any] | None, body: Any) -> Any:
+        """One HTTP exchange; returns ``data`` or raises a typed error. 401 refreshes a JWT once."""
+        import aiohttp
+
+        base = await self.aget_conn()
+        assert self._credentials is not None
+        session = _shared_session()
+        for refreshed in (False, True):
+            headers = {
+                "Authorization": self._credentials.authorization(),
+                "Content-Type": "application/json",
+                "Accept": "application/json",
+            }
+            try:
+                async with session.request(
+                    method,
+                    base + path,
+                    params=params,
+                    json=body,
+                    headers=headers,
+                    timeout=aiohttp.ClientTimeout(total=self.timeout, connect=min(10.0, self.timeout)),
+                ) as response:
+                    raw = await response.read()
+                    status = response.status
+                    request_id = response.headers.get("X-Request-Id")
+            except asyncio.TimeoutError:
+                raise KlingTransportError(
+                    f"{method} {path}: no answer from Kling within {self.timeout:.0f}s"
+                ) from None
+            except aiohttp.ClientError as exc:
+                raise KlingTransportError(f"{method} {path}: {type(exc).__name__}: {exc}") from None
+            try:
+                return _decode_envelope(status, raw, request_id).data
+            except KlingAuthError:
+                if refreshed or not self._credentials.invalidate():
+                    raise
+                self.log.info("Kling answered 401; signing a fresh token and retrying once")
+        raise AssertionError("unreachable")
+
+    async def _with_retries(self, what: str, call: Callable[[], Awaitable[T]]) -> T:
+        """Run ``call``, retrying transient errors with backoff; others are raised at once."""
+        attempt = 0
+        while True:
+            try:
+                return await call()
+            except KlingError as exc:
+                attempt += 1
+                if not exc.transient or attempt > self.retry.max_retries:
+                    raise
+                delay = self.retry.wait_seconds(attempt, exc)
+                self.log.warning(
+                    "%s: transient error (%s); retry %d/%d in %.1fs",
+                    what, exc, attempt, self.retry.max_retries, delay,
+                )
+                await asyncio.sleep(delay)
+
+    async def arequest(
+        self, method: str, path: str, *, params: dict[str, Any] | None = None, body: Any = None
+    ) -> Any:
+        """An idempotent call with retries. Never used for a paid submit (see ``asubmit_task``)."""
+        return await self._with_retries(
+            f"{method} {path}", lambda: self._send_once(method, path, params=params, body=body)
+        )
+
+    def _run_sync(self, make: Callable[[], Awaitable[T]]) -> T:
+        """Run an async method from sync code on a private loop, closing its session after."""
+        self.get_conn()  # load the connection synchronously: the worker's comms are sync
+
+        async def runner() -> T:
+            try:
+                return await make()
+            finally:
+                await close_shared_session()
+
+        return asyncio.run(runner())
+
+    # ------------------------------------------------------------------ endpoints (async)
+
+    async def aget_task(self, kind: str | TaskKind, ident: str) -> KlingTask:
+        """Query one task by Kling ``task_id`` or by your ``external_task_id``."""
+        k = get_kind(kind)
+        return parse_task(await self.arequest("GET", k.task_path(ident)), f"{k.name} task {ident}")
+
+    async def afind_task(self, kind: str | TaskKind, ident: str) -> KlingTask | None:
+        """Like :meth:`aget_task` but ``None`` when Kling does not know the id."""
+        try:
+            return await self.aget_task(kind, ident)
+        except KlingAPIError as exc:
+            if is_not_found(exc):
+                return None
+            raise
+
+    async def alist_tasks(self, kind: str | TaskKind, page_num: int = 1, page_size: int = 30) -> list[KlingTask]:
+        """One page of tasks, newest first (page_num 1..1000, page_size 1..500)."""
+        k = get_kind(kind)
+        data = await self.arequest("GET", k.path, params={"pageNum": page_num, "pageSize": page_size})
+        return parse_task_list(data)
+
+    async def asubmit_task(self, kind: str | TaskKind, request: KlingRequest) -> KlingTask:
+        """
+        Submit a paid task so that it is created at most once.
+
+        The request always carries an ``external_task_id`` (a random one when the caller gave
+        none). When a POST's outcome is unknown (timeout, reset, 5xx, unreadable answer) or Kling
+        refuses the id as a duplicate, the task is looked up by that id before anything is sent
+        again. Rate (1302) and concurrency (1303) refusals created nothing and are simply retried.
+        """
+        k = get_kind(kind)
+        payload = request.to_payload()
+        external_id = payload.setdefault("external_task_id", f"airflow-{uuid.uuid4().hex}")
+        attempt = 0
+        while True:
+            try:
+                data = await self._send_once("POST", k.path, params=None, body=payload)
+                return parse_task(data, f"answer to the {k.name} submit")
+            except (KlingRateLimitError, KlingConcurrencyLimitError) as exc:
+                error: KlingError = exc
+            except KlingInvalidRequestError:
+                # A duplicate external_task_id means an earlier attempt (or Airflow try) landed.
+                existing = await self.afind_task(k, external_id)
+                if existing is not None:
+                    self.log.info("Kling already has task %s for external_task_id %s", existing.task_id, external_id)
+                    return existing
+                raise
+            except KlingError as exc:
+                if not exc.transient:
+                    raise
+                error = exc
+                existing = await self.afind_task(k, external_id)
+                if existing is not None:
+                    self.log.info(
+                        "Submit outcome was unknown (%s) but Kling has task %s; not submitting again",
+                        exc, existing.task_id,
+                    )
+                    return existing
+            attempt += 1
+            if attempt > self.retry.max_retries:
+                raise error
+            delay = self.retry.wait_seconds(attempt, error)
+            self.log.warning(
+                "Submit %s: %s; retry %d/%d in %.1fs", k.name, error, attempt, self.retry.max_retries, delay
+            )
+            await asyncio.sleep(delay)
+
+    # ------------------------------------------------------------------ endpoints (sync)
+
+    def get_task(self, kind: str | TaskKind, ident: str) -> KlingTask:
+        return self._run_sync(lambda: self.aget_task(kind, ident))
+
+    def find_task(self, kind: str | TaskKind, ident: str) -> KlingTask | None:
+        return self._run_sync(lambda: self.afind_task(kind, ident))
+
+    def list_tasks(self, kind: str | TaskKind, page_num: int = 1, page_size: int = 30) -> list[KlingTask]:
+        return self._run_sync(lambda: self.alist_tasks(kind, page_num, page_size))
+
+    def submit_task(self, kind: str | TaskKind, request: KlingRequest) -> KlingTask:
+        return self._run_sync(lambda: self.asubmit_task(kind, request))
+
+    def submit_video_to_audio(self, request: KlingRequest) -> KlingTask:
+        return self.submit_task("video-to-audio", request)
+
+    def run_sync(self, make: Callable[[], Awaitable[T]]) -> T:
+        """Run several async hook calls from sync code on one private loop and session."""
+        return self._run_sync(make)
+
+    # ------------------------------------------------------------------ connection test
+
+    def test_connection(self) -> tuple[bool, str]:
+        """One cheap authenticated read: list video-to-audio tasks, pageSize=1."""
+        try:
+            self.retry = RetryPolicy(max_retries=0)
+            self._run_sync(lambda: self.alist_tasks("video-to-audio", 1, 1))
+        except KlingError as exc:
+            return False, str(exc)
+        except Exception as exc:
+            return False, f"{type(exc).__name__}: {exc}"
+        return True, f"Connected to Kling at {self._base_url} ({self.auth_mode} auth)"
+
+
+def monotonic() -> float:
+    return time.monotonic()

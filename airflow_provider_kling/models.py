@@ -1,0 +1,254 @@
+"""Pydantic models for Kling requests and responses.
+
+Requests are strict (unknown fields and contract violations are refused before anything is
+sent); responses are tolerant (optional fields may be missing, new fields are ignored).
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Annotated, Any, Literal
+from urllib.parse import urlparse
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from airflow_provider_kling.exceptions import KlingResponseError, KlingValidationError
+
+PROMPT_MAX_CHARS = 200
+
+
+def _blank_to_none(value: Any) -> Any:
+    """The seed sends ``""`` for fields it does not use: an empty string means "not given"."""
+    if isinstance(value, str) and not value.strip():
+        return None
+    return value
+
+
+def _check_http_url(value: str | None) -> str | None:
+    if value is None:
+        return None
+    parsed = urlparse(value)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise ValueError("must be an http:// or https:// URL")
+    return value
+
+
+def _text(max_length: int | None = None) -> Any:
+    """An optional string where "" means unset; ``max_length`` counts characters."""
+    inner = Annotated[str, StringConstraints(max_length=max_length)] if max_length else str
+    return Annotated[inner | None, BeforeValidator(_blank_to_none)]  # type: ignore[operator]
+
+
+OptionalText = _text()
+Prompt = _text(PROMPT_MAX_CHARS)
+HttpUrl = _text()
+
+
+class KlingRequest(BaseModel):
+    """Base of every submit payload."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, validate_default=True)
+
+    external_task_id: _text(128) = Field(  # type: ignore[valid-type]
+        default=None, description="Caller's own id; unique within the account."
+    )
+    callback_url: HttpUrl = Field(default=None, description="Kling POSTs the task there on every change.")
+
+    @field_validator("callback_url")
+    @classmethod
+    def _callback_is_http(cls, value: str | None) -> str | None:
+        return _check_http_url(value)
+
+    def to_payload(self) -> dict[str, Any]:
+        """JSON body: fields that were not given are left out."""
+        return self.model_dump(exclude_none=True, mode="json")
+
+    @classmethod
+    def build(cls, **fields: Any) -> KlingRequest:
+        """Validate ``fields`` and raise :class:`KlingValidationError` naming each broken rule."""
+        try:
+            return cls(**fields)
+        except ValidationError as exc:
+            raise KlingValidationError(describe_validation_error(cls.__name__, exc)) from None
+
+
+class VideoToAudioRequest(KlingRequest):
+    """``POST /v1/audio/video-to-audio``: exactly one of ``video_id`` / ``video_url``."""
+
+    video_id: OptionalText = Field(default=None, description="Id of a Kling-generated video (3-20 s).")
+    video_url: HttpUrl = Field(default=None, description="URL of an MP4/MOV video, <= 100 MB, 3-20 s.")
+    sound_effect_prompt: Prompt = None
+    bgm_prompt: Prompt = None
+    asmr_mode: bool = False
+
+    @field_validator("video_url")
+    @classmethod
+    def _video_url_is_http(cls, value: str | None) -> str | None:
+        return _check_http_url(value)
+
+    @model_validator(mode="after")
+    def _exactly_one_video(self) -> VideoToAudioRequest:
+        if (self.video_id is None) == (self.video_url is None):
+            raise ValueError("exactly one of video_id or video_url must be given (an empty string counts as unset)")
+        return self
+
+
+class TextToVideoRequest(KlingRequest):
+    """``POST /v1/videos/text2video``."""
+
+    prompt: Annotated[str, Field(min_length=1, max_length=2500)]
+    negative_prompt: _text(2500) = None  # type: ignore[valid-type]
+    model_name: OptionalText = None
+    mode: Literal["std", "pro"] | None = None
+    duration: Literal["5", "10"] | None = None
+    aspect_ratio: Literal["16:9", "9:16", "1:1"] | None = None
+    cfg_scale: Annotated[float | None, Field(ge=0, le=1)] = None
+
+    @field_validator("duration", mode="before")
+    @classmethod
+    def _duration_as_text(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else _blank_to_none(value)
+
+
+class ImageToVideoRequest(TextToVideoRequest):
+    """``POST /v1/videos/image2video``: ``image`` is a URL or Base64; ``prompt`` is optional."""
+
+    prompt: _text(2500) = None  # type: ignore[assignment,valid-type]
+    image: Annotated[str, Field(min_length=1)]
+    image_tail: OptionalText = None
+
+
+def describe_validation_error(model_name: str, exc: ValidationError) -> str:
+    """One line per broken rule, each naming the field: ``video_url: must be an http(s) URL``."""
+    lines = []
+    for err in exc.errors(include_url=False, include_input=False):
+        field = ".".join(str(p) for p in err["loc"]) or "request"
+        msg = err["msg"].removeprefix("Value error, ")
+        lines.append(f"{field}: {msg}")
+    return f"Invalid {model_name}: " + "; ".join(lines)
+
+
+# --------------------------------------------------------------------------------------------
+# Responses
+
+
+class TaskStatus(str, Enum):
+    SUBMITTED = "submitted"
+    PROCESSING = "processing"
+    SUCCEED = "succeed"
+    FAILED = "failed"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in (TaskStatus.SUCCEED, TaskStatus.FAILED)
+
+
+class _Tolerant(BaseModel):
+    model_config = ConfigDict(extra="ignore", coerce_numbers_to_str=True)
+
+
+class KlingVideo(_Tolerant):
+    id: str
+    url: str | None = None
+    duration: str | None = None
+
+
+class KlingAudio(_Tolerant):
+    id: str
+    url_mp3: str | None = None
+    url_wav: str | None = None
+    duration_mp3: str | None = None
+    duration_wav: str | None = None
+
+
+class TaskResult(_Tolerant):
+    videos: list[KlingVideo] = Field(default_factory=list)
+    audios: list[KlingAudio] = Field(default_factory=list)
+
+
+class TaskInfo(_Tolerant):
+    external_task_id: str | None = None
+    parent_video: KlingVideo | None = None
+
+
+def _none_to_empty(value: Any) -> Any:
+    return {} if value is None else value
+
+
+class KlingTask(_Tolerant):
+    """A task as returned by submit, query, list and the legacy callback."""
+
+    task_id: str = Field(min_length=1)
+    task_status: TaskStatus
+    task_status_msg: str | None = None
+    task_info: Annotated[TaskInfo, BeforeValidator(_none_to_empty)] = Field(default_factory=TaskInfo)
+    task_result: Annotated[TaskResult, BeforeValidator(_none_to_empty)] = Field(default_factory=TaskResult)
+    created_at: int | None = None
+    updated_at: int | None = None
+    final_unit_deduction: str | None = None
+
+    @property
+    def external_task_id(self) -> str | None:
+        return self.task_info.external_task_id or None
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.task_status.is_terminal
+
+    def to_xcom(self) -> dict[str, Any]:
+        """The JSON-serializable dict an operator returns (and pushes to XCom)."""
+        return {
+            "task_id": self.task_id,
+            "external_task_id": self.external_task_id,
+            "status": self.task_status.value,
+            "status_message": self.task_status_msg or "",
+            "videos": [v.model_dump() for v in self.task_result.videos],
+            "audios": [a.model_dump() for a in self.task_result.audios],
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+        }
+
+
+class Envelope(_Tolerant):
+    """``{"code", "message", "request_id", "data"}`` around every answer."""
+
+    code: int
+    message: str | None = None
+    request_id: str | None = None
+    data: Any = None
+
+
+def parse_model(model: type[_Tolerant], payload: Any, what: str) -> Any:
+    """Parse ``payload`` into ``model``; a thin or broken body names what is missing."""
+    try:
+        return model.model_validate(payload)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors(include_url=False, include_input=False):
+            field = ".".join(str(p) for p in err["loc"]) or "body"
+            problems.append(f"{field} {'is missing' if err['type'] == 'missing' else err['msg']}")
+        raise KlingResponseError(f"Kling's {what} could not be understood: " + "; ".join(problems)) from None
+
+
+def parse_task(data: Any, what: str = "task") -> KlingTask:
+    if not isinstance(data, dict):
+        raise KlingResponseError(
+            f"Kling's {what} has no task object in 'data' (got {type(data).__name__}); "
+            "expected data.task_id and data.task_status"
+        )
+    return parse_model(KlingTask, data, what)  # type: ignore[no-any-return]
+
+
+def parse_task_list(data: Any) -> list[KlingTask]:
+    if not isinstance(data, list):
+        raise KlingResponseError(f"Kling's task list has no list in 'data' (got {type(data).__name__})")
+    return [parse_task(item, "task list entry") for item in data]

@@ -1,0 +1,181 @@
+"""Shared machinery of every "submit a Kling task, then wait for it" operator."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Sequence
+from datetime import timedelta
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from airflow.sdk import BaseOperator
+from airflow.sdk.configuration import conf
+
+from airflow_provider_kling.exceptions import KlingError
+from airflow_provider_kling.hooks.kling import KlingHook
+from airflow_provider_kling.models import KlingRequest, KlingTask, TaskStatus
+from airflow_provider_kling.waiting import (
+    WaitProgress,
+    event_for_task,
+    result_from_event,
+    wait_for_task,
+)
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+# A failed Kling task is resubmitted under "<id>-2", "<id>-3", ... up to this many times.
+MAX_RESUBMISSIONS = 20
+
+
+def derive_external_task_id(dag_id: str, run_id: str, task_id: str, map_index: int) -> str:
+    """Deterministic per (DAG, run, task, map index) and *not* per try, so a retry re-attaches."""
+    digest = hashlib.sha256(f"{dag_id}\x1f{run_id}\x1f{task_id}\x1f{map_index}".encode()).hexdigest()
+    return f"airflow-{digest[:32]}"
+
+
+class KlingSubmitTaskOperator(BaseOperator):
+    """
+    Base for operators that submit one Kling task and (by default) wait for its result.
+
+    Subclasses set ``task_kind``, ``request_model`` and ``request_fields`` (operator attributes
+    that make up the request body). The rest is shared: validation before any request,
+    at-most-once submission, blocking or deferrable waiting, the XCom result.
+    """
+
+    task_kind: ClassVar[str]
+    request_model: ClassVar[type[KlingRequest]]
+    request_fields: ClassVar[tuple[str, ...]]
+
+    template_fields: Sequence[str] = ("external_task_id", "callback_url")
+    ui_color = "#e8f0ff"
+
+    def __init__(
+        self,
+        *,
+        kling_conn_id: str = KlingHook.default_conn_name,
+        external_task_id: str | None = None,
+        callback_url: str | None = None,
+        wait_for_completion: bool = True,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        poll_interval: float = 10.0,
+        timeout: float = 3600.0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.kling_conn_id = kling_conn_id
+        self.external_task_id = external_task_id
+        self.callback_url = callback_url
+        self.wait_for_completion = wait_for_completion
+        self.deferrable = deferrable
+        self.poll_interval = poll_interval
+        self.timeout = timeout
+        self.kling_task_id: str | None = None
+
+    @cached_property
+    def hook(self) -> KlingHook:
+        return KlingHook(self.kling_conn_id)
+
+    def build_request(self) -> KlingRequest:
+        """Validate the (rendered) arguments; raises KlingValidationError naming field and rule."""
+        fields = {name: getattr(self, name) for name in self.request_fields}
+        return self.request_model.build(
+            **fields, external_task_id=self.external_task_id, callback_url=self.callback_url
+        )
+
+    # ------------------------------------------------------------------ execute
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        request = self.build_request()  # before any connection lookup or request
+        external_id = request.external_task_id or self._default_external_id(context)
+        task = self.hook.run_sync(lambda: self._submit_or_reattach(request, external_id))
+        self.kling_task_id = task.task_id
+        self.log.info(
+            "Kling %s task %s (external_task_id %s) is %s",
+            self.task_kind, task.task_id, task.external_task_id or external_id, task.task_status.value,
+        )
+        if self.do_xcom_push:
+            context["ti"].xcom_push(key="kling_task_id", value=task.task_id)
+        if not self.wait_for_completion:
+            return task.to_xcom()
+        if task.is_terminal:  # never defer for a task that is already done
+            return self._finish(event_for_task(task))
+        deadline = time.time() + self.timeout
+        if self.deferrable:
+            from airflow_provider_kling.triggers.kling import KlingTaskTrigger
+
+            self.defer(
+                trigger=KlingTaskTrigger(
+                    task_id=task.task_id,
+                    kind=self.task_kind,
+                    kling_conn_id=self.kling_conn_id,
+                    poll_interval=self.poll_interval,
+                    deadline=deadline,
+                    last_status=task.task_status.value,
+                ),
+                method_name="execute_complete",
+                # Airflow's own guard, a little after ours so our clearer message wins.
+                timeout=timedelta(seconds=self.timeout + 60),
+            )
+        progress = WaitProgress(self.task_kind, task.task_id, last_status=task.task_status.value)
+        event = self.hook.run_sync(
+            lambda: wait_for_task(
+                self.hook,
+                self.task_kind,
+                task.task_id,
+                poll_interval=self.poll_interval,
+                deadline=deadline,
+                progress=progress,
+                log=self.log,
+            )
+        )
+        return self._finish(event)
+
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
+        """Resume after the trigger fired."""
+        return self._finish(event)
+
+    def on_kill(self) -> None:
+        if self.kling_task_id:
+            self.log.warning(
+                "Kling has no cancel endpoint: task %s keeps running (and is billed) on Kling's side",
+                self.kling_task_id,
+            )
+
+    # ------------------------------------------------------------------ helpers
+
+    def _default_external_id(self, context: Context) -> str:
+        ti = context["ti"]
+        return derive_external_task_id(ti.dag_id, ti.run_id, ti.task_id, getattr(ti, "map_index", -1))
+
+    async def _submit_or_reattach(self, request: KlingRequest, external_id: str) -> KlingTask:
+        """Re-attach to the task an earlier try created; submit only if there is none (or it failed)."""
+        for attempt in range(1, MAX_RESUBMISSIONS + 1):
+            candidate = external_id if attempt == 1 else f"{external_id}-{attempt}"
+            existing = await self.hook.afind_task(self.task_kind, candidate)
+            if existing is None:
+                payload = request.model_copy(update={"external_task_id": candidate})
+                return await self.hook.asubmit_task(self.task_kind, payload)
+            if existing.task_status is not TaskStatus.FAILED:
+                self.log.info(
+                    "Re-attaching to Kling task %s created by an earlier try (external_task_id %s)",
+                    existing.task_id, candidate,
+                )
+                return existing
+            self.log.info(
+                "Earlier Kling task %s failed (%s); submitting a new one",
+                existing.task_id, existing.task_status_msg or "no reason given",
+            )
+        raise KlingError(f"Kling task failed {MAX_RESUBMISSIONS} times under external_task_id {external_id}")
+
+    def _finish(self, event: dict[str, Any]) -> dict[str, Any]:
+        result = result_from_event(event, task_id_hint=self.kling_task_id, timeout=self.timeout)
+        self.log.info("Kling task %s succeeded: %s", result.get("task_id"), _describe_outputs(result))
+        return result
+
+
+def _describe_outputs(task: dict[str, Any]) -> str:
+    urls = [a.get("url_mp3") or a.get("url_wav") for a in task.get("audios", [])]
+    urls += [v.get("url") for v in task.get("videos", [])]
+    return ", ".join(u for u in urls if u) or "no output URLs"

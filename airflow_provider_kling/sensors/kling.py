@@ -1,0 +1,113 @@
+"""KlingTaskSensor: wait for a Kling task submitted elsewhere (poke, reschedule or deferrable)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from datetime import timedelta
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseSensorOperator, PokeReturnValue
+from airflow.sdk.configuration import conf
+
+from airflow_provider_kling.exceptions import KlingError, KlingTaskFailedError
+from airflow_provider_kling.hooks.kling import KlingHook
+from airflow_provider_kling.models import TaskStatus
+from airflow_provider_kling.task_kinds import get_kind
+from airflow_provider_kling.waiting import WaitProgress, result_from_event
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+
+class KlingTaskSensor(BaseSensorOperator):
+    """
+    Succeed when a Kling task reaches ``succeed``; fail with Kling's message when it ``failed``.
+
+    The sensor's XCom value is the task dict (ids, status, ``videos``, ``audios``), the same
+    shape the submit operators return.
+
+    :param kling_task_id: Kling ``task_id`` to wait for (templated).
+    :param external_task_id: Or your ``external_task_id`` (templated).
+    :param task_kind: ``video-to-audio`` (default), ``text2video``, ``image2video``, ``text-to-audio``.
+    :param kling_conn_id: Connection of type ``kling``.
+    :param deferrable: Wait on the triggerer instead of a worker slot (default from
+        ``[operators] default_deferrable``).
+    """
+
+    template_fields: Sequence[str] = ("kling_task_id", "external_task_id")
+    ui_color = "#e8f0ff"
+
+    def __init__(
+        self,
+        *,
+        kling_task_id: str | None = None,
+        external_task_id: str | None = None,
+        task_kind: str = "video-to-audio",
+        kling_conn_id: str = KlingHook.default_conn_name,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        **kwargs: Any,
+    ) -> None:
+        kwargs.setdefault("poke_interval", 10.0)
+        kwargs.setdefault("timeout", 3600.0)
+        super().__init__(**kwargs)
+        get_kind(task_kind)
+        self.kling_task_id = kling_task_id
+        self.external_task_id = external_task_id
+        self.task_kind = task_kind
+        self.kling_conn_id = kling_conn_id
+        self.deferrable = deferrable
+        self._progress: WaitProgress | None = None
+
+    @cached_property
+    def hook(self) -> KlingHook:
+        return KlingHook(self.kling_conn_id)
+
+    @property
+    def ident(self) -> str:
+        ident = self.kling_task_id or self.external_task_id
+        if not ident:
+            raise KlingError("KlingTaskSensor needs kling_task_id or external_task_id")
+        return str(ident)
+
+    def poke(self, context: Context) -> PokeReturnValue:
+        task = self.hook.find_task(self.task_kind, self.ident)
+        if task is None:
+            self.log.info("Kling does not know task %s yet", self.ident)
+            return PokeReturnValue(is_done=False)
+        if self._progress is None:
+            self._progress = WaitProgress(self.task_kind, self.ident)
+        line = self._progress.observe(task)
+        if line:
+            self.log.info(line)
+        if task.task_status is TaskStatus.FAILED:
+            raise KlingTaskFailedError(task.task_id, task.task_status_msg or "")
+        if task.task_status is TaskStatus.SUCCEED:
+            return PokeReturnValue(is_done=True, xcom_value=task.to_xcom())
+        return PokeReturnValue(is_done=False)
+
+    def execute(self, context: Context) -> Any:
+        if not self.deferrable:
+            return super().execute(context)
+        done = self.poke(context)  # check first: never defer for a finished task
+        if done.is_done:
+            return done.xcom_value
+        from airflow_provider_kling.triggers.kling import KlingTaskTrigger
+
+        self.defer(
+            trigger=KlingTaskTrigger(
+                task_id=self.ident,
+                kind=self.task_kind,
+                kling_conn_id=self.kling_conn_id,
+                poll_interval=self.poke_interval,
+                deadline=time.time() + self.timeout,
+                last_status=self._progress.last_status if self._progress else None,
+            ),
+            method_name="execute_complete",
+            timeout=timedelta(seconds=self.timeout + 60),
+        )
+
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
+        """Resume after the trigger fired."""
+        return result_from_event(event, task_id_hint=self.ident, timeout=self.timeout)

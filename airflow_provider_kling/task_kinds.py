@@ -1,0 +1,46 @@
+"""The kinds of Kling task this provider can submit and wait for.
+
+Every kind shares the same submit / query / list shape under its own path, so adding a kind
+is one entry here plus a request model: no polling or HTTP code is copied.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from airflow_provider_kling.exceptions import KlingValidationError
+from airflow_provider_kling.models import (
+    ImageToVideoRequest,
+    KlingRequest,
+    TextToVideoRequest,
+    VideoToAudioRequest,
+)
+
+
+@dataclass(frozen=True)
+class TaskKind:
+    name: str
+    path: str
+    request_model: type[KlingRequest] | None
+
+    def task_path(self, ident: str) -> str:
+        return f"{self.path}/{ident}"
+
+
+VIDEO_TO_AUDIO = TaskKind("video-to-audio", "/v1/audio/video-to-audio", VideoToAudioRequest)
+TEXT_TO_VIDEO = TaskKind("text2video", "/v1/videos/text2video", TextToVideoRequest)
+IMAGE_TO_VIDEO = TaskKind("image2video", "/v1/videos/image2video", ImageToVideoRequest)
+TEXT_TO_AUDIO = TaskKind("text-to-audio", "/v1/audio/text-to-audio", None)
+
+TASK_KINDS: dict[str, TaskKind] = {k.name: k for k in (VIDEO_TO_AUDIO, TEXT_TO_VIDEO, IMAGE_TO_VIDEO, TEXT_TO_AUDIO)}
+
+
+def get_kind(kind: str | TaskKind) -> TaskKind:
+    if isinstance(kind, TaskKind):
+        return kind
+    try:
+        return TASK_KINDS[kind]
+    except KeyError:
+        raise KlingValidationError(
+            f"task_kind: unknown Kling task kind {kind!r}; expected one of {sorted(TASK_KINDS)}"
+        ) from None

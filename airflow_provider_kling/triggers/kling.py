@@ -1,0 +1,84 @@
+"""KlingTaskTrigger: waits for a Kling task on the triggerer, freeing the worker slot."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+from airflow_provider_kling.hooks.kling import KlingHook
+from airflow_provider_kling.task_kinds import get_kind
+from airflow_provider_kling.waiting import WaitProgress, wait_for_task
+
+
+class KlingTaskTrigger(BaseTrigger):
+    """
+    Fire one event when a Kling task finishes (``succeed`` / ``failed``), times out or errors.
+
+    Serialized kwargs are only non-secret values: the connection id, the task id, the task
+    kind, the poll interval and an absolute ``deadline`` (epoch seconds), so a triggerer
+    restart neither leaks a key nor restarts the clock. All triggers on a triggerer share one
+    HTTP session and one batched poller per (connection, kind, interval).
+
+    :param task_id: Kling ``task_id`` or your ``external_task_id``.
+    :param kind: Task kind, e.g. ``video-to-audio``, ``text2video``.
+    :param kling_conn_id: Connection of type ``kling``.
+    :param poll_interval: Seconds between polls.
+    :param deadline: Epoch seconds after which a ``timeout`` event fires; ``None`` waits forever.
+    :param last_status: Status already reported to the user (avoids a repeated log line).
+    """
+
+    def __init__(
+        self,
+        task_id: str,
+        kind: str = "video-to-audio",
+        kling_conn_id: str = KlingHook.default_conn_name,
+        poll_interval: float = 10.0,
+        deadline: float | None = None,
+        last_status: str | None = None,
+    ) -> None:
+        super().__init__()
+        get_kind(kind)
+        self.kling_task_id = task_id
+        self.kind = kind
+        self.kling_conn_id = kling_conn_id
+        self.poll_interval = float(poll_interval)
+        self.deadline = deadline
+        self.last_status = last_status
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {
+                "task_id": self.kling_task_id,
+                "kind": self.kind,
+                "kling_conn_id": self.kling_conn_id,
+                "poll_interval": self.poll_interval,
+                "deadline": self.deadline,
+                "last_status": self.last_status,
+            },
+        )
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        hook = KlingHook(self.kling_conn_id)
+        progress = WaitProgress(self.kind, self.kling_task_id, last_status=self.last_status)
+        self.log.info(
+            "Waiting for Kling %s task %s (poll every %.0fs)", self.kind, self.kling_task_id, self.poll_interval
+        )
+        event = await wait_for_task(
+            hook,
+            self.kind,
+            self.kling_task_id,
+            poll_interval=self.poll_interval,
+            deadline=self.deadline,
+            progress=progress,
+            log=self.log,
+        )
+        yield TriggerEvent(event)
+
+    async def on_kill(self) -> None:
+        self.log.warning(
+            "Kling has no cancel endpoint: task %s keeps running (and is billed) on Kling's side",
+            self.kling_task_id,
+        )

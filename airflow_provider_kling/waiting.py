@@ -1,0 +1,259 @@
+"""Waiting for Kling tasks: one state machine for blocking operators, sensors and triggers.
+
+``TaskPoller`` batches every wait on one event loop that shares a connection, task kind and
+poll interval: each round it reads Kling's list endpoint (500 tasks per call) once for all of
+them, and queries single tasks only for ids the list did not show and for tasks that just
+finished (to get their full result).  A triggerer with 1,000 waits therefore sends a handful
+of requests per interval over a few keep-alive connections, instead of 1,000.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import random
+import time
+import weakref
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_kling.exceptions import KlingAPIError, KlingError, is_not_found
+from airflow_provider_kling.models import KlingTask, TaskStatus
+from airflow_provider_kling.task_kinds import TaskKind, get_kind
+
+if TYPE_CHECKING:
+    from airflow_provider_kling.hooks.kling import KlingHook
+
+# Below this many waiters a round queries tasks one by one (cheaper than a 500-row page).
+LIST_BATCH_THRESHOLD = 4
+LIST_PAGE_SIZE = 500
+MAX_LIST_PAGES = 20
+SINGLE_QUERY_CONCURRENCY = 16
+# Consecutive failed rounds tolerated (each already retried by the hook) before giving up.
+MAX_CONSECUTIVE_ERRORS = 5
+# A progress line this often even when the status does not change.
+HEARTBEAT_SECONDS = 60.0
+
+EVENT_SUCCESS = "success"
+EVENT_FAILED = "failed"
+EVENT_TIMEOUT = "timeout"
+EVENT_ERROR = "error"
+
+
+def jittered(interval: float) -> float:
+    """Spread waits over +-10% so thousands of them do not poll in lock-step."""
+    return interval * random.uniform(0.9, 1.1)
+
+
+@dataclass
+class WaitProgress:
+    """Remembers what the user has been told; produces one log line per status change."""
+
+    kind: str
+    ident: str
+    last_status: str | None = None
+    started: float = field(default_factory=time.monotonic)
+    last_logged: float = field(default_factory=time.monotonic)
+
+    def observe(self, task: KlingTask) -> str | None:
+        now = time.monotonic()
+        status = task.task_status.value
+        if status != self.last_status:
+            before = self.last_status
+            self.last_status = status
+            self.last_logged = now
+            change = f"{before} -> {status}" if before else status
+            return f"Kling {self.kind} task {task.task_id}: {change} (waited {now - self.started:.0f}s)"
+        if now - self.last_logged >= HEARTBEAT_SECONDS:
+            self.last_logged = now
+            return f"Kling {self.kind} task {task.task_id}: still {status} (waited {now - self.started:.0f}s)"
+        return None
+
+
+def event_for_task(task: KlingTask) -> dict[str, Any]:
+    """The TriggerEvent payload for a finished task (JSON-serializable, no secrets)."""
+    if task.task_status is TaskStatus.SUCCEED:
+        return {"status": EVENT_SUCCESS, "task": task.to_xcom(), "message": ""}
+    return {
+        "status": EVENT_FAILED,
+        "task": task.to_xcom(),
+        "message": task.task_status_msg or "no reason given by Kling",
+    }
+
+
+@dataclass
+class _Waiter:
+    ident: str
+    future: asyncio.Future[KlingTask]
+
+
+class TaskPoller:
+    """Polls Kling on behalf of every waiter with the same (connection, kind, interval) on a loop."""
+
+    _registry: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[str, str, float], TaskPoller]] = (
+        weakref.WeakKeyDictionary()
+    )
+
+    def __init__(self, hook: KlingHook, kind: TaskKind, interval: float) -> None:
+        self.hook = hook
+        self.kind = kind
+        self.interval = interval
+        self._waiters: dict[str, list[_Waiter]] = {}
+        self._runner: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+        self.rounds = 0
+        self.requests = 0
+
+    @classmethod
+    def shared(cls, hook: KlingHook, kind: str | TaskKind, interval: float) -> TaskPoller:
+        k = get_kind(kind)
+        loop = asyncio.get_running_loop()
+        pollers = cls._registry.setdefault(loop, {})
+        key = (hook.kling_conn_id, k.name, float(interval))
+        poller = pollers.get(key)
+        if poller is None:
+            poller = pollers[key] = cls(hook, k, interval)
+        return poller
+
+    async def next_snapshot(self, ident: str, *, immediate: bool = False) -> KlingTask:
+        """The task as seen by the next polling round (``immediate`` starts a round now)."""
+        waiter = _Waiter(ident, asyncio.get_running_loop().create_future())
+        self._waiters.setdefault(ident, []).append(waiter)
+        if immediate:
+            self._wake.set()
+        if self._runner is None or self._runner.done():
+            self._runner = asyncio.get_running_loop().create_task(self._run(), name=f"kling-poller-{self.kind.name}")
+        try:
+            return await waiter.future
+        finally:
+            waiters = self._waiters.get(ident)
+            if waiters is not None:
+                if waiter in waiters:
+                    waiters.remove(waiter)
+                if not waiters:
+                    del self._waiters[ident]
+
+    async def _run(self) -> None:
+        while self._waiters:
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=jittered(self.interval))
+            except asyncio.TimeoutError:
+                pass
+            self._wake.clear()
+            batch = {ident: list(ws) for ident, ws in self._waiters.items() if ws}
+            if not batch:
+                continue
+            self.rounds += 1
+            results = await self._poll(batch.keys())
+            for ident, waiters in batch.items():
+                outcome = results.get(ident)
+                for waiter in waiters:
+                    if waiter.future.done():
+                        continue
+                    if isinstance(outcome, KlingTask):
+                        waiter.future.set_result(outcome)
+                    else:
+                        waiter.future.set_exception(outcome or KlingError(f"no answer for task {ident}"))
+
+    async def _poll(self, idents: Iterable[str]) -> dict[str, KlingTask | BaseException]:
+        wanted = set(idents)
+        results: dict[str, KlingTask | BaseException] = {}
+        if len(wanted) >= LIST_BATCH_THRESHOLD:
+            await self._poll_list(wanted, results)
+        remaining = [i for i in wanted if i not in results]
+        if remaining:
+            semaphore = asyncio.Semaphore(SINGLE_QUERY_CONCURRENCY)
+
+            async def one(ident: str) -> None:
+                async with semaphore:
+                    self.requests += 1
+                    try:
+                        results[ident] = await self.hook.aget_task(self.kind, ident)
+                    except Exception as exc:
+                        results[ident] = exc
+
+            await asyncio.gather(*(one(i) for i in remaining))
+        return results
+
+    async def _poll_list(self, wanted: set[str], results: dict[str, KlingTask | BaseException]) -> None:
+        pages = min(MAX_LIST_PAGES, math.ceil(len(wanted) / LIST_PAGE_SIZE) + 1)
+        missing = set(wanted)
+        for page in range(1, pages + 1):
+            self.requests += 1
+            try:
+                tasks = await self.hook.alist_tasks(self.kind, page, LIST_PAGE_SIZE)
+            except KlingError as exc:
+                self.hook.log.warning("Listing Kling %s tasks failed (%s); querying one by one", self.kind.name, exc)
+                return
+            for task in tasks:
+                ident = task.task_id if task.task_id in missing else task.external_task_id
+                if ident is None or ident not in missing:
+                    continue
+                missing.discard(ident)
+                # A finished task is re-read on its own: list entries may omit the result.
+                if not task.is_terminal:
+                    results[ident] = task
+            if not missing or len(tasks) < LIST_PAGE_SIZE:
+                return
+
+
+async def wait_for_task(
+    hook: KlingHook,
+    kind: str | TaskKind,
+    ident: str,
+    *,
+    poll_interval: float,
+    deadline: float | None,
+    progress: WaitProgress,
+    log: logging.Logger | Any,
+    check_now: bool = False,
+) -> dict[str, Any]:
+    """Poll until the task finishes or ``deadline`` (epoch seconds) passes; returns an event dict."""
+    poller = TaskPoller.shared(hook, kind, poll_interval)
+    errors = 0
+    immediate = check_now
+    while True:
+        remaining = None if deadline is None else deadline - time.time()
+        if remaining is not None and remaining <= 0:
+            return {
+                "status": EVENT_TIMEOUT,
+                "task": {"task_id": ident, "status": progress.last_status},
+                "message": f"deadline passed while Kling task {ident} was {progress.last_status or 'unknown'}",
+            }
+        try:
+            task = await asyncio.wait_for(poller.next_snapshot(ident, immediate=immediate), timeout=remaining)
+        except asyncio.TimeoutError:
+            continue
+        except KlingError as exc:
+            errors += 1
+            fatal = isinstance(exc, KlingAPIError) and not exc.transient and not is_not_found(exc)
+            if fatal or errors >= MAX_CONSECUTIVE_ERRORS:
+                return {"status": EVENT_ERROR, "task": {"task_id": ident}, "message": str(exc)}
+            log.warning("Polling Kling task %s failed (%d/%d): %s", ident, errors, MAX_CONSECUTIVE_ERRORS, exc)
+            immediate = False
+            continue
+        immediate = False
+        errors = 0
+        line = progress.observe(task)
+        if line:
+            log.info(line)
+        if task.is_terminal:
+            return event_for_task(task)
+
+
+def result_from_event(event: dict[str, Any], *, task_id_hint: str | None, timeout: float) -> dict[str, Any]:
+    """Turn a wait event into the XCom result, or raise the matching typed error."""
+    from airflow_provider_kling.exceptions import KlingTaskFailedError, KlingTaskTimeoutError
+
+    status = event.get("status")
+    task = event.get("task") or {}
+    task_id = str(task.get("task_id") or task_id_hint or "unknown")
+    if status == EVENT_SUCCESS:
+        return dict(task)
+    if status == EVENT_FAILED:
+        raise KlingTaskFailedError(task_id, str(event.get("message") or ""))
+    if status == EVENT_TIMEOUT:
+        raise KlingTaskTimeoutError(task_id, timeout, task.get("status"))
+    raise KlingError(f"Waiting for Kling task {task_id} failed: {event.get('message')}")

@@ -1,0 +1,85 @@
+"""Test setup: a private AIRFLOW_HOME (SQLite), the Kling emulator on a free port, connections.
+
+Airflow reads its configuration when first imported, so the environment is set here, before
+any test module imports airflow.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+FIXTURES = REPO / "tests" / "fixtures"  # copied from shared/fixtures
+_HOME = Path(tempfile.mkdtemp(prefix="kling-airflow-home-"))
+_DAGS = _HOME / "dags"
+_DAGS.mkdir()
+os.environ.update(
+    {
+        "AIRFLOW_HOME": str(_HOME),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(_DAGS),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
+        "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
+    }
+)
+os.environ.pop("AIRFLOW_CONN_KLING_DEFAULT", None)
+
+from airflow_provider_kling.emulator.server import EmulatorServer  # noqa: E402
+from airflow_provider_kling.emulator.state import (  # noqa: E402
+    DEFAULT_ACCESS_KEY,
+    DEFAULT_API_KEY,
+    DEFAULT_SECRET_KEY,
+    EmulatorConfig,
+)
+
+
+def fast_config(**overrides: object) -> EmulatorConfig:
+    config = EmulatorConfig(submitted_seconds=0.1, processing_seconds=0.4)
+    for key, value in overrides.items():
+        setattr(config, key, value)
+    return config
+
+
+@pytest.fixture
+def emulator() -> Iterator[EmulatorServer]:
+    with EmulatorServer(fast_config()) as server:
+        yield server
+
+
+def conn_json(url: str, *, mode: str = "jwt", password: str | None = None, login: str | None = None) -> str:
+    if mode == "jwt":
+        return json.dumps(
+            {"conn_type": "kling", "host": url, "login": login or DEFAULT_ACCESS_KEY,
+             "password": password or DEFAULT_SECRET_KEY}
+        )
+    return json.dumps({"conn_type": "kling", "host": url, "password": password or DEFAULT_API_KEY})
+
+
+@pytest.fixture
+def kling_conn(emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch) -> EmulatorServer:
+    """``kling_default`` points at the emulator (JWT mode)."""
+    monkeypatch.setenv("AIRFLOW_CONN_KLING_DEFAULT", conn_json(emulator.url))
+    return emulator
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> Path:
+    """Migrate the SQLite metadata DB once and put the example + test DAGs in the dags folder."""
+    for source in [*(REPO / "dags").glob("*.py"), *(REPO / "tests" / "dag_files").glob("*.py")]:
+        shutil.copy(source, _DAGS / source.name)
+    airflow = Path(sys.executable).with_name("airflow")
+    subprocess.run([str(airflow), "db", "migrate"], check=True, capture_output=True, env=os.environ.copy())
+    return _DAGS
+
+
+def load_fixture(name: str) -> dict:
+    return json.loads((FIXTURES / name).read_text())

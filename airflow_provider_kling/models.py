@@ -7,7 +7,7 @@ sent); responses are tolerant (optional fields may be missing, new fields are ig
 from __future__ import annotations
 
 from enum import Enum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 from urllib.parse import urlparse
 
 from pydantic import (
@@ -42,15 +42,17 @@ def _check_http_url(value: str | None) -> str | None:
     return value
 
 
-def _text(max_length: int | None = None) -> Any:
-    """An optional string where "" means unset; ``max_length`` counts characters."""
-    inner = Annotated[str, StringConstraints(max_length=max_length)] if max_length else str
-    return Annotated[inner | None, BeforeValidator(_blank_to_none)]  # type: ignore[operator]
-
-
-OptionalText = _text()
-Prompt = _text(PROMPT_MAX_CHARS)
-HttpUrl = _text()
+OptionalText = Annotated[str | None, BeforeValidator(_blank_to_none)]
+HttpUrl = OptionalText  # checked by field validators: http(s) scheme and a host
+Prompt = Annotated[
+    Annotated[str, StringConstraints(max_length=PROMPT_MAX_CHARS)] | None, BeforeValidator(_blank_to_none)
+]
+LongText = Annotated[
+    Annotated[str, StringConstraints(max_length=2500)] | None, BeforeValidator(_blank_to_none)
+]
+ExternalId = Annotated[
+    Annotated[str, StringConstraints(max_length=128)] | None, BeforeValidator(_blank_to_none)
+]
 
 
 class KlingRequest(BaseModel):
@@ -58,7 +60,7 @@ class KlingRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, validate_default=True)
 
-    external_task_id: _text(128) = Field(  # type: ignore[valid-type]
+    external_task_id: ExternalId = Field(
         default=None, description="Caller's own id; unique within the account."
     )
     callback_url: HttpUrl = Field(default=None, description="Kling POSTs the task there on every change.")
@@ -98,7 +100,9 @@ class VideoToAudioRequest(KlingRequest):
     @model_validator(mode="after")
     def _exactly_one_video(self) -> VideoToAudioRequest:
         if (self.video_id is None) == (self.video_url is None):
-            raise ValueError("exactly one of video_id or video_url must be given (an empty string counts as unset)")
+            raise ValueError(
+                "exactly one of video_id or video_url must be given (an empty string counts as unset)"
+            )
         return self
 
 
@@ -106,7 +110,7 @@ class TextToVideoRequest(KlingRequest):
     """``POST /v1/videos/text2video``."""
 
     prompt: Annotated[str, Field(min_length=1, max_length=2500)]
-    negative_prompt: _text(2500) = None  # type: ignore[valid-type]
+    negative_prompt: LongText = None
     model_name: OptionalText = None
     mode: Literal["std", "pro"] | None = None
     duration: Literal["5", "10"] | None = None
@@ -122,7 +126,7 @@ class TextToVideoRequest(KlingRequest):
 class ImageToVideoRequest(TextToVideoRequest):
     """``POST /v1/videos/image2video``: ``image`` is a URL or Base64; ``prompt`` is optional."""
 
-    prompt: _text(2500) = None  # type: ignore[assignment,valid-type]
+    prompt: LongText = None  # type: ignore[assignment]
     image: Annotated[str, Field(min_length=1)]
     image_tail: OptionalText = None
 
@@ -227,7 +231,10 @@ class Envelope(_Tolerant):
     data: Any = None
 
 
-def parse_model(model: type[_Tolerant], payload: Any, what: str) -> Any:
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+def parse_model(model: type[ModelT], payload: Any, what: str) -> ModelT:
     """Parse ``payload`` into ``model``; a thin or broken body names what is missing."""
     try:
         return model.model_validate(payload)
@@ -245,7 +252,7 @@ def parse_task(data: Any, what: str = "task") -> KlingTask:
             f"Kling's {what} has no task object in 'data' (got {type(data).__name__}); "
             "expected data.task_id and data.task_status"
         )
-    return parse_model(KlingTask, data, what)  # type: ignore[no-any-return]
+    return parse_model(KlingTask, data, what)
 
 
 def parse_task_list(data: Any) -> list[KlingTask]:

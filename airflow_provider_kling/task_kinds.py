@@ -32,7 +32,9 @@ TEXT_TO_VIDEO = TaskKind("text2video", "/v1/videos/text2video", TextToVideoReque
 IMAGE_TO_VIDEO = TaskKind("image2video", "/v1/videos/image2video", ImageToVideoRequest)
 TEXT_TO_AUDIO = TaskKind("text-to-audio", "/v1/audio/text-to-audio", None)
 
-TASK_KINDS: dict[str, TaskKind] = {k.name: k for k in (VIDEO_TO_AUDIO, TEXT_TO_VIDEO, IMAGE_TO_VIDEO, TEXT_TO_AUDIO)}
+TASK_KINDS: dict[str, TaskKind] = {
+    k.name: k for k in (VIDEO_TO_AUDIO, TEXT_TO_VIDEO, IMAGE_TO_VIDEO, TEXT_TO_AUDIO)
+}
 
 
 def get_kind(kind: str | TaskKind) -> TaskKind:

@@ -10,6 +10,7 @@ of requests per interval over a few keep-alive connections, instead of 1,000.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import random
@@ -92,9 +93,9 @@ class _Waiter:
 class TaskPoller:
     """Polls Kling on behalf of every waiter with the same (connection, kind, interval) on a loop."""
 
-    _registry: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[str, str, float], TaskPoller]] = (
-        weakref.WeakKeyDictionary()
-    )
+    _registry: weakref.WeakKeyDictionary[
+        asyncio.AbstractEventLoop, dict[tuple[str, str, float], TaskPoller]
+    ] = weakref.WeakKeyDictionary()
 
     def __init__(self, hook: KlingHook, kind: TaskKind, interval: float) -> None:
         self.hook = hook
@@ -124,7 +125,9 @@ class TaskPoller:
         if immediate:
             self._wake.set()
         if self._runner is None or self._runner.done():
-            self._runner = asyncio.get_running_loop().create_task(self._run(), name=f"kling-poller-{self.kind.name}")
+            self._runner = asyncio.get_running_loop().create_task(
+                self._run(), name=f"kling-poller-{self.kind.name}"
+            )
         try:
             return await waiter.future
         finally:
@@ -137,10 +140,8 @@ class TaskPoller:
 
     async def _run(self) -> None:
         while self._waiters:
-            try:
+            with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=jittered(self.interval))
-            except asyncio.TimeoutError:
-                pass
             self._wake.clear()
             batch = {ident: list(ws) for ident, ws in self._waiters.items() if ws}
             if not batch:
@@ -185,7 +186,9 @@ class TaskPoller:
             try:
                 tasks = await self.hook.alist_tasks(self.kind, page, LIST_PAGE_SIZE)
             except KlingError as exc:
-                self.hook.log.warning("Listing Kling %s tasks failed (%s); querying one by one", self.kind.name, exc)
+                self.hook.log.warning(
+                    "Listing Kling %s tasks failed (%s); querying one by one", self.kind.name, exc
+                )
                 return
             for task in tasks:
                 ident = task.task_id if task.task_id in missing else task.external_task_id
@@ -220,7 +223,7 @@ async def wait_for_task(
             return {
                 "status": EVENT_TIMEOUT,
                 "task": {"task_id": ident, "status": progress.last_status},
-                "message": f"deadline passed while Kling task {ident} was {progress.last_status or 'unknown'}",
+                "message": f"deadline passed; Kling task {ident} was {progress.last_status or 'unknown'}",
             }
         try:
             task = await asyncio.wait_for(poller.next_snapshot(ident, immediate=immediate), timeout=remaining)
@@ -231,7 +234,9 @@ async def wait_for_task(
             fatal = isinstance(exc, KlingAPIError) and not exc.transient and not is_not_found(exc)
             if fatal or errors >= MAX_CONSECUTIVE_ERRORS:
                 return {"status": EVENT_ERROR, "task": {"task_id": ident}, "message": str(exc)}
-            log.warning("Polling Kling task %s failed (%d/%d): %s", ident, errors, MAX_CONSECUTIVE_ERRORS, exc)
+            log.warning(
+                "Polling Kling task %s failed (%d/%d): %s", ident, errors, MAX_CONSECUTIVE_ERRORS, exc
+            )
             immediate = False
             continue
         immediate = False

@@ -11,8 +11,8 @@ local emulator knows (`kling-emulator`), so the DAG runs end to end without a Kl
 from __future__ import annotations
 
 import pendulum
-
 from airflow.sdk import Param, dag, task
+
 from airflow_provider_kling.operators.video_to_audio import VideoToAudioOperator
 
 

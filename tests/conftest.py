@@ -58,8 +58,12 @@ def emulator() -> Iterator[EmulatorServer]:
 def conn_json(url: str, *, mode: str = "jwt", password: str | None = None, login: str | None = None) -> str:
     if mode == "jwt":
         return json.dumps(
-            {"conn_type": "kling", "host": url, "login": login or DEFAULT_ACCESS_KEY,
-             "password": password or DEFAULT_SECRET_KEY}
+            {
+                "conn_type": "kling",
+                "host": url,
+                "login": login or DEFAULT_ACCESS_KEY,
+                "password": password or DEFAULT_SECRET_KEY,
+            }
         )
     return json.dumps({"conn_type": "kling", "host": url, "password": password or DEFAULT_API_KEY})
 

@@ -72,7 +72,9 @@ class TestVideoToAudioRequest:
     @pytest.mark.parametrize("field", ["sound_effect_prompt", "bgm_prompt"])
     def test_prompts_at_most_200_characters(self, field: str) -> None:
         assert build(video_id="1", **{field: "x" * 200}).to_payload()[field] == "x" * 200
-        with pytest.raises(KlingValidationError, match=rf"{field}: String should have at most 200 characters"):
+        with pytest.raises(
+            KlingValidationError, match=rf"{field}: String should have at most 200 characters"
+        ):
             build(video_id="1", **{field: "x" * 201})
 
     def test_prompt_limit_counts_characters_not_bytes(self) -> None:

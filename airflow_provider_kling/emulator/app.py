@@ -205,7 +205,9 @@ def render_task(task: EmulatedTask, config: EmulatorConfig, results_base: str) -
         seconds = f"{task.duration:.1f}"
         base = f"{results_base}/{task.task_id}"
         out["task_result"] = {
-            "videos": [{"id": vid, "url": f"{base}/{vid}.mp4", "duration": seconds} for vid in task.video_ids],
+            "videos": [
+                {"id": vid, "url": f"{base}/{vid}.mp4", "duration": seconds} for vid in task.video_ids
+            ],
             "audios": [
                 {
                     "id": aid,
@@ -358,7 +360,9 @@ class KlingEmulator:
         task = self.store.find(owner, request.match_info["ident"], kind)
         if task is None:
             return web.json_response(envelope(1203, "Task not found", None), status=404)
-        return web.json_response(envelope(0, "SUCCEED", render_task(task, self.config, self._results_base(request))))
+        return web.json_response(
+            envelope(0, "SUCCEED", render_task(task, self.config, self._results_base(request)))
+        )
 
     async def list_tasks(self, request: web.Request, kind: str, owner: str) -> web.Response:
         try:
@@ -376,11 +380,17 @@ class KlingEmulator:
         task = self.store.tasks.get(request.match_info["task_id"])
         name = request.match_info["name"]
         stem, _, ext = name.rpartition(".")
-        if task is None or task.status(self.config) != "succeed" or stem not in task.video_ids + task.audio_ids:
+        if (
+            task is None
+            or task.status(self.config) != "succeed"
+            or stem not in task.video_ids + task.audio_ids
+        ):
             raise web.HTTPNotFound()
         if ext not in media.CONTENT_TYPES:
             raise web.HTTPNotFound()
-        body = await asyncio.get_running_loop().run_in_executor(None, media.render, ext, round(task.duration, 1))
+        body = await asyncio.get_running_loop().run_in_executor(
+            None, media.render, ext, round(task.duration, 1)
+        )
         return web.Response(body=body, content_type=media.CONTENT_TYPES[ext])
 
     async def get_stats(self, request: web.Request) -> web.Response:

@@ -21,7 +21,7 @@ def render_mp4(seconds: float) -> bytes:
         stream = container.add_stream("libx264", rate=FPS)
         stream.width, stream.height, stream.pix_fmt = WIDTH, HEIGHT, "yuv420p"
         stream.options = {"preset": "ultrafast", "tune": "zerolatency"}
-        frames = max(1, int(round(seconds * FPS)))
+        frames = max(1, round(seconds * FPS))
         x = np.linspace(0, 255, WIDTH, dtype=np.float32)
         for i in range(frames):
             shade = (x[None, :] + i * 8) % 256
@@ -43,7 +43,7 @@ def render_mp3(seconds: float) -> bytes:
     with av.open(buf, mode="w", format="mp3") as container:
         stream = container.add_stream("libmp3lame", rate=AUDIO_RATE)
         stream.layout = "mono"
-        total = int(round(seconds * AUDIO_RATE))
+        total = round(seconds * AUDIO_RATE)
         chunk = 1152
         for start in range(0, total, chunk):
             n = min(chunk, total - start)

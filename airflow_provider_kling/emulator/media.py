@@ -16,7 +16,7 @@ SAMPLE_RATE = 22050
 
 
 def _tone_samples(seconds: float, freq: float = 440.0) -> bytes:
-    count = int(round(seconds * SAMPLE_RATE))
+    count = round(seconds * SAMPLE_RATE)
     return b"".join(
         struct.pack("<h", int(8000 * math.sin(2 * math.pi * freq * i / SAMPLE_RATE))) for i in range(count)
     )

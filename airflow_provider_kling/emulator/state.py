@@ -140,5 +140,7 @@ class TaskStore:
     def running(self, owner: str, config: EmulatorConfig) -> int:
         now = time.time()
         return sum(
-            1 for t in self.tasks.values() if t.owner == owner and t.status(config, now) in ("submitted", "processing")
+            1
+            for t in self.tasks.values()
+            if t.owner == owner and t.status(config, now) in ("submitted", "processing")
         )

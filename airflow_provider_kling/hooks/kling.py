@@ -15,12 +15,11 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-import time
 import uuid
 import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from airflow.sdk import BaseHook
 
@@ -108,7 +107,10 @@ def _decode_envelope(status: int, body: bytes, request_id_header: str | None) ->
         payload = None
         if status >= 400:
             raise api_error(
-                f"HTTP {status} with a non-JSON body", code=None, http_status=status, request_id=request_id_header
+                f"HTTP {status} with a non-JSON body",
+                code=None,
+                http_status=status,
+                request_id=request_id_header,
             ) from None
         raise KlingResponseError(f"Kling answered HTTP {status} with a body that is not JSON") from None
     if not isinstance(payload, dict) or "code" not in payload:
@@ -119,9 +121,13 @@ def _decode_envelope(status: int, body: bytes, request_id_header: str | None) ->
                 http_status=status,
                 request_id=request_id_header,
             )
-        shown = "empty body" if payload in (None, {}) else f"keys {sorted(payload)[:6]}" if isinstance(
-            payload, dict
-        ) else type(payload).__name__
+        shown = (
+            "empty body"
+            if payload in (None, {})
+            else f"keys {sorted(payload)[:6]}"
+            if isinstance(payload, dict)
+            else type(payload).__name__
+        )
         raise KlingResponseError(
             f"Kling's answer has no 'code' field ({shown}); expected an envelope "
             "{code, message, request_id, data}"
@@ -135,9 +141,7 @@ def _decode_envelope(status: int, body: bytes, request_id_header: str | None) ->
             request_id=envelope.request_id or request_id_header,
         )
     if status >= 400:
-        raise api_error(
-            envelope.message or "", code=None, http_status=status, request_id=envelope.request_id
-        )
+        raise api_error(envelope.message or "", code=None, http_status=status, request_id=envelope.request_id)
     return envelope
 
 
@@ -159,9 +163,6 @@ class KlingHook(BaseHook):
     default_conn_name = "kling_default"
     conn_type = "kling"
     hook_name = "Kling AI"
-
-    # Status codes whose outcome on a submit is unknown: the POST may have created the task.
-    _AMBIGUOUS: ClassVar[tuple[type[BaseException], ...]] = (KlingTransportError, KlingResponseError)
 
     def __init__(
         self,
@@ -270,21 +271,36 @@ class KlingHook(BaseHook):
         raise AssertionError("unreachable")
 
     async def _with_retries(self, what: str, call: Callable[[], Awaitable[T]]) -> T:
-        """Run ``call``, retrying transient errors with backoff; others are raised at once."""
-        attempt = 0
-        while True:
-            try:
+        """Run ``call``, retrying transient errors with backoff (tenacity); others raise at once."""
+        from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
+
+        def wait(state: RetryCallState) -> float:
+            return self.retry.wait_seconds(
+                state.attempt_number, state.outcome.exception() if state.outcome else None
+            )
+
+        def before_sleep(state: RetryCallState) -> None:
+            error = state.outcome.exception() if state.outcome else None
+            self.log.warning(
+                "%s: transient error (%s); retry %d/%d in %.1fs",
+                what,
+                error,
+                state.attempt_number,
+                self.retry.max_retries,
+                state.next_action.sleep if state.next_action else 0,
+            )
+
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self.retry.max_retries + 1),
+            wait=wait,
+            retry=retry_if_exception(lambda e: isinstance(e, KlingError) and e.transient),
+            before_sleep=before_sleep,
+            reraise=True,
+        )
+        async for attempt in retrying:
+            with attempt:
                 return await call()
-            except KlingError as exc:
-                attempt += 1
-                if not exc.transient or attempt > self.retry.max_retries:
-                    raise
-                delay = self.retry.wait_seconds(attempt, exc)
-                self.log.warning(
-                    "%s: transient error (%s); retry %d/%d in %.1fs",
-                    what, exc, attempt, self.retry.max_retries, delay,
-                )
-                await asyncio.sleep(delay)
+        raise AssertionError("unreachable: tenacity reraises the last error")
 
     async def arequest(
         self, method: str, path: str, *, params: dict[str, Any] | None = None, body: Any = None
@@ -322,7 +338,9 @@ class KlingHook(BaseHook):
                 return None
             raise
 
-    async def alist_tasks(self, kind: str | TaskKind, page_num: int = 1, page_size: int = 30) -> list[KlingTask]:
+    async def alist_tasks(
+        self, kind: str | TaskKind, page_num: int = 1, page_size: int = 30
+    ) -> list[KlingTask]:
         """One page of tasks, newest first (page_num 1..1000, page_size 1..500)."""
         k = get_kind(kind)
         data = await self.arequest("GET", k.path, params={"pageNum": page_num, "pageSize": page_size})
@@ -340,39 +358,35 @@ class KlingHook(BaseHook):
         k = get_kind(kind)
         payload = request.to_payload()
         external_id = payload.setdefault("external_task_id", f"airflow-{uuid.uuid4().hex}")
-        attempt = 0
-        while True:
+
+        async def attempt() -> KlingTask:
             try:
                 data = await self._send_once("POST", k.path, params=None, body=payload)
-                return parse_task(data, f"answer to the {k.name} submit")
-            except (KlingRateLimitError, KlingConcurrencyLimitError) as exc:
-                error: KlingError = exc
+            except (KlingRateLimitError, KlingConcurrencyLimitError):
+                raise  # refused before anything was created: plain retry
             except KlingInvalidRequestError:
                 # A duplicate external_task_id means an earlier attempt (or Airflow try) landed.
                 existing = await self.afind_task(k, external_id)
-                if existing is not None:
-                    self.log.info("Kling already has task %s for external_task_id %s", existing.task_id, external_id)
-                    return existing
-                raise
-            except KlingError as exc:
-                if not exc.transient:
+                if existing is None:
                     raise
-                error = exc
-                existing = await self.afind_task(k, external_id)
-                if existing is not None:
-                    self.log.info(
-                        "Submit outcome was unknown (%s) but Kling has task %s; not submitting again",
-                        exc, existing.task_id,
-                    )
-                    return existing
-            attempt += 1
-            if attempt > self.retry.max_retries:
-                raise error
-            delay = self.retry.wait_seconds(attempt, error)
-            self.log.warning(
-                "Submit %s: %s; retry %d/%d in %.1fs", k.name, error, attempt, self.retry.max_retries, delay
-            )
-            await asyncio.sleep(delay)
+                self.log.info(
+                    "Kling already has task %s for external_task_id %s", existing.task_id, external_id
+                )
+                return existing
+            except KlingError as exc:
+                if exc.transient:  # the POST may have created the task: look before resending
+                    existing = await self.afind_task(k, external_id)
+                    if existing is not None:
+                        self.log.info(
+                            "Submit outcome was unknown (%s) but Kling has task %s; not submitting again",
+                            exc,
+                            existing.task_id,
+                        )
+                        return existing
+                raise
+            return parse_task(data, f"answer to the {k.name} submit")
+
+        return await self._with_retries(f"Submit {k.name}", attempt)
 
     # ------------------------------------------------------------------ endpoints (sync)
 
@@ -407,7 +421,3 @@ class KlingHook(BaseHook):
         except Exception as exc:
             return False, f"{type(exc).__name__}: {exc}"
         return True, f"Connected to Kling at {self._base_url} ({self.auth_mode} auth)"
-
-
-def monotonic() -> float:
-    return time.monotonic()

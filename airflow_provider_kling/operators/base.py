@@ -93,7 +93,10 @@ class KlingSubmitTaskOperator(BaseOperator):
         self.kling_task_id = task.task_id
         self.log.info(
             "Kling %s task %s (external_task_id %s) is %s",
-            self.task_kind, task.task_id, task.external_task_id or external_id, task.task_status.value,
+            self.task_kind,
+            task.task_id,
+            task.external_task_id or external_id,
+            task.task_status.value,
         )
         if self.do_xcom_push:
             context["ti"].xcom_push(key="kling_task_id", value=task.task_id)
@@ -160,12 +163,14 @@ class KlingSubmitTaskOperator(BaseOperator):
             if existing.task_status is not TaskStatus.FAILED:
                 self.log.info(
                     "Re-attaching to Kling task %s created by an earlier try (external_task_id %s)",
-                    existing.task_id, candidate,
+                    existing.task_id,
+                    candidate,
                 )
                 return existing
             self.log.info(
                 "Earlier Kling task %s failed (%s); submitting a new one",
-                existing.task_id, existing.task_status_msg or "no reason given",
+                existing.task_id,
+                existing.task_status_msg or "no reason given",
             )
         raise KlingError(f"Kling task failed {MAX_RESUBMISSIONS} times under external_task_id {external_id}")
 

@@ -64,7 +64,10 @@ class KlingTaskTrigger(BaseTrigger):
         hook = KlingHook(self.kling_conn_id)
         progress = WaitProgress(self.kind, self.kling_task_id, last_status=self.last_status)
         self.log.info(
-            "Waiting for Kling %s task %s (poll every %.0fs)", self.kind, self.kling_task_id, self.poll_interval
+            "Waiting for Kling %s task %s (poll every %.0fs)",
+            self.kind,
+            self.kling_task_id,
+            self.poll_interval,
         )
         event = await wait_for_task(
             hook,

@@ -18,7 +18,7 @@ from urllib.parse import urlparse
 import jwt
 from aiohttp import ClientSession, ClientTimeout, web
 
-from airflow_provider_kling.emulator import media
+from airflow_provider_kling.emulator import media, probe
 from airflow_provider_kling.emulator.state import EmulatedTask, EmulatorConfig, Fault, TaskStore
 
 KINDS = {
@@ -56,6 +56,11 @@ class Stats:
         self.callbacks_sent = 0
         self.callbacks_failed = 0
         self.faults = 0
+        self.faults_by_kind: dict[str, int] = defaultdict(int)
+        self.tasks_failed_by_rate = 0
+        # Every Authorization value received: lets a test check the JWT it issued never leaked.
+        # Kept in memory only; ``as_dict`` (served over HTTP) reports just how many.
+        self.authorizations: set[str] = set()
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -66,6 +71,9 @@ class Stats:
             "callbacks_sent": self.callbacks_sent,
             "callbacks_failed": self.callbacks_failed,
             "faults": self.faults,
+            "faults_by_kind": dict(self.faults_by_kind),
+            "tasks_failed_by_rate": self.tasks_failed_by_rate,
+            "distinct_authorizations": len(self.authorizations),
         }
 
 
@@ -137,8 +145,11 @@ def _url(body: dict[str, Any], name: str) -> str | None:
     return value
 
 
-def validate(kind: str, body: dict[str, Any], store: TaskStore, config: EmulatorConfig) -> float:
-    """Check a submit body; return the duration (s) of the media the task will produce."""
+def validate(kind: str, body: dict[str, Any], store: TaskStore, config: EmulatorConfig) -> float | None:
+    """Check a submit body; return the duration (s) of the media the task will produce.
+
+    ``None`` for a ``video_url``: only its file knows its duration, so ``submit`` fetches it.
+    """
     _text(body, "external_task_id", 128)
     _url(body, "callback_url")
     if kind == "video-to-audio":
@@ -150,12 +161,11 @@ def validate(kind: str, body: dict[str, Any], store: TaskStore, config: Emulator
         _text(body, "bgm_prompt", 200)
         if "asmr_mode" in body and not isinstance(body["asmr_mode"], bool):
             raise KlingAPIFailure(1201, "asmr_mode must be a boolean")
-        if video_id is not None:
-            seconds = store.videos.get(video_id)
-            if seconds is None:
-                raise KlingAPIFailure(1201, f"video_id {video_id} not found (or older than 30 days)")
-        else:
-            seconds = 5.0
+        if video_id is None:
+            return None
+        seconds = store.videos.get(video_id)
+        if seconds is None:
+            raise KlingAPIFailure(1201, f"video_id {video_id} not found (or older than 30 days)")
         if not config.min_video_seconds <= seconds <= config.max_video_seconds:
             raise KlingAPIFailure(1201, "Video duration must be between 3.0 and 20.0 seconds")
         return seconds
@@ -245,6 +255,7 @@ class KlingEmulator:
             app.router.add_get(prefix + path, self._handler(self.list_tasks, kind))
             app.router.add_get(prefix + path + "/{ident}", self._handler(self.query, kind))
         app.router.add_get(prefix + "/results/{task_id}/{name}", self.result_file)
+        app.router.add_get(prefix + "/samples/{name}", media.sample_file)
         app.router.add_get("/_emulator/stats", self.get_stats)
         app.router.add_post("/_emulator/config", self.patch_config)
         app.router.add_get("/_emulator/health", self.health)
@@ -263,9 +274,12 @@ class KlingEmulator:
 
     def _handler(self, method: Any, kind: str) -> Any:
         async def handle(request: web.Request) -> web.StreamResponse:
+            self.stats.authorizations.add(request.headers.get("Authorization", ""))
             fault = self.config.take_fault(request.method)
+            if fault is not None:
+                self._count_fault(fault)
             try:
-                if fault is not None:
+                if fault is not None and not fault.after:
                     early = await self._apply_fault_before(fault, request)
                     if early is not None:
                         return early
@@ -274,14 +288,40 @@ class KlingEmulator:
                 response = await method(request, kind, owner)
             except KlingAPIFailure as failure:
                 response = error_response(failure.code, failure.message)
+            if request.method == "POST" and isinstance(response, web.Response) and response.status == 200:
+                self._apply_task_failure_rate(response)
+            if fault is not None and fault.after:
+                response = self._fault_response(fault)  # handled (task created), answered wrongly
             if fault is not None and fault.action == "reset_after":
                 self._drop(request)
             return response
 
         return handle
 
-    async def _apply_fault_before(self, fault: Fault, request: web.Request) -> web.StreamResponse | None:
+    def _count_fault(self, fault: Fault) -> None:
         self.stats.faults += 1
+        label = fault.action + (f" {fault.code}" if fault.action == "error" else "")
+        if fault.action == "body":
+            label += " {}" if fault.body.strip() == "{}" else " malformed"
+        self.stats.faults_by_kind[label + (" after" if fault.after else "")] += 1
+
+    def _apply_task_failure_rate(self, response: web.Response) -> None:
+        """``fault_rates.task_failure``: the task just created will end ``failed`` with a message."""
+        if self.config.fault_rates.task_failure <= 0 or not isinstance(response.body, bytes):
+            return
+        task_id = str((json.loads(response.body).get("data") or {}).get("task_id") or "")
+        task = self.store.tasks.get(task_id)
+        if task is not None and task.fail_message is None and self.config.task_fails(task.external_task_id):
+            task.fail_message = self.config.fault_rates.task_failure_message
+            self.stats.tasks_failed_by_rate += 1
+
+    @staticmethod
+    def _fault_response(fault: Fault) -> web.Response:
+        if fault.action == "error":
+            return error_response(fault.code, f"Emulated error {fault.code}")
+        return web.Response(text=fault.body, status=fault.http_status or 200, content_type="application/json")
+
+    async def _apply_fault_before(self, fault: Fault, request: web.Request) -> web.StreamResponse | None:
         if fault.action == "error":
             raise KlingAPIFailure(fault.code, f"Emulated error {fault.code}")
         if fault.action == "body":
@@ -323,6 +363,15 @@ class KlingEmulator:
         if not isinstance(body, dict):
             raise KlingAPIFailure(1200, "Request body must be a JSON object")
         seconds = validate(kind, body, self.store, self.config)
+        if seconds is None:  # a video_url: fetch it and read its real duration, as Kling does
+            try:
+                seconds = await probe.video_seconds(str(body["video_url"]))
+            except probe.ProbeError as exc:
+                raise KlingAPIFailure(1201, str(exc)) from None
+            if not self.config.min_video_seconds <= seconds <= self.config.max_video_seconds:
+                raise KlingAPIFailure(
+                    1201, f"Video duration must be between 3.0 and 20.0 seconds (video_url: {seconds:.2f} s)"
+                )
         external_id = str(body.get("external_task_id") or "")
         if external_id and (owner, external_id) in self.store.by_external:
             raise KlingAPIFailure(1201, f"external_task_id {external_id} already exists")

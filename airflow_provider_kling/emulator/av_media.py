@@ -6,7 +6,8 @@ import io
 import math
 from fractions import Fraction
 
-FPS = 12
+# 20 fps: every duration on Kling's 0.1 s grid is a whole number of frames, so lengths are exact.
+FPS = 20
 WIDTH, HEIGHT = 160, 96
 AUDIO_RATE = 22050
 

@@ -1,4 +1,4 @@
-"""Media files the emulator serves as task results.
+"""Media files the emulator serves: task results, and sample source videos for ``video_url``.
 
 WAV is written with the standard library; MP4 and MP3 need PyAV (``pip install
 airflow-provider-kling[media]``) and are cached per (format, duration).
@@ -6,11 +6,15 @@ airflow-provider-kling[media]``) and are cached per (format, duration).
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import io
 import math
+import re
 import struct
 import wave
+
+from aiohttp import web
 
 SAMPLE_RATE = 22050
 
@@ -43,3 +47,18 @@ def render(fmt: str, seconds: float) -> bytes:
 
 
 CONTENT_TYPES = {"wav": "audio/wav", "mp3": "audio/mpeg", "mp4": "video/mp4"}
+
+# ``sample-5s.mp4``, ``sample-2.5s.mp4``, ``sample-25s.mp4``, ``sample-5s.wav``: any length, so
+# tests can feed video-to-audio sources that Kling must accept or reject (3.0-20.0 s, MP4/MOV).
+SAMPLE_NAME = re.compile(r"sample-(?P<seconds>\d{1,2}(?:\.\d)?)s\.(?P<ext>mp4|mp3|wav)")
+MAX_SAMPLE_SECONDS = 60.0
+
+
+async def sample_file(request: web.Request) -> web.Response:
+    """``GET {prefix}/samples/sample-<seconds>s.<ext>``: a source file to point ``video_url`` at."""
+    match = SAMPLE_NAME.fullmatch(request.match_info["name"])
+    if match is None or not 0 < float(match["seconds"]) <= MAX_SAMPLE_SECONDS:
+        raise web.HTTPNotFound()
+    ext = match["ext"]
+    body = await asyncio.get_running_loop().run_in_executor(None, render, ext, float(match["seconds"]))
+    return web.Response(body=body, content_type=CONTENT_TYPES[ext])

@@ -1,0 +1,292 @@
+"""KlingPublishOperator: copy Kling's generated files to storage you own before Kling deletes them."""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import tempfile
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from airflow.sdk import Asset, BaseOperator, ObjectStoragePath
+from airflow.sdk.exceptions import AirflowFailException
+
+from airflow_provider_kling.publishing import (
+    Downloader,
+    DownloadError,
+    DownloadLimits,
+    PublishedFile,
+    copy_file,
+    file_size,
+    local_file,
+    mux,
+    safe_name,
+)
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+AUDIO_FORMATS = ("mp3", "wav")
+# Outlet used when the destination is only known at run time (templated): one name to schedule on.
+DEFAULT_ASSET_NAME = "kling_published"
+
+
+def default_destination() -> str:
+    """``$AIRFLOW_HOME/kling_published`` as a ``file://`` URI: works on any machine, no setup."""
+    home = os.environ.get("AIRFLOW_HOME") or "~/airflow"
+    return _as_uri(os.path.join(home, "kling_published"))
+
+
+def _as_uri(destination: str) -> str:
+    """Plain local paths become ``file://`` URIs; anything with a scheme is kept as given."""
+    if "://" in destination:
+        return destination
+    return "file://" + os.path.abspath(os.path.expanduser(destination))
+
+
+class KlingPublishOperator(BaseOperator):
+    """
+    Copy the videos and audio of Kling results to any ``ObjectStoragePath`` destination.
+
+    Kling deletes generated files after 30 days. This operator streams them (never a whole
+    file in memory) to ``destination`` — a local ``file://`` folder by default, or ``s3://``,
+    ``gs://``, … through the Airflow object storage backends you have installed — writing to a
+    hidden temporary name and renaming it when complete. File names come from the Kling ids
+    (``<video_id>.mp4``, ``<audio_id>.mp3``, ``<audio_id>.wav``), and a file already there with
+    the size the server announces is not downloaded again, so reruns are cheap.
+
+    With ``mux=True`` it also writes ``<video_id>-<audio_id>.mp4``: the source video with the
+    generated audio as its sound track (AAC), as long as the video (needs PyAV, extra ``media``).
+
+    Only http(s) URLs are fetched, each within ``max_bytes`` and the timeouts; an error leaves
+    no partial file. Unreachable servers and 5xx answers fail the task (Airflow retries apply);
+    a file over the limit, a bad URL or an HTTP 4xx fail it for good.
+
+    Returns ``{"destination": uri, "files": [{"kind", "kling_id", "format", "path", "size",
+    "downloaded"}, ...]}``, and records the same in the outlet asset event's ``extra``.
+
+    :param result: The Kling task result to publish: an upstream Kling operator's XCom
+        (``make_audio.output``, or a template such as ``"{{ ti.xcom_pull('make_audio') }}"``),
+        or a list of them (templated).
+    :param destination: Folder URI or local path (templated). Default: ``$AIRFLOW_HOME/kling_published``.
+    :param destination_conn_id: Airflow connection for the storage backend (e.g. ``aws_default``).
+    :param audio_formats: Which audio files to copy: ``mp3``, ``wav`` or both (templated).
+    :param include_videos: Also copy the result's ``videos`` (default True).
+    :param mux: Also write the source video with the generated audio as one MP4.
+    :param source_video: The video to mux the audio onto: an upstream video operator's result,
+        one ``{"id", "url"}`` entry, or an http(s) URL (templated). Default: the result's first video.
+    :param max_bytes: Refuse files larger than this (default 1 GiB).
+    :param connect_timeout: Seconds to connect to the file server.
+    :param read_timeout: Seconds to wait for the next chunk of a download.
+    :param asset: The outlet asset. Default: the destination URI when it is not templated, else
+        ``Asset("kling_published")``. Passing ``outlets=`` yourself overrides this.
+    """
+
+    template_fields: Sequence[str] = ("result", "destination", "audio_formats", "source_video")
+    ui_color = "#e8fff0"
+
+    def __init__(
+        self,
+        *,
+        result: Any,
+        destination: str | None = None,
+        destination_conn_id: str | None = None,
+        audio_formats: str | Sequence[str] = AUDIO_FORMATS,
+        include_videos: bool = True,
+        mux: bool = False,
+        source_video: Any = None,
+        max_bytes: int = DownloadLimits.max_bytes,
+        connect_timeout: float = DownloadLimits.connect_timeout,
+        read_timeout: float = DownloadLimits.read_timeout,
+        asset: Asset | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if "outlets" not in kwargs:
+            kwargs["outlets"] = [asset or _default_asset(destination)]
+        super().__init__(**kwargs)
+        self.result = result
+        self.destination = destination
+        self.destination_conn_id = destination_conn_id
+        self.audio_formats = audio_formats
+        self.include_videos = include_videos
+        self.mux = mux
+        self.source_video = source_video
+        self.limits = DownloadLimits(
+            max_bytes=max_bytes, connect_timeout=connect_timeout, read_timeout=read_timeout
+        )
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        results = parse_results(self.result)
+        formats = parse_formats(self.audio_formats)
+        root = ObjectStoragePath(
+            _as_uri(self.destination or default_destination()), conn_id=self.destination_conn_id
+        )
+        root.mkdir(parents=True, exist_ok=True)
+        files: list[PublishedFile] = []
+        try:
+            with Downloader(self.limits) as downloader:
+                for result in results:
+                    files += self._publish_result(downloader, result, formats, root)
+        except DownloadError as exc:
+            if exc.retryable:
+                raise
+            raise AirflowFailException(f"Publishing to {root} failed: {exc}") from exc
+        published: dict[str, Any] = {"destination": str(root), "files": [f.to_dict() for f in files]}
+        for outlet in self.outlets:
+            if isinstance(outlet, Asset):
+                context["outlet_events"][outlet].extra = published
+        fresh = sum(f.downloaded for f in files)
+        self.log.info(
+            "Published %d files to %s (%d new, %d already there)", len(files), root, fresh, len(files) - fresh
+        )
+        return published
+
+    # ------------------------------------------------------------------ steps
+
+    def _publish_result(
+        self, downloader: Downloader, result: dict[str, Any], formats: list[str], root: ObjectStoragePath
+    ) -> list[PublishedFile]:
+        files: list[PublishedFile] = []
+        if self.include_videos:
+            for video in result.get("videos") or []:
+                files.append(self._copy(downloader, root, "video", video.get("id"), "mp4", video.get("url")))
+        for audio in result.get("audios") or []:
+            for fmt in formats:
+                url = audio.get(f"url_{fmt}")
+                if url:
+                    files.append(self._copy(downloader, root, "audio", audio.get("id"), fmt, url))
+                else:
+                    self.log.warning("Kling gave no %s URL for audio %s: skipped", fmt, audio.get("id"))
+        if self.mux:
+            files += self._mux(downloader, result, files, root)
+        return files
+
+    def _copy(
+        self,
+        downloader: Downloader,
+        root: ObjectStoragePath,
+        kind: str,
+        kling_id: Any,
+        fmt: str,
+        url: Any,
+    ) -> PublishedFile:
+        target = root / safe_name(str(kling_id or ""), fmt)
+        size, downloaded = downloader.copy(str(url or ""), target)
+        if downloaded:
+            self.log.info("Published %s %s to %s (%d bytes)", kind, kling_id, target, size)
+        else:
+            self.log.info(
+                "%s already holds %s %s (%d bytes): not downloaded again", target, kind, kling_id, size
+            )
+        return PublishedFile(kind, str(kling_id), fmt, str(target), size, downloaded)
+
+    def _mux(
+        self,
+        downloader: Downloader,
+        result: dict[str, Any],
+        published: list[PublishedFile],
+        root: ObjectStoragePath,
+    ) -> list[PublishedFile]:
+        audios = result.get("audios") or []
+        audio_files = [
+            f for f in published if f.kind == "audio" and audios and f.kling_id == str(audios[0].get("id"))
+        ]
+        if not audio_files:
+            raise DownloadError(
+                "mux=True needs an audio file in the result and in audio_formats", retryable=False
+            )
+        audio = min(audio_files, key=lambda f: f.format != "wav")  # lossless source when there is one
+        video_id, video_url = source_video_entry(self.source_video, result)
+        extra: list[PublishedFile] = []
+        video = next((f for f in published if f.kind == "video" and f.kling_id == video_id), None)
+        if video is None:  # the source video is worth keeping too: Kling deletes it as well
+            video = self._copy(downloader, root, "video", video_id, "mp4", video_url)
+            extra.append(video)
+        target = root / safe_name(f"{video_id}-{audio.kling_id}", "mp4")
+        existing = file_size(target)
+        if existing is not None:  # written atomically, so a file under this name is complete
+            self.log.info("%s already exists: not muxed again", target)
+            return [*extra, PublishedFile("muxed", audio.kling_id, "mp4", str(target), existing, False)]
+        with (
+            local_file(ObjectStoragePath(video.path, conn_id=self.destination_conn_id)) as video_path,
+            local_file(ObjectStoragePath(audio.path, conn_id=self.destination_conn_id)) as audio_path,
+            tempfile.TemporaryDirectory(prefix="kling-mux-") as tmp,
+        ):
+            out = Path(tmp) / target.name
+            seconds = mux(video_path, audio_path, str(out))
+            size = copy_file(out, target)
+        self.log.info(
+            "Muxed %s with audio %s into %s (%.2f s, %d bytes)",
+            video_id,
+            audio.kling_id,
+            target,
+            seconds,
+            size,
+        )
+        return [*extra, PublishedFile("muxed", audio.kling_id, "mp4", str(target), size, True)]
+
+
+# ---------------------------------------------------------------------- inputs
+
+
+def _default_asset(destination: str | None) -> Asset:
+    if destination is not None and "{{" in destination:
+        return Asset(DEFAULT_ASSET_NAME)
+    return Asset(uri=_as_uri(destination or default_destination()))
+
+
+def _loads(text: str) -> Any:
+    """A rendered template: JSON, or the Python repr Jinja makes of a dict."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        pass
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        raise AirflowFailException(f"result is not a Kling task result: {text[:200]!r}") from None
+
+
+def parse_results(value: Any) -> list[dict[str, Any]]:
+    """One Kling result dict, a list of them, or their rendered text -> a list of dicts."""
+    if isinstance(value, str):
+        value = _loads(value)
+    items: Iterable[Any] = (
+        [value] if isinstance(value, dict) else value if isinstance(value, list) else [value]
+    )
+    results = list(items)
+    for item in results:
+        if not isinstance(item, dict) or not ({"videos", "audios"} & item.keys()):
+            raise AirflowFailException(
+                "result must be a Kling task result ({'videos': [...], 'audios': [...]}), "
+                f"e.g. an upstream Kling operator's .output; got {str(item)[:200]!r}"
+            )
+    return results
+
+
+def parse_formats(value: str | Sequence[str]) -> list[str]:
+    """``"mp3"``, ``"mp3,wav"`` or ``["mp3", "wav"]`` -> a checked list."""
+    names = value.replace(",", " ").split() if isinstance(value, str) else list(value)
+    unknown = [n for n in names if n not in AUDIO_FORMATS]
+    if unknown:
+        raise AirflowFailException(f"audio_formats: unknown {unknown}; choose from {list(AUDIO_FORMATS)}")
+    return list(dict.fromkeys(names))
+
+
+def source_video_entry(source: Any, result: dict[str, Any]) -> tuple[str, str]:
+    """(id, url) of the video to mux onto: ``source`` if given, else the result's first video."""
+    if isinstance(source, str) and source.strip().startswith(("{", "[")):
+        source = _loads(source)
+    if isinstance(source, str) and source:
+        stem = Path(urlsplit(source).path).stem
+        return stem or "source", source
+    if isinstance(source, dict) and "videos" in source:
+        source = (source.get("videos") or [None])[0]
+    if source in (None, ""):
+        source = (result.get("videos") or [None])[0]
+    if not isinstance(source, dict) or not source.get("url"):
+        raise AirflowFailException("mux=True needs a source video: pass source_video or a result with videos")
+    return str(source.get("id") or Path(urlsplit(str(source["url"])).path).stem), str(source["url"])

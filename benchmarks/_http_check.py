@@ -1,0 +1,22 @@
+"""The ``response_check`` a user would give the stock ``HttpEventTrigger`` to wait for a Kling task.
+
+Kept tiny on purpose: ``HttpEventTrigger`` re-imports (``importlib.reload``) this module on
+every poll of every trigger, so a bigger module would only make the baseline look worse.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+async def kling_task_done(response: Any) -> bool:
+    """True once the queried Kling task is ``succeed`` or ``failed``."""
+    body = response.json()
+    status = (body.get("data") or {}).get("task_status")
+    return status in ("succeed", "failed")
+
+
+def kling_task_done_sync(response: Any) -> bool:
+    """The same check for ``HttpSensor`` (sync)."""
+    body = response.json()
+    return (body.get("data") or {}).get("task_status") in ("succeed", "failed")

@@ -1,0 +1,400 @@
+"""N concurrent waits in ONE event loop: ``KlingTaskTrigger`` vs the stock ``HttpEventTrigger``.
+
+For every (N, implementation) the parent starts a fresh ``kling-emulator`` process, creates N
+video-to-audio tasks through its API (all finish ``--task-seconds`` after creation), then runs a
+child process that waits for all of them with N triggers on one asyncio loop, exactly as a
+triggerer does. The child measures itself (CPU seconds, peak RSS growth, TCP connects via the
+loop's ``create_connection``, when each trigger fired); the emulator counts HTTP requests and
+distinct client ports. Emulator CPU is not counted.
+
+    python benchmarks/triggerer_scale.py                  # N = 100, 1000
+    python benchmarks/triggerer_scale.py --large          # also N = 5000
+    python benchmarks/triggerer_scale.py --n 20 --task-seconds 4 --poll 1   # smoke
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import contextlib
+
+from benchmarks._common import (
+    API_KEY,
+    Emulator,
+    airflow_env,
+    emulator,
+    machine,
+    median,
+    percentile,
+    table,
+    verdict,
+)
+
+SAMPLE_VIDEO_ID = "825406034503692376"
+SUBMITTED_SECONDS = 1.0
+KLING_CONN_ID = "kling_bench"
+HTTP_CONN_ID = "kling_http_bench"
+IMPLS = {
+    "kling": "KlingTaskTrigger (ours)",
+    "http": "HttpEventTrigger (stock)",
+}
+
+
+# ---------------------------------------------------------------------------- parent
+
+
+async def _create_tasks(url: str, n: int) -> list[dict[str, Any]]:
+    """Create n tasks over a few keep-alive connections; returns [{id, finish_at}]."""
+    import aiohttp
+
+    out: list[dict[str, Any]] = []
+    semaphore = asyncio.Semaphore(32)
+    run = f"{os.getpid()}-{time.time_ns()}"
+    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {API_KEY}"}) as session:
+
+        async def one(i: int) -> None:
+            body = {"video_id": SAMPLE_VIDEO_ID, "external_task_id": f"bench-{run}-{i}"}
+            async with semaphore, session.post(f"{url}/v1/audio/video-to-audio", json=body) as response:
+                payload = await response.json()
+            if payload.get("code") != 0:
+                raise RuntimeError(f"emulator refused a submit: {payload}")
+            out.append({"id": payload["data"]["task_id"], "created": payload["data"]["created_at"] / 1000})
+
+        await asyncio.gather(*(one(i) for i in range(n)))
+    return out
+
+
+def run_one(impl: str, n: int, task_seconds: float, poll: float) -> dict[str, Any]:
+    """One fresh emulator, n tasks, one child process waiting for them with ``impl`` triggers."""
+    processing = task_seconds - SUBMITTED_SECONDS
+    timeout = task_seconds + 4 * poll + 60
+    with emulator(SUBMITTED_SECONDS, processing) as emu, tempfile.TemporaryDirectory() as tmp:
+        tasks_file, ready_file = Path(tmp) / "tasks.json", Path(tmp) / "ready"
+        child = _start_child(emu, impl, tasks_file, ready_file, poll, timeout)
+        try:
+            # The child imports Airflow first (seconds); the tasks' clock starts only once it is ready.
+            _wait_for(ready_file, child, 120)
+            tasks = asyncio.run(_create_tasks(emu.url, n))
+            for task in tasks:
+                task["finish_at"] = task["created"] + task_seconds
+            before = emu.stats()
+            tmp_file = tasks_file.with_suffix(".tmp")
+            tmp_file.write_text(json.dumps(tasks))
+            tmp_file.rename(tasks_file)
+            out, err = child.communicate(timeout=timeout + 60)
+        finally:
+            if child.poll() is None:
+                child.kill()
+                child.wait()
+        after = emu.stats()
+    lines = [line for line in out.splitlines() if line.startswith("{")]
+    if child.returncode != 0 or not lines:
+        raise RuntimeError(f"{impl} child failed ({child.returncode}):\n{err[-3000:]}")
+    result: dict[str, Any] = json.loads(lines[-1])
+    requests = after["requests"] - before["requests"] - 1  # minus the stats read itself
+    peers = after["connections"] - before["connections"] - 1
+    latencies = result["latencies"]
+    return {
+        "impl": impl,
+        "n": n,
+        "done": result["done"],
+        "cpu_s": result["cpu_s"],
+        "rss_mb": result["rss_peak_growth_mb"],
+        "connects": result["connects"],
+        "peer_ports": peers,
+        "requests": requests,
+        "req_per_task": requests / n,
+        "by_route": {
+            k: after["by_route"].get(k, 0) - before["by_route"].get(k, 0)
+            for k in after["by_route"]
+            if k.startswith("GET ") and "_emulator" not in k
+        },
+        "lat_p50": median(latencies),
+        "lat_p95": percentile(latencies, 0.95),
+        "lat_max": max(latencies) if latencies else float("nan"),
+        "wall_s": result["wall_s"],
+    }
+
+
+def _start_child(
+    emu: Emulator, impl: str, tasks_file: Path, ready_file: Path, poll: float, timeout: float
+) -> subprocess.Popen[str]:
+    env = airflow_env(
+        {
+            f"AIRFLOW_CONN_{KLING_CONN_ID.upper()}": emu.kling_conn(),
+            f"AIRFLOW_CONN_{HTTP_CONN_ID.upper()}": emu.http_conn(),
+        }
+    )
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--child", impl, "--tasks-file", str(tasks_file)]
+    cmd += ["--ready-file", str(ready_file), "--poll", str(poll), "--timeout", str(timeout)]
+    return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _wait_for(path: Path, child: subprocess.Popen[str], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        if child.poll() is not None or time.monotonic() > deadline:
+            err = child.stderr.read() if child.stderr else ""
+            raise RuntimeError(f"benchmark child did not get ready:\n{err[-3000:]}")
+        time.sleep(0.05)
+
+
+# ---------------------------------------------------------------------------- child
+
+
+def _make_triggers(impl: str, tasks: list[dict[str, Any]], poll: float, timeout: float) -> list[Any]:
+    if impl == "kling":
+        from airflow_provider_kling.triggers.kling import KlingTaskTrigger
+
+        deadline = time.time() + timeout
+        return [
+            KlingTaskTrigger(
+                task_id=t["id"],
+                kind="video-to-audio",
+                kling_conn_id=KLING_CONN_ID,
+                poll_interval=poll,
+                deadline=deadline,
+                last_status="submitted",
+            )
+            for t in tasks
+        ]
+    from airflow.providers.http.triggers.http import HttpEventTrigger
+
+    return [
+        HttpEventTrigger(
+            response_check_path="benchmarks._http_check.kling_task_done",
+            http_conn_id=HTTP_CONN_ID,
+            method="GET",
+            endpoint=f"/v1/audio/video-to-audio/{t['id']}",
+            poll_interval=poll,
+        )
+        for t in tasks
+    ]
+
+
+async def _child(impl: str, tasks: list[dict[str, Any]], poll: float, timeout: float) -> dict[str, Any]:
+    import psutil
+
+    loop = asyncio.get_running_loop()
+    connects = 0
+    create_connection = loop.create_connection
+
+    async def counting_create_connection(*args: Any, **kwargs: Any) -> Any:
+        nonlocal connects
+        connects += 1
+        return await create_connection(*args, **kwargs)
+
+    loop.create_connection = counting_create_connection  # type: ignore[method-assign]
+
+    process = psutil.Process()
+    triggers = _make_triggers(impl, tasks, poll, timeout)
+    gc.collect()
+    rss0 = peak = process.memory_info().rss
+    fired: dict[int, float] = {}
+    statuses: dict[int, str] = {}
+
+    async def sample_rss() -> None:
+        nonlocal peak
+        while True:
+            peak = max(peak, process.memory_info().rss)
+            await asyncio.sleep(0.2)
+
+    async def wait(i: int, trigger: Any) -> None:
+        events = trigger.run()
+        try:
+            async for event in events:
+                fired[i] = time.time()
+                statuses[i] = str(event.payload.get("status"))
+                return
+        finally:
+            await events.aclose()
+
+    sampler = loop.create_task(sample_rss())
+    cpu0, wall0 = time.process_time(), time.monotonic()
+    with contextlib.suppress(asyncio.TimeoutError):
+        await asyncio.wait_for(
+            asyncio.gather(*(wait(i, t) for i, t in enumerate(triggers)), return_exceptions=True), timeout
+        )
+    cpu, wall = time.process_time() - cpu0, time.monotonic() - wall0
+    sampler.cancel()
+    peak = max(peak, process.memory_info().rss)
+    if impl == "kling":
+        from airflow_provider_kling.hooks.kling import close_shared_session
+
+        await close_shared_session()
+    latencies = [fired[i] - tasks[i]["finish_at"] for i in fired]
+    return {
+        "done": sum(1 for s in statuses.values() if s == "success"),
+        "cpu_s": cpu,
+        "wall_s": wall,
+        "rss_peak_growth_mb": (peak - rss0) / 1024**2,
+        "connects": connects,
+        "latencies": latencies,
+    }
+
+
+def _warm_up(impl: str) -> None:
+    """Import what the first poll would import lazily: one-time module cost, not per-wait cost."""
+    import aiohttp  # noqa: F401
+    import requests  # noqa: F401
+    import tenacity  # noqa: F401
+
+    if impl == "kling":
+        import airflow_provider_kling.triggers.kling  # noqa: F401
+    else:
+        import airflow.providers.http.triggers.http  # noqa: F401
+
+        import benchmarks._http_check  # noqa: F401
+
+
+def child_main(args: argparse.Namespace) -> None:
+    _warm_up(args.child)
+    Path(args.ready_file).touch()
+    tasks_file = Path(args.tasks_file)
+    deadline = time.monotonic() + 120
+    while not tasks_file.exists():
+        if time.monotonic() > deadline:
+            raise SystemExit("no tasks file")
+        time.sleep(0.02)
+    tasks = json.loads(tasks_file.read_text())
+    result = asyncio.run(_child(args.child, tasks, args.poll, args.timeout))
+    print(json.dumps(result), flush=True)
+
+
+# ---------------------------------------------------------------------------- report
+
+
+def report(results: list[dict[str, Any]], poll: float, task_seconds: float) -> None:
+    rows = [
+        [
+            IMPLS[r["impl"]],
+            r["n"],
+            f"{r['done']}/{r['n']}",
+            r["cpu_s"],
+            r["rss_mb"],
+            r["connects"],
+            r["peer_ports"],
+            r["requests"],
+            r["req_per_task"],
+            r["lat_p50"],
+            r["lat_p95"],
+            r["lat_max"],
+        ]
+        for r in results
+    ]
+    print(
+        table(
+            [
+                "trigger",
+                "N",
+                "fired ok",
+                "CPU s",
+                "RSS +MB (peak)",
+                "TCP connects",
+                "client ports seen",
+                "HTTP requests",
+                "req/task",
+                "detect p50 s",
+                "detect p95 s",
+                "detect max s",
+            ],
+            rows,
+        )
+    )
+    print()
+    ratio_rows = []
+    by_key = {(r["impl"], r["n"]): r for r in results}
+    for n in sorted({r["n"] for r in results}):
+        ours, stock = by_key.get(("kling", n)), by_key.get(("http", n))
+        if ours is None or stock is None:
+            continue
+        cpu_ratio = stock["cpu_s"] / max(ours["cpu_s"], 1e-9)
+        conn_ratio = stock["connects"] / max(ours["connects"], 1)
+        mem_delta = ours["rss_mb"] - stock["rss_mb"]
+        limit = poll + 1.0
+        ratio_rows += [
+            [n, "CPU: stock / ours", f"{cpu_ratio:.1f}x", ">= 5x", verdict(cpu_ratio >= 5)],
+            [n, "TCP connects: stock / ours", f"{conn_ratio:.0f}x", ">= 50x", verdict(conn_ratio >= 50)],
+            [n, "RSS: ours - stock", f"{mem_delta:+.1f} MB", "<= +20 MB", verdict(mem_delta <= 20)],
+            [n, "RSS growth: ours", f"{ours['rss_mb']:.1f} MB", "< 50 MB", verdict(ours["rss_mb"] < 50)],
+            [
+                n,
+                "req/task: ours",
+                f"{ours['req_per_task']:.2f}",
+                f"<= {task_seconds / poll + 2:.1f}",
+                verdict(ours["req_per_task"] <= task_seconds / poll + 2),
+            ],
+            [
+                n,
+                "detection max: ours",
+                f"{ours['lat_max']:.2f} s",
+                f"<= {limit:.1f} s",
+                verdict(ours["lat_max"] <= limit and ours["done"] == n),
+            ],
+        ]
+    if ratio_rows:
+        print(table(["N", "figure", "measured", "target", "verdict"], ratio_rows))
+    print()
+    for r in results:
+        routes = ", ".join(f"{k}: {v}" for k, v in sorted(r["by_route"].items()) if v)
+        print(f"{IMPLS[r['impl']]} N={r['n']}: wall {r['wall_s']:.1f}s; requests by route: {routes}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser.add_argument("--n", default="100,1000", help="comma-separated trigger counts")
+    parser.add_argument("--large", action="store_true", help="add N=5000")
+    parser.add_argument("--task-seconds", type=float, default=25.0, help="emulated task duration")
+    parser.add_argument("--poll", type=float, default=5.0, help="poll interval of both triggers")
+    parser.add_argument("--impl", default="kling,http", help="which implementations to run")
+    parser.add_argument("--json", default=None, help="also write the raw results here")
+    parser.add_argument("--child", choices=sorted(IMPLS), help=argparse.SUPPRESS)
+    parser.add_argument("--tasks-file", help=argparse.SUPPRESS)
+    parser.add_argument("--ready-file", help=argparse.SUPPRESS)
+    parser.add_argument("--timeout", type=float, default=300.0, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child_main(args)
+        return
+    sizes = [int(x) for x in args.n.split(",") if x]
+    if args.large and 5000 not in sizes:
+        sizes.append(5000)
+    if args.task_seconds <= SUBMITTED_SECONDS:
+        parser.error(f"--task-seconds must be > {SUBMITTED_SECONDS}")
+    print(machine())
+    print(
+        f"triggerer scale: tasks finish {args.task_seconds:.0f}s after creation, poll interval "
+        f"{args.poll:.1f}s, every run in a fresh emulator process and a fresh client process"
+    )
+    print()
+    results = []
+    for n in sizes:
+        for impl in args.impl.split(","):
+            results.append(run_one(impl, n, args.task_seconds, args.poll))
+            r = results[-1]
+            print(
+                f"  ran {IMPLS[impl]} N={n}: {r['done']}/{n} fired, CPU {r['cpu_s']:.2f}s, "
+                f"{r['connects']} connects",
+                flush=True,
+            )
+    print()
+    report(results, args.poll, args.task_seconds)
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()

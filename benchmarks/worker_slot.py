@@ -62,7 +62,8 @@ class StandInTI:
         self.xcom[key] = value
 
 
-def _context() -> dict[str, Any]:
+def _context() -> Any:
+    """A minimal stand-in for Airflow's ``Context`` (typed Any: it is not the full TypedDict)."""
     return {"ti": StandInTI()}
 
 

@@ -57,3 +57,38 @@ def test_content_pipeline_publishes_a_playable_mp4(
     assert streams(destination / f"{audio_id}.wav") == {"audio": pytest.approx(10.0, abs=0.1)}
     assert streams(destination / f"{video_id}.mp4") == {"video": pytest.approx(10.0, abs=0.1)}
     assert not list(destination.glob(".*")), "no temporary files left behind"
+    [event] = published_events(str(destination))
+    assert {f["path"] for f in event["files"]} == {f"file://{p}" for p in destination.iterdir()}
+
+
+def published_events(destination: str) -> list[dict]:
+    """``extra`` of the ``kling_published`` asset events recorded for ``destination``."""
+    from airflow.models.asset import AssetEvent, AssetModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        query = select(AssetEvent.extra).join(AssetModel, AssetEvent.asset_id == AssetModel.id)
+        extras = session.scalars(query.where(AssetModel.name == "kling_published")).all()
+    return [e for e in extras if e.get("destination") == f"file://{destination}"]
+
+
+def test_prompt_fanout_publishes_one_file_set_per_prompt(
+    airflow_db: Path, kling_conn: EmulatorServer, fast_polls: None, tmp_path: Path, monkeypatch
+) -> None:
+    monkeypatch.setenv("AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE", "True")
+    dag = load_dag(airflow_db, "kling_prompt_fanout")
+    prompts = ["A paper boat in the rain", "A hummingbird at a flower", "A neon skyline"]
+    run = dag.test(run_conf={"prompts": prompts, "destination": str(tmp_path)})
+    assert run.state == "success"
+
+    tasks = kling_conn.emulator.store.tasks.values()
+    assert sorted(t.request["prompt"] for t in tasks if t.kind == "text2video") == sorted(prompts)
+    audio_tasks = [t for t in tasks if t.kind == "video-to-audio"]
+    assert len(audio_tasks) == 3
+    muxed = sorted(tmp_path.glob("*-*.mp4"))
+    assert len(muxed) == 3
+    assert {m.name for m in muxed} == {f"{t.video_ids[0]}-{t.audio_ids[0]}.mp4" for t in audio_tasks}
+    for path in muxed:
+        assert streams(path).keys() == {"video", "audio"}
+        assert container_seconds(path) == pytest.approx(5.0, abs=0.1)

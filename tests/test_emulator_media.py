@@ -1,0 +1,87 @@
+"""The emulator serves real, playable media, and checks a ``video_url`` the way Kling does."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import time
+from typing import Any
+
+import av
+import pytest
+import requests
+
+from airflow_provider_kling.emulator import probe
+from airflow_provider_kling.emulator.server import EmulatorServer
+from airflow_provider_kling.emulator.state import DEFAULT_API_KEY, SAMPLE_VIDEO_ID, SAMPLE_VIDEO_SECONDS
+
+V2A = "/v1/audio/video-to-audio"
+AUTH = {"Authorization": f"Bearer {DEFAULT_API_KEY}"}
+
+
+def submit(server: EmulatorServer, path: str, body: dict[str, Any]) -> requests.Response:
+    return requests.post(server.url + path, json=body, headers=AUTH, timeout=30)
+
+
+def finished(server: EmulatorServer, path: str, task_id: str) -> dict[str, Any]:
+    for _ in range(100):
+        data = requests.get(f"{server.url}{path}/{task_id}", headers=AUTH, timeout=10).json()["data"]
+        if data["task_status"] == "succeed":
+            return data["task_result"]
+        time.sleep(0.1)
+    raise AssertionError(f"task {task_id} did not finish")
+
+
+def media_info(url: str) -> dict[str, float]:
+    """Stream type -> duration (s) of the file behind ``url``, as PyAV decodes it."""
+    body = requests.get(url, timeout=10).content
+    with av.open(io.BytesIO(body)) as container:
+        info = {s.type: float(s.duration * s.time_base) for s in container.streams}
+        assert sum(1 for _ in container.decode(*container.streams)) > 0  # it really decodes
+    return info
+
+
+def test_text2video_result_is_an_h264_mp4_of_the_requested_length(emulator: EmulatorServer) -> None:
+    task = submit(emulator, "/v1/videos/text2video", {"prompt": "A kite", "duration": "10"}).json()["data"]
+    [video] = finished(emulator, "/v1/videos/text2video", task["task_id"])["videos"]
+    assert media_info(video["url"]) == {"video": pytest.approx(10.0, abs=0.05)}
+
+
+def test_video_to_audio_results_last_as_long_as_the_source_video(emulator: EmulatorServer) -> None:
+    task = submit(emulator, V2A, {"video_id": SAMPLE_VIDEO_ID}).json()["data"]
+    [audio] = finished(emulator, V2A, task["task_id"])["audios"]
+    for url in (audio["url_mp3"], audio["url_wav"]):
+        assert media_info(url) == {"audio": pytest.approx(SAMPLE_VIDEO_SECONDS, abs=0.05)}
+
+
+def test_video_url_is_fetched_and_its_real_length_used(emulator: EmulatorServer) -> None:
+    url = f"{emulator.url}/samples/sample-7.5s.mp4"
+    response = submit(emulator, V2A, {"video_url": url})
+    assert response.status_code == 200, response.text
+    result = finished(emulator, V2A, response.json()["data"]["task_id"])
+    assert result["audios"][0]["duration_wav"] == "7.5"
+    assert media_info(result["audios"][0]["url_wav"]) == {"audio": pytest.approx(7.5, abs=0.05)}
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("sample-2.9s.mp4", "between 3.0 and 20.0 seconds"),
+        ("sample-20.5s.mp4", "between 3.0 and 20.0 seconds"),
+        ("sample-5s.wav", "must be an MP4 or MOV"),
+        ("missing.mp4", "could not be fetched (HTTP 404)"),
+    ],
+)
+def test_bad_video_url_is_rejected_before_a_task_exists(
+    emulator: EmulatorServer, name: str, message: str
+) -> None:
+    response = submit(emulator, V2A, {"video_url": f"{emulator.url}/samples/{name}"})
+    assert response.status_code == 400
+    assert response.json()["code"] == 1201
+    assert message in response.json()["message"]
+    assert emulator.emulator.stats.submits == 0 and not emulator.emulator.store.tasks
+
+
+def test_probe_refuses_files_over_the_size_limit(emulator: EmulatorServer) -> None:
+    with pytest.raises(probe.ProbeError, match="exceeds"):
+        asyncio.run(probe.fetch(f"{emulator.url}/samples/sample-5s.mp4", max_bytes=1000))

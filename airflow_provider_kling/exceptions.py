@@ -110,6 +110,14 @@ class KlingTaskFailedError(KlingError):
         super().__init__(f"Kling task {task_id} failed: {status_message or 'no reason given by Kling'}")
 
 
+class KlingWaitError(KlingError):
+    """Waiting gave up after repeated polling errors; ``transient`` if a later try could succeed."""
+
+    def __init__(self, message: str, *, transient: bool) -> None:
+        super().__init__(message)
+        self.transient = transient
+
+
 class KlingTaskTimeoutError(KlingError):
     """Waiting for a Kling task exceeded the operator's ``timeout``."""
 

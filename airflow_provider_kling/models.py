@@ -70,6 +70,14 @@ class KlingRequest(BaseModel):
     def _callback_is_http(cls, value: str | None) -> str | None:
         return _check_http_url(value)
 
+    @field_validator("external_task_id")
+    @classmethod
+    def _external_id_is_addressable(cls, value: str | None) -> str | None:
+        # A retry looks the task up at .../{external_task_id}: "." and ".." would name another path.
+        if value is not None and set(value) <= {"."}:
+            raise ValueError("must not consist of dots only (tasks are looked up by it in a URL path)")
+        return value
+
     def to_payload(self) -> dict[str, Any]:
         """JSON body: fields that were not given are left out."""
         return self.model_dump(exclude_none=True, mode="json")

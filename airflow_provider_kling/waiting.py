@@ -147,7 +147,10 @@ class TaskPoller:
             if not batch:
                 continue
             self.rounds += 1
-            results = await self._poll(batch.keys())
+            try:
+                results = await self._poll(batch.keys())
+            except Exception as exc:  # an unexpected error must fail these waits, not hang them
+                results = dict.fromkeys(batch, exc)
             for ident, waiters in batch.items():
                 outcome = results.get(ident)
                 for waiter in waiters:
@@ -233,7 +236,13 @@ async def wait_for_task(
             errors += 1
             fatal = isinstance(exc, KlingAPIError) and not exc.transient and not is_not_found(exc)
             if fatal or errors >= MAX_CONSECUTIVE_ERRORS:
-                return {"status": EVENT_ERROR, "task": {"task_id": ident}, "message": str(exc)}
+                return {
+                    "status": EVENT_ERROR,
+                    "task": {"task_id": ident},
+                    "message": str(exc),
+                    # Only network-ish trouble: an Airflow retry re-attaches and may well succeed.
+                    "transient": not fatal,
+                }
             log.warning(
                 "Polling Kling task %s failed (%d/%d): %s", ident, errors, MAX_CONSECUTIVE_ERRORS, exc
             )
@@ -250,7 +259,11 @@ async def wait_for_task(
 
 def result_from_event(event: dict[str, Any], *, task_id_hint: str | None, timeout: float) -> dict[str, Any]:
     """Turn a wait event into the XCom result, or raise the matching typed error."""
-    from airflow_provider_kling.exceptions import KlingTaskFailedError, KlingTaskTimeoutError
+    from airflow_provider_kling.exceptions import (
+        KlingTaskFailedError,
+        KlingTaskTimeoutError,
+        KlingWaitError,
+    )
 
     status = event.get("status")
     task = event.get("task") or {}
@@ -261,4 +274,7 @@ def result_from_event(event: dict[str, Any], *, task_id_hint: str | None, timeou
         raise KlingTaskFailedError(task_id, str(event.get("message") or ""))
     if status == EVENT_TIMEOUT:
         raise KlingTaskTimeoutError(task_id, timeout, task.get("status"))
-    raise KlingError(f"Waiting for Kling task {task_id} failed: {event.get('message')}")
+    raise KlingWaitError(
+        f"Waiting for Kling task {task_id} failed: {event.get('message')}",
+        transient=bool(event.get("transient")),
+    )

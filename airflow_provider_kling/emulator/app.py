@@ -56,6 +56,11 @@ class Stats:
         self.callbacks_sent = 0
         self.callbacks_failed = 0
         self.faults = 0
+        self.faults_by_kind: dict[str, int] = defaultdict(int)
+        self.tasks_failed_by_rate = 0
+        # Every Authorization value received: lets a test check the JWT it issued never leaked.
+        # Kept in memory only; ``as_dict`` (served over HTTP) reports just how many.
+        self.authorizations: set[str] = set()
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -66,6 +71,9 @@ class Stats:
             "callbacks_sent": self.callbacks_sent,
             "callbacks_failed": self.callbacks_failed,
             "faults": self.faults,
+            "faults_by_kind": dict(self.faults_by_kind),
+            "tasks_failed_by_rate": self.tasks_failed_by_rate,
+            "distinct_authorizations": len(self.authorizations),
         }
 
 
@@ -266,9 +274,12 @@ class KlingEmulator:
 
     def _handler(self, method: Any, kind: str) -> Any:
         async def handle(request: web.Request) -> web.StreamResponse:
+            self.stats.authorizations.add(request.headers.get("Authorization", ""))
             fault = self.config.take_fault(request.method)
+            if fault is not None:
+                self._count_fault(fault)
             try:
-                if fault is not None:
+                if fault is not None and not fault.after:
                     early = await self._apply_fault_before(fault, request)
                     if early is not None:
                         return early
@@ -277,14 +288,40 @@ class KlingEmulator:
                 response = await method(request, kind, owner)
             except KlingAPIFailure as failure:
                 response = error_response(failure.code, failure.message)
+            if request.method == "POST" and isinstance(response, web.Response) and response.status == 200:
+                self._apply_task_failure_rate(response)
+            if fault is not None and fault.after:
+                response = self._fault_response(fault)  # handled (task created), answered wrongly
             if fault is not None and fault.action == "reset_after":
                 self._drop(request)
             return response
 
         return handle
 
-    async def _apply_fault_before(self, fault: Fault, request: web.Request) -> web.StreamResponse | None:
+    def _count_fault(self, fault: Fault) -> None:
         self.stats.faults += 1
+        label = fault.action + (f" {fault.code}" if fault.action == "error" else "")
+        if fault.action == "body":
+            label += " {}" if fault.body.strip() == "{}" else " malformed"
+        self.stats.faults_by_kind[label + (" after" if fault.after else "")] += 1
+
+    def _apply_task_failure_rate(self, response: web.Response) -> None:
+        """``fault_rates.task_failure``: the task just created will end ``failed`` with a message."""
+        if self.config.fault_rates.task_failure <= 0 or not isinstance(response.body, bytes):
+            return
+        task_id = str((json.loads(response.body).get("data") or {}).get("task_id") or "")
+        task = self.store.tasks.get(task_id)
+        if task is not None and task.fail_message is None and self.config.task_fails(task.external_task_id):
+            task.fail_message = self.config.fault_rates.task_failure_message
+            self.stats.tasks_failed_by_rate += 1
+
+    @staticmethod
+    def _fault_response(fault: Fault) -> web.Response:
+        if fault.action == "error":
+            return error_response(fault.code, f"Emulated error {fault.code}")
+        return web.Response(text=fault.body, status=fault.http_status or 200, content_type="application/json")
+
+    async def _apply_fault_before(self, fault: Fault, request: web.Request) -> web.StreamResponse | None:
         if fault.action == "error":
             raise KlingAPIFailure(fault.code, f"Emulated error {fault.code}")
         if fault.action == "body":

@@ -12,7 +12,21 @@ from airflow_provider_kling.emulator.state import (
     DEFAULT_API_KEY,
     DEFAULT_SECRET_KEY,
     EmulatorConfig,
+    FaultRates,
 )
+
+# --fault-<name> RATE: probability per API request (see FaultRates).
+FAULT_FLAGS = {
+    "5xx": ("server_error", "answer 5000-5002 / HTTP 500 (for a submit: half the time after creating it)"),
+    "1302": ("rate_limited", "answer 1302 rate limit"),
+    "1303": ("concurrency_limited", "answer 1303 concurrency limit (submits only)"),
+    "reset-before": ("reset_before", "drop the connection before handling the request"),
+    "reset-after": ("reset_after", "handle the request (create the task), then drop the connection"),
+    "slow": ("slow", "answer only after --slow-seconds (past the client's timeout)"),
+    "malformed-json": ("malformed_json", "answer a truncated JSON body"),
+    "empty-body": ("empty_body", "answer a bare {}"),
+    "task-failure": ("task_failure", "make the created task end 'failed' with a status message"),
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -28,6 +42,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-concurrent-tasks", type=int, default=None, help="parallel tasks per key (1303)")
     p.add_argument("--max-requests-per-second", type=float, default=None, help="rate limit per key (1302)")
     p.add_argument("--port-file", default=None, help="write the bound port here once listening")
+    faults = p.add_argument_group("fault injection (rates are probabilities 0..1 per API request)")
+    for flag, (_, help_text) in FAULT_FLAGS.items():
+        faults.add_argument(f"--fault-{flag}", type=float, default=0.0, metavar="RATE", help=help_text)
+    faults.add_argument("--slow-seconds", type=float, default=2.0, help="delay of a --fault-slow answer")
+    faults.add_argument("--seed", type=int, default=None, help="seed of the fault generator")
     return p
 
 
@@ -40,6 +59,14 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
         processing_seconds=args.processing_seconds,
         max_concurrent_tasks=args.max_concurrent_tasks,
         max_requests_per_second=args.max_requests_per_second,
+        fault_rates=FaultRates(
+            slow_seconds=args.slow_seconds,
+            **{
+                name: getattr(args, "fault_" + flag.replace("-", "_"))
+                for flag, (name, _) in FAULT_FLAGS.items()
+            },
+        ),
+        seed=args.seed,
     )
 
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import itertools
+import random
+import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 DEFAULT_ACCESS_KEY = "emulator-access-key"
@@ -23,7 +26,9 @@ class Fault:
     ``action``: ``error`` (answer Kling ``code``), ``body`` (answer ``body`` raw with
     ``http_status``), ``reset_before`` (drop the connection without handling the request),
     ``reset_after`` (handle it, e.g. create the task, then drop the connection), ``slow``
-    (sleep ``delay`` seconds, then handle it).
+    (sleep ``delay`` seconds, then handle it). With ``after=True`` an ``error`` or ``body``
+    fault first handles the request (a submit creates its task) and then answers wrongly:
+    the client cannot know whether the task exists.
     """
 
     action: str = "error"
@@ -33,6 +38,58 @@ class Fault:
     delay: float = 0.0
     method: str | None = None  # "POST" to hit submits only, "GET" for reads
     times: int = 1
+    after: bool = False
+
+
+# What the random ``body`` faults answer: cut off mid-way, and the seed document's bare ``{}``.
+MALFORMED_JSON_BODY = '{"code": 0, "message": "SUCCEED", "request_id": "trunc", "data": {"task_id": "'
+EMPTY_BODY = "{}"
+
+
+@dataclass
+class FaultRates:
+    """Random misbehaviour: each field is the probability that one API request gets that fault.
+
+    Request-level faults are drawn from one seeded generator (reproducible for a sequential
+    client; concurrent clients interleave differently). ``task_failure`` is decided per
+    ``external_task_id`` by a seeded hash, so the same submit fails on every run with that seed.
+    ``server_error`` and the body faults hit a submit *after* its task was created half the time.
+    """
+
+    server_error: float = 0.0  # 5000-5002 (HTTP 500)
+    rate_limited: float = 0.0  # 1302
+    concurrency_limited: float = 0.0  # 1303 (submits only)
+    reset_before: float = 0.0  # connection dropped, nothing done
+    reset_after: float = 0.0  # request handled (task created), then connection dropped
+    slow: float = 0.0  # answer only after ``slow_seconds`` (past the client's timeout)
+    slow_seconds: float = 2.0
+    malformed_json: float = 0.0  # a truncated JSON body
+    empty_body: float = 0.0  # a bare ``{}``
+    task_failure: float = 0.0  # the created task ends ``failed`` with ``task_failure_message``
+    task_failure_message: str = "Emulated failure: the video could not be processed"
+
+    def request_faults(self) -> dict[str, float]:
+        return {
+            name: getattr(self, name)
+            for name in (
+                "server_error",
+                "rate_limited",
+                "concurrency_limited",
+                "reset_before",
+                "reset_after",
+                "slow",
+                "malformed_json",
+                "empty_body",
+            )
+        }
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> FaultRates:
+        known = {f.name for f in fields(cls)}
+        unknown = set(values) - known
+        if unknown:
+            raise KeyError(f"fault_rates: unknown {sorted(unknown)}")
+        return cls(**values)
 
 
 @dataclass
@@ -54,29 +111,74 @@ class EmulatorConfig:
     # Video-to-audio source video rules (contract): 3.0-20.0 s.
     min_video_seconds: float = 3.0
     max_video_seconds: float = 20.0
-    # Scripted faults, consumed in order by matching requests.
+    # Scripted faults, consumed in order by matching requests; then random ones at these rates.
     faults: list[Fault] = field(default_factory=list)
+    fault_rates: FaultRates = field(default_factory=FaultRates)
+    seed: int | None = None
+    _rng: random.Random = field(default_factory=random.Random, init=False, repr=False, compare=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False, compare=False)
+    _rng_seed: Any = field(default=object(), init=False, repr=False, compare=False)
 
     def inject(self, *faults: Fault) -> None:
-        self.faults.extend(faults)
+        with self._lock:
+            self.faults.extend(faults)
 
     def take_fault(self, method: str) -> Fault | None:
-        for fault in self.faults:
-            if fault.method in (None, method):
-                fault.times -= 1
-                if fault.times <= 0:
-                    self.faults.remove(fault)
-                return fault
+        """The next scripted fault for this request, else a random one (``fault_rates``), else None."""
+        with self._lock:
+            for fault in self.faults:
+                if fault.method in (None, method):
+                    fault.times -= 1
+                    if fault.times <= 0:
+                        self.faults.remove(fault)
+                    return fault
+            return self._random_fault(method)
+
+    def _random_fault(self, method: str) -> Fault | None:
+        if self._rng_seed != self.seed:  # (re)seeded lazily: ``seed`` may be set after creation
+            self._rng.seed(self.seed)
+            self._rng_seed = self.seed
+        rates = self.fault_rates
+        roll = self._rng.random()
+        for name, rate in rates.request_faults().items():
+            if roll >= rate:
+                roll -= rate
+                continue
+            if name == "concurrency_limited" and method != "POST":
+                return None
+            after = method == "POST" and self._rng.random() < 0.5
+            if name == "server_error":
+                return Fault("error", code=self._rng.choice((5000, 5001, 5002)), after=after)
+            if name == "rate_limited":
+                return Fault("error", code=1302)
+            if name == "concurrency_limited":
+                return Fault("error", code=1303)
+            if name in ("reset_before", "reset_after"):
+                return Fault(name)
+            if name == "slow":
+                return Fault("slow", delay=rates.slow_seconds)
+            body = MALFORMED_JSON_BODY if name == "malformed_json" else EMPTY_BODY
+            return Fault("body", body=body, http_status=200, after=after)
         return None
+
+    def task_fails(self, external_task_id: str) -> bool:
+        """Whether a new task with this id should end ``failed`` (seeded, order independent)."""
+        rate = self.fault_rates.task_failure
+        if rate <= 0:
+            return False
+        digest = hashlib.sha256(f"{self.seed}\x1f{external_task_id}".encode()).digest()
+        return int.from_bytes(digest[:8], "big") / 2**64 < rate
 
     def patch(self, values: dict[str, Any]) -> None:
         for key, value in values.items():
-            if not hasattr(self, key):
+            if key.startswith("_") or not hasattr(self, key):
                 raise KeyError(key)
             if key == "api_keys":
                 value = set(value)
             if key == "faults":
                 value = [Fault(**f) for f in value]
+            if key == "fault_rates":
+                value = FaultRates.from_dict(value)
             setattr(self, key, value)
 
 

@@ -19,7 +19,8 @@ import uuid
 import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from urllib.parse import quote
 
 from airflow.sdk import BaseHook
 
@@ -103,7 +104,7 @@ def _decode_envelope(status: int, body: bytes, request_id_header: str | None) ->
     """Turn an HTTP answer into an Envelope, raising the typed error for ``code != 0``."""
     try:
         payload = json.loads(body) if body else None
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: absurdly nested JSON
         payload = None
         if status >= 400:
             raise api_error(
@@ -164,17 +165,22 @@ class KlingHook(BaseHook):
     conn_type = "kling"
     hook_name = "Kling AI"
 
+    # Used when a hook is created without ``timeout`` / ``retry`` (operators, triggers):
+    # tests and benchmarks shorten them process-wide instead of threading them through.
+    default_timeout: ClassVar[float] = 60.0
+    default_retry: ClassVar[RetryPolicy] = RetryPolicy()
+
     def __init__(
         self,
         kling_conn_id: str = default_conn_name,
         *,
-        timeout: float = 60.0,
+        timeout: float | None = None,
         retry: RetryPolicy | None = None,
     ) -> None:
         super().__init__()
         self.kling_conn_id = kling_conn_id
-        self.timeout = timeout
-        self.retry = retry or RetryPolicy()
+        self.timeout = self.default_timeout if timeout is None else timeout
+        self.retry = retry or self.default_retry
         self._base_url: str | None = None
         self._credentials: Credentials | None = None
 
@@ -327,7 +333,9 @@ class KlingHook(BaseHook):
     async def aget_task(self, kind: str | TaskKind, ident: str) -> KlingTask:
         """Query one task by Kling ``task_id`` or by your ``external_task_id``."""
         k = get_kind(kind)
-        return parse_task(await self.arequest("GET", k.task_path(ident)), f"{k.name} task {ident}")
+        # Quoted: an id with "/", "?" or "#" must not turn into another path (or the list route).
+        path = k.task_path(quote(str(ident), safe=""))
+        return parse_task(await self.arequest("GET", path), f"{k.name} task {ident}")
 
     async def afind_task(self, kind: str | TaskKind, ident: str) -> KlingTask | None:
         """Like :meth:`aget_task` but ``None`` when Kling does not know the id."""
@@ -362,6 +370,8 @@ class KlingHook(BaseHook):
         async def attempt() -> KlingTask:
             try:
                 data = await self._send_once("POST", k.path, params=None, body=payload)
+                # Inside the try: an unreadable answer to a POST is an unknown outcome too.
+                return parse_task(data, f"answer to the {k.name} submit")
             except (KlingRateLimitError, KlingConcurrencyLimitError):
                 raise  # refused before anything was created: plain retry
             except KlingInvalidRequestError:
@@ -384,7 +394,6 @@ class KlingHook(BaseHook):
                         )
                         return existing
                 raise
-            return parse_task(data, f"answer to the {k.name} submit")
 
         return await self._with_retries(f"Submit {k.name}", attempt)
 

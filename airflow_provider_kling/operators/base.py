@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from airflow.sdk import BaseOperator
 from airflow.sdk.configuration import conf
 
-from airflow_provider_kling.exceptions import KlingError
+from airflow_provider_kling.exceptions import KlingError, KlingValidationError
 from airflow_provider_kling.hooks.kling import KlingHook
 from airflow_provider_kling.models import KlingRequest, KlingTask, TaskStatus
 from airflow_provider_kling.waiting import (
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
 # A failed Kling task is resubmitted under "<id>-2", "<id>-3", ... up to this many times.
 MAX_RESUBMISSIONS = 20
+EXTERNAL_ID_MAX_CHARS = 128  # Kling's limit; a resubmission suffix must fit inside it
 
 
 def derive_external_task_id(dag_id: str, run_id: str, task_id: str, map_index: int) -> str:
@@ -79,6 +80,13 @@ class KlingSubmitTaskOperator(BaseOperator):
 
     def build_request(self) -> KlingRequest:
         """Validate the (rendered) arguments; raises KlingValidationError naming field and rule."""
+        for name in ("poll_interval", "timeout"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < float("inf"):
+                raise KlingValidationError(
+                    f"Invalid {type(self).__name__}: {name}: must be a positive number of seconds, "
+                    f"got {value!r}"
+                )
         fields = {name: getattr(self, name) for name in self.request_fields}
         return self.request_model.build(
             **fields, external_task_id=self.external_task_id, callback_url=self.callback_url
@@ -155,7 +163,8 @@ class KlingSubmitTaskOperator(BaseOperator):
     async def _submit_or_reattach(self, request: KlingRequest, external_id: str) -> KlingTask:
         """Re-attach to the task an earlier try created; submit only if there is none (or it failed)."""
         for attempt in range(1, MAX_RESUBMISSIONS + 1):
-            candidate = external_id if attempt == 1 else f"{external_id}-{attempt}"
+            suffix = "" if attempt == 1 else f"-{attempt}"
+            candidate = external_id[: EXTERNAL_ID_MAX_CHARS - len(suffix)] + suffix
             existing = await self.hook.afind_task(self.task_kind, candidate)
             if existing is None:
                 payload = request.model_copy(update={"external_task_id": candidate})

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
+_QUERY = re.compile(r"\?[^\s'\")]+")
 COPY_CHUNK = 1024 * 1024
 
 
@@ -76,6 +77,11 @@ def redact(url: str) -> str:
     """The URL without its query string (CDN links may carry signatures)."""
     parts = urlsplit(url)
     return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
+
+
+def _redact_text(text: str) -> str:
+    """An error message with query strings cut (``requests`` quotes the URL it failed on)."""
+    return _QUERY.sub("?…", text)
 
 
 def check_url(url: Any) -> str:
@@ -167,7 +173,8 @@ class Downloader:
                 return self._write(url, response, target, existing)
         except requests.RequestException as exc:
             raise DownloadError(
-                f"could not download {redact(url)}: {type(exc).__name__}: {exc}", retryable=True
+                f"could not download {redact(url)}: {type(exc).__name__}: {_redact_text(str(exc))}",
+                retryable=True,
             ) from exc
 
     def _write(

@@ -116,12 +116,20 @@ def free_port() -> int:
 
 
 def test_unreachable_url_fails_clearly_and_leaves_nothing(tmp_path: Path) -> None:
-    url = f"http://127.0.0.1:{free_port()}/results/1/900001.mp4"
+    url = f"http://127.0.0.1:{free_port()}/results/1/900001.mp4?signature=s3cr3t"
     with pytest.raises(
         DownloadError, match=r"could not download http://127\.0\.0\.1:\d+/results/1/900001\.mp4"
-    ):
+    ) as e:
         publish(result_with(url), tmp_path, connect_timeout=2)
+    assert e.value.retryable
+    assert "s3cr3t" not in str(e.value)  # signed CDN links stay out of logs
     assert every_file(tmp_path) == []
+
+
+def test_an_unfinished_task_is_not_published_as_empty(tmp_path: Path) -> None:
+    submitted = {"task_id": "42", "status": "submitted", "videos": [], "audios": []}
+    with pytest.raises(AirflowFailException, match="Kling task 42 is 'submitted', not 'succeed'"):
+        publish(submitted, tmp_path)
 
 
 def test_oversized_file_fails_for_good_and_leaves_nothing(

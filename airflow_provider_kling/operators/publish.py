@@ -149,6 +149,12 @@ class KlingPublishOperator(BaseOperator):
     def _publish_result(
         self, downloader: Downloader, result: dict[str, Any], formats: list[str], root: ObjectStoragePath
     ) -> list[PublishedFile]:
+        status = result.get("status")
+        if status not in (None, "succeed"):
+            raise AirflowFailException(
+                f"Kling task {result.get('task_id')} is {status!r}, not 'succeed': nothing to publish "
+                "(was the upstream operator run with wait_for_completion=False?)"
+            )
         files: list[PublishedFile] = []
         if self.include_videos:
             for video in result.get("videos") or []:
@@ -190,10 +196,8 @@ class KlingPublishOperator(BaseOperator):
         published: list[PublishedFile],
         root: ObjectStoragePath,
     ) -> list[PublishedFile]:
-        audios = result.get("audios") or []
-        audio_files = [
-            f for f in published if f.kind == "audio" and audios and f.kling_id == str(audios[0].get("id"))
-        ]
+        first_audio = str(((result.get("audios") or [{}])[0]).get("id"))
+        audio_files = [f for f in published if f.kind == "audio" and f.kling_id == first_audio]
         if not audio_files:
             raise DownloadError(
                 "mux=True needs an audio file in the result and in audio_formats", retryable=False

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+import subprocess
+import sys
 import threading
 from collections import defaultdict
 from collections.abc import Iterator
@@ -214,3 +216,13 @@ def test_connection_lost_mid_file_leaves_nothing(files_server: str, tmp_path: Pa
         publish(result_with(f"{files_server}/truncated.mp4"), tmp_path)
     assert failure.value.retryable  # an Airflow retry may well succeed
     assert every_file(tmp_path) == []
+
+
+def test_operator_module_imports_no_media_or_http_libraries() -> None:
+    """DAG files import the operator at every parse: the heavy libraries load only in execute()."""
+    code = (
+        "import sys, airflow_provider_kling.operators.publish; "
+        "print(sorted(m for m in ('aiohttp', 'av', 'numpy', 'requests') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

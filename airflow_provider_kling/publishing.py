@@ -33,8 +33,8 @@ _QUERY = re.compile(r"\?[^\s'\")]+")
 COPY_CHUNK = 1024 * 1024
 
 
-class DownloadError(Exception):
-    """A result file could not be published; ``retryable`` says whether trying later may help."""
+class PublishError(Exception):
+    """A file could not be published (or muxed); ``retryable`` says whether trying later may help."""
 
     def __init__(self, message: str, *, retryable: bool) -> None:
         super().__init__(message)
@@ -69,7 +69,7 @@ def safe_name(kling_id: str, ext: str, suffix: str = "") -> str:
     """A file name from a Kling id: no separators, no leading dots, nothing outside [A-Za-z0-9_-]."""
     stem = _UNSAFE.sub("_", f"{kling_id}{suffix}").strip("_")
     if not stem:
-        raise DownloadError(f"cannot derive a file name from Kling id {kling_id!r}", retryable=False)
+        raise PublishError(f"cannot derive a file name from Kling id {kling_id!r}", retryable=False)
     return f"{stem}.{ext}"
 
 
@@ -88,7 +88,7 @@ def check_url(url: Any) -> str:
     """Only absolute http(s) URLs are fetched: no file://, ftp:// or relative paths."""
     parts = urlsplit(str(url or ""))
     if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise DownloadError(f"refusing to download {url!r}: not an http(s) URL", retryable=False)
+        raise PublishError(f"refusing to download {url!r}: not an http(s) URL", retryable=False)
     return str(url)
 
 
@@ -172,7 +172,7 @@ class Downloader:
             with self.session.get(url, stream=True, timeout=self._timeout) as response:
                 return self._write(url, response, target, existing)
         except requests.RequestException as exc:
-            raise DownloadError(
+            raise PublishError(
                 f"could not download {redact(url)}: {type(exc).__name__}: {_redact_text(str(exc))}",
                 retryable=True,
             ) from exc
@@ -181,7 +181,7 @@ class Downloader:
         self, url: str, response: requests.Response, target: ObjectStoragePath, existing: int | None
     ) -> tuple[int, bool]:
         if response.status_code != 200:
-            raise DownloadError(
+            raise PublishError(
                 f"could not download {redact(url)}: HTTP {response.status_code}",
                 retryable=response.status_code in (408, 429) or response.status_code >= 500,
             )
@@ -197,14 +197,14 @@ class Downloader:
                 self._check_size(url, written)  # a server may send more than it announced
                 out.write(chunk)
             if announced is not None and written != announced:
-                raise DownloadError(
+                raise PublishError(
                     f"download of {redact(url)} ended after {written} of {announced} bytes", retryable=True
                 )
         return written, True
 
     def _check_size(self, url: str, size: int | None) -> None:
         if size is not None and size > self.limits.max_bytes:
-            raise DownloadError(
+            raise PublishError(
                 f"{redact(url)} is larger than the {self.limits.max_bytes} byte limit (max_bytes)",
                 retryable=False,
             )
@@ -239,9 +239,24 @@ def mux(video_path: str, audio_path: str, out_path: str) -> float:
     The video stream is copied as is (no re-encode, no quality loss); the audio is encoded to
     AAC, which every MP4 player understands, and cut at the video's end so both last as long.
     """
-    import av
+    try:
+        import av
+    except ImportError:
+        raise PublishError(
+            "mux=True needs PyAV: pip install 'airflow-provider-kling[media]'", retryable=False
+        ) from None
+    try:
+        return _mux(av, video_path, audio_path, out_path)
+    except av.error.FFmpegError as exc:  # a corrupt or unexpected file: trying again will not help
+        raise PublishError(f"could not mux {video_path} with {audio_path}: {exc}", retryable=False) from exc
 
+
+def _mux(av: Any, video_path: str, audio_path: str, out_path: str) -> float:
     with av.open(video_path) as video_in, av.open(audio_path) as audio_in:
+        if not video_in.streams.video or not audio_in.streams.audio:
+            raise PublishError(
+                f"cannot mux: {video_path} needs a video stream, {audio_path} an audio one", retryable=False
+            )
         video_stream = video_in.streams.video[0]
         seconds = _seconds(video_in, video_stream)
         audio_stream = audio_in.streams.audio[0]
@@ -267,7 +282,7 @@ def _seconds(container: Any, stream: Any) -> float:
         return float(stream.duration * stream.time_base)
     if container.duration is not None:
         return float(container.duration) / 1_000_000
-    raise DownloadError("the source video has no readable duration", retryable=False)
+    raise PublishError("the source video has no readable duration", retryable=False)
 
 
 def _frames_until(container: Any, stream: Any, seconds: float) -> Iterator[Any]:

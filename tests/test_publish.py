@@ -22,7 +22,7 @@ from airflow.sdk.exceptions import AirflowFailException
 from airflow_provider_kling.emulator.server import EmulatorServer
 from airflow_provider_kling.operators.publish import KlingPublishOperator
 from airflow_provider_kling.operators.video_to_audio import VideoToAudioOperator
-from airflow_provider_kling.publishing import DownloadError
+from airflow_provider_kling.publishing import PublishError
 from tests.test_operator import SAMPLE_VIDEO, RecordingTI
 
 RESULTS_ROUTE = "GET /results/{task_id}/{name}"
@@ -120,7 +120,7 @@ def free_port() -> int:
 def test_unreachable_url_fails_clearly_and_leaves_nothing(tmp_path: Path) -> None:
     url = f"http://127.0.0.1:{free_port()}/results/1/900001.mp4?signature=s3cr3t"
     with pytest.raises(
-        DownloadError, match=r"could not download http://127\.0\.0\.1:\d+/results/1/900001\.mp4"
+        PublishError, match=r"could not download http://127\.0\.0\.1:\d+/results/1/900001\.mp4"
     ) as e:
         publish(result_with(url), tmp_path, connect_timeout=2)
     assert e.value.retryable
@@ -212,7 +212,7 @@ def test_stream_over_the_limit_is_cut_and_removed(files_server: str, tmp_path: P
 
 
 def test_connection_lost_mid_file_leaves_nothing(files_server: str, tmp_path: Path) -> None:
-    with pytest.raises(DownloadError, match="could not download") as failure:
+    with pytest.raises(PublishError, match="could not download") as failure:
         publish(result_with(f"{files_server}/truncated.mp4"), tmp_path)
     assert failure.value.retryable  # an Airflow retry may well succeed
     assert every_file(tmp_path) == []
@@ -226,3 +226,12 @@ def test_operator_module_imports_no_media_or_http_libraries() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_a_source_that_is_not_a_video_fails_the_mux_cleanly(
+    v2a_result: dict[str, Any], files_server: str, tmp_path: Path
+) -> None:
+    with pytest.raises(AirflowFailException, match="could not mux"):
+        publish(v2a_result, tmp_path, mux=True, source_video=f"{files_server}/small.mp4")
+    assert not [name for name in every_file(tmp_path) if "-" in name], "no muxed file"
+    assert not [name for name in every_file(tmp_path) if name.startswith(".")], "no temporary file"

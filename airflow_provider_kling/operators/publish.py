@@ -16,9 +16,9 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_provider_kling.publishing import (
     Downloader,
-    DownloadError,
     DownloadLimits,
     PublishedFile,
+    PublishError,
     copy_file,
     file_size,
     local_file,
@@ -130,7 +130,7 @@ class KlingPublishOperator(BaseOperator):
             with Downloader(self.limits) as downloader:
                 for result in results:
                     files += self._publish_result(downloader, result, formats, root)
-        except DownloadError as exc:
+        except PublishError as exc:
             if exc.retryable:
                 raise
             raise AirflowFailException(f"Publishing to {root} failed: {exc}") from exc
@@ -199,7 +199,7 @@ class KlingPublishOperator(BaseOperator):
         first_audio = str(((result.get("audios") or [{}])[0]).get("id"))
         audio_files = [f for f in published if f.kind == "audio" and f.kling_id == first_audio]
         if not audio_files:
-            raise DownloadError(
+            raise PublishError(
                 "mux=True needs an audio file in the result and in audio_formats", retryable=False
             )
         audio = min(audio_files, key=lambda f: f.format != "wav")  # lossless source when there is one

@@ -14,9 +14,12 @@ def get_provider_info() -> dict[str, Any]:
     return {
         "package-name": "airflow-provider-kling",
         "name": "Kling AI",
+        # Admin → Providers shows this text and turns the URL into a link (the package-name link
+        # comes from the distribution's `Documentation` project URL instead).
         "description": (
             "Kling AI generation in Airflow pipelines: text/image-to-video, video-to-audio, "
-            "waiting without a worker slot, and publishing results before Kling deletes them."
+            "waiting without a worker slot, and publishing results before Kling deletes them. "
+            f"Docs: {DOCS_URL}"
         ),
         "versions": ["0.1.0"],
         "documentation-url": DOCS_URL,
@@ -49,6 +52,11 @@ def get_provider_info() -> dict[str, Any]:
                 "hook-class-name": "airflow_provider_kling.hooks.kling.KlingHook",
                 "hook-name": "Kling AI",
                 "connection-type": "kling",
+                # Airflow 3 renders the form from this dict only (hook classmethods are ignored).
+                # "schema" is hidden because the Base URL carries the scheme; "extra" is hidden in
+                # the Airflow 2 form (the Airflow 3 form always shows its "Extra Fields JSON" box).
+                # The port stays visible: Airflow 3.3.2's row "Test" button sends port 0 for a
+                # connection without one and the API refuses it (fixed in apache/airflow#73298).
                 "ui-field-behaviour": {
                     "hidden-fields": ["schema", "extra"],
                     "relabeling": {
@@ -57,10 +65,10 @@ def get_provider_info() -> dict[str, Any]:
                         "password": "Secret key or API key",
                     },
                     "placeholders": {
-                        "host": "https://api-singapore.klingai.com  (or a proxy, e.g. https://www.kkiai.com/kling)",
-                        "login": "Access key (official API). Leave empty to use a proxy API key",
-                        "password": "Secret key (with an access key) or the proxy's API key",
-                        "port": "optional; the Base URL may carry its own port",
+                        "host": "https://api-singapore.klingai.com (or a proxy: https://www.kkiai.com/kling)",
+                        "login": "official API: your access key; proxy: leave empty",
+                        "password": "official API: your secret key; proxy: its API key",
+                        "port": "443 (set a port: Airflow 3.3.2's Test button needs one)",
                     },
                 },
                 "conn-fields": {},

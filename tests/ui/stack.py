@@ -1,0 +1,223 @@
+"""A throwaway local Airflow 3 stack plus the Kling emulator, for the browser check.
+
+Everything runs in a temp AIRFLOW_HOME on SQLite, on free ports, each process in its own
+process group so teardown kills exactly what was started here (and their children).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_until(what: str, check: Callable[[], object], timeout: float, interval: float = 0.3) -> None:
+    """Poll ``check()`` until truthy; bounded so the check always stops by itself."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(Exception):
+            if check():
+                return
+        time.sleep(interval)
+    raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+def http_json(url: str, timeout: float = 5.0) -> Any:
+    with urllib.request.urlopen(url, timeout=timeout) as resp:
+        return json.loads(resp.read())
+
+
+@dataclass
+class Stack:
+    home: Path
+    emulator_port: int = 0
+    api_port: int = 0
+    procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.api_port}"
+
+    @property
+    def emulator_url(self) -> str:
+        return f"http://127.0.0.1:{self.emulator_port}"
+
+    def api(self, path: str) -> Any:
+        """GET on the public REST API: used to wait for runs, never as the UI assertion itself."""
+        return http_json(f"{self.api_url}/api/v2/{path.lstrip('/')}")
+
+    def log(self, name: str) -> Path:
+        return self.home / f"{name}.log"
+
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "PYTEST"))}
+        env.update(
+            {
+                "PATH": f"{BIN}{os.pathsep}{env.get('PATH', '')}",
+                "AIRFLOW_HOME": str(self.home),
+                "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
+                "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+                "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+                "AIRFLOW__CORE__PARALLELISM": "4",
+                "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+                "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
+                "AIRFLOW__CORE__TEST_CONNECTION": "Enabled",
+                "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.api_url}/execution/",
+                "AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE": "True",
+                "AIRFLOW__API__HOST": "127.0.0.1",
+                "AIRFLOW__API__PORT": str(self.api_port),
+                "AIRFLOW__API__BASE_URL": self.api_url,
+                "AIRFLOW__API__WORKERS": "1",
+                # One secret for all components, else tokens minted by one are refused by another.
+                "AIRFLOW__API_AUTH__JWT_SECRET": self._secret("jwt"),
+                "AIRFLOW__API__SECRET_KEY": self._secret("api"),
+                "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
+                "AIRFLOW__SCHEDULER__MIN_FILE_PROCESS_INTERVAL": "5",
+                "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+                "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
+                "AIRFLOW__KLING__POLL_INTERVAL": "1",
+                # The DAG's own connection (setup, not under test): JWT mode against the emulator.
+                "AIRFLOW_CONN_KLING_DEFAULT": json.dumps(
+                    {
+                        "conn_type": "kling",
+                        "host": self.emulator_url,
+                        "login": "emulator-access-key",
+                        "password": "emulator-secret-key-0123456789abcdef",
+                    }
+                ),
+            }
+        )
+        return env
+
+    def _secret(self, name: str) -> str:
+        path = self.home / f".{name}_secret"
+        if not path.exists():
+            path.write_text(secrets.token_hex(24))
+        return path.read_text()
+
+    def spawn(self, name: str, argv: list[str]) -> subprocess.Popen[bytes]:
+        out = self.log(name).open("wb")
+        proc = subprocess.Popen(
+            argv, stdout=out, stderr=subprocess.STDOUT, env=self.env(), cwd=self.home, start_new_session=True
+        )
+        self.procs[name] = proc
+        return proc
+
+    def check_alive(self) -> None:
+        for name, proc in self.procs.items():
+            if proc.poll() is not None:
+                tail = self.log(name).read_text(errors="replace")[-3000:]
+                raise RuntimeError(f"{name} exited with {proc.returncode}:\n{tail}")
+
+    def start(self, timeout: float = 120.0) -> None:
+        port_file = self.home / "emulator.port"
+        self.spawn(
+            "emulator",
+            [
+                str(BIN / "kling-emulator"),
+                "--port",
+                "0",
+                "--port-file",
+                str(port_file),
+                # Long enough that the triggerer sees "processing": the log line under test.
+                "--submitted-seconds",
+                "2",
+                "--processing-seconds",
+                "5",
+            ],
+        )
+        wait_until("the emulator's port file", lambda: port_file.exists() and port_file.read_text(), 30)
+        self.emulator_port = int(port_file.read_text())
+        self.api_port = free_port()
+        migrate = subprocess.run(
+            [str(BIN / "airflow"), "db", "migrate"],
+            env=self.env(),
+            cwd=self.home,
+            capture_output=True,
+            timeout=180,
+        )
+        if migrate.returncode:
+            raise RuntimeError(
+                f"airflow db migrate failed:\n{migrate.stdout[-3000:]!r}{migrate.stderr[-3000:]!r}"
+            )
+        for component in COMPONENTS:
+            extra = ["--port", str(self.api_port)] if component == "api-server" else []
+            self.spawn(component, [str(BIN / "airflow"), component, *extra])
+
+        def healthy() -> bool:
+            self.check_alive()
+            health = http_json(f"{self.api_url}/api/v2/monitor/health")
+            assert isinstance(health, dict)
+            parts = ("metadatabase", "scheduler", "triggerer", "dag_processor")
+            return all(health.get(p, {}).get("status") == "healthy" for p in parts)
+
+        wait_until("Airflow health (all components)", healthy, timeout, interval=0.5)
+
+    def stop(self) -> None:
+        """SIGTERM each process group we started, then SIGKILL what is left after a grace period."""
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGTERM)
+        deadline = time.monotonic() + 15
+        for proc in self.procs.values():
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+        for proc in self.procs.values():
+            # The group may outlive its leader (task runners, gunicorn/uvicorn workers).
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=5)
+
+
+def _raise_system_exit(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
+@contextlib.contextmanager
+def running_stack(keep_home: bool = False) -> Iterator[Stack]:
+    home = Path(tempfile.mkdtemp(prefix="kling-ui-airflow-"))
+    stack = Stack(home=home)
+    # A plain SIGTERM (e.g. from `timeout`) would skip the teardown and orphan the stack's sessions.
+    previous = signal.signal(signal.SIGTERM, _raise_system_exit)
+    try:
+        stack.start()
+        yield stack
+    finally:
+        stack.stop()
+        signal.signal(signal.SIGTERM, previous)
+        if not keep_home:
+            import shutil
+
+            shutil.rmtree(home, ignore_errors=True)
+
+
+if __name__ == "__main__":  # manual exploration: python tests/ui/stack.py
+    with running_stack(keep_home=True) as s:
+        print(f"Airflow {s.api_url}  emulator {s.emulator_url}  home {s.home}", flush=True)
+        with contextlib.suppress(KeyboardInterrupt):
+            time.sleep(float(sys.argv[1]) if len(sys.argv) > 1 else 3600)

@@ -170,5 +170,6 @@ def machine() -> str:
     return (
         f"machine: {os.cpu_count()} CPUs ({cpu}), {ram} RAM, Python {platform.python_version()}, "
         f"apache-airflow {version('apache-airflow')}, apache-airflow-providers-http "
-        f"{version('apache-airflow-providers-http')}, aiohttp {version('aiohttp')}"
+        f"{version('apache-airflow-providers-http')}, aiohttp {version('aiohttp')}; "
+        f"load average {os.getloadavg()[0]:.1f} (other work on the machine skews timings)"
     )

@@ -47,6 +47,7 @@ SAMPLE_VIDEO_ID = "825406034503692376"
 SUBMITTED_SECONDS = 1.0
 KLING_CONN_ID = "kling_bench"
 HTTP_CONN_ID = "kling_http_bench"
+TARGET_N = 1000
 IMPLS = {
     "kling": "KlingTaskTrigger (ours)",
     "http": "HttpEventTrigger (stock)",
@@ -77,13 +78,13 @@ async def _create_tasks(url: str, n: int) -> list[dict[str, Any]]:
     return out
 
 
-def run_one(impl: str, n: int, task_seconds: float, poll: float) -> dict[str, Any]:
+def run_one(impl: str, n: int, task_seconds: float, poll: float, profile: str | None) -> dict[str, Any]:
     """One fresh emulator, n tasks, one child process waiting for them with ``impl`` triggers."""
     processing = task_seconds - SUBMITTED_SECONDS
     timeout = task_seconds + 4 * poll + 60
     with emulator(SUBMITTED_SECONDS, processing) as emu, tempfile.TemporaryDirectory() as tmp:
         tasks_file, ready_file = Path(tmp) / "tasks.json", Path(tmp) / "ready"
-        child = _start_child(emu, impl, tasks_file, ready_file, poll, timeout)
+        child = _start_child(emu, impl, tasks_file, ready_file, poll, timeout, profile)
         try:
             # The child imports Airflow first (seconds); the tasks' clock starts only once it is ready.
             _wait_for(ready_file, child, 120)
@@ -130,7 +131,13 @@ def run_one(impl: str, n: int, task_seconds: float, poll: float) -> dict[str, An
 
 
 def _start_child(
-    emu: Emulator, impl: str, tasks_file: Path, ready_file: Path, poll: float, timeout: float
+    emu: Emulator,
+    impl: str,
+    tasks_file: Path,
+    ready_file: Path,
+    poll: float,
+    timeout: float,
+    profile: str | None,
 ) -> subprocess.Popen[str]:
     env = airflow_env(
         {
@@ -140,6 +147,8 @@ def _start_child(
     )
     cmd = [sys.executable, str(Path(__file__).resolve()), "--child", impl, "--tasks-file", str(tasks_file)]
     cmd += ["--ready-file", str(ready_file), "--poll", str(poll), "--timeout", str(timeout)]
+    if profile:
+        cmd += ["--profile", profile]
     return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -270,7 +279,14 @@ def child_main(args: argparse.Namespace) -> None:
             raise SystemExit("no tasks file")
         time.sleep(0.02)
     tasks = json.loads(tasks_file.read_text())
-    result = asyncio.run(_child(args.child, tasks, args.poll, args.timeout))
+    if args.profile:
+        import cProfile
+
+        profiler = cProfile.Profile()
+        result = profiler.runcall(asyncio.run, _child(args.child, tasks, args.poll, args.timeout))
+        profiler.dump_stats(str(Path(args.profile) / f"{args.child}-{len(tasks)}.prof"))
+    else:
+        result = asyncio.run(_child(args.child, tasks, args.poll, args.timeout))
     print(json.dumps(result), flush=True)
 
 
@@ -325,17 +341,23 @@ def report(results: list[dict[str, Any]], poll: float, task_seconds: float) -> N
         conn_ratio = stock["connects"] / max(ours["connects"], 1)
         mem_delta = ours["rss_mb"] - stock["rss_mb"]
         limit = poll + 1.0
+        req_limit = task_seconds / poll + 2
+
+        def judged(ok: bool, n: int = n) -> str:
+            # The targets are set for N = 1,000 (and up); smaller N is shown for the trend.
+            return verdict(ok) if n >= TARGET_N else f"({verdict(ok).lower()}; target at N>={TARGET_N})"
+
         ratio_rows += [
-            [n, "CPU: stock / ours", f"{cpu_ratio:.1f}x", ">= 5x", verdict(cpu_ratio >= 5)],
-            [n, "TCP connects: stock / ours", f"{conn_ratio:.0f}x", ">= 50x", verdict(conn_ratio >= 50)],
-            [n, "RSS: ours - stock", f"{mem_delta:+.1f} MB", "<= +20 MB", verdict(mem_delta <= 20)],
-            [n, "RSS growth: ours", f"{ours['rss_mb']:.1f} MB", "< 50 MB", verdict(ours["rss_mb"] < 50)],
+            [n, "CPU: stock / ours", f"{cpu_ratio:.1f}x", ">= 5x", judged(cpu_ratio >= 5)],
+            [n, "TCP connects: stock / ours", f"{conn_ratio:.0f}x", ">= 50x", judged(conn_ratio >= 50)],
+            [n, "RSS: ours - stock", f"{mem_delta:+.1f} MB", "<= +20 MB", judged(mem_delta <= 20)],
+            [n, "RSS growth: ours", f"{ours['rss_mb']:.1f} MB", "< 50 MB", judged(ours["rss_mb"] < 50)],
             [
                 n,
                 "req/task: ours",
                 f"{ours['req_per_task']:.2f}",
-                f"<= {task_seconds / poll + 2:.1f}",
-                verdict(ours["req_per_task"] <= task_seconds / poll + 2),
+                f"<= {req_limit:.1f}",
+                verdict(ours["req_per_task"] <= req_limit),
             ],
             [
                 n,
@@ -361,6 +383,9 @@ def main() -> None:
     parser.add_argument("--poll", type=float, default=5.0, help="poll interval of both triggers")
     parser.add_argument("--impl", default="kling,http", help="which implementations to run")
     parser.add_argument("--json", default=None, help="also write the raw results here")
+    parser.add_argument(
+        "--profile", default=None, help="directory for cProfile dumps of the waiting phase (skews CPU)"
+    )
     parser.add_argument("--child", choices=sorted(IMPLS), help=argparse.SUPPRESS)
     parser.add_argument("--tasks-file", help=argparse.SUPPRESS)
     parser.add_argument("--ready-file", help=argparse.SUPPRESS)
@@ -383,7 +408,7 @@ def main() -> None:
     results = []
     for n in sizes:
         for impl in args.impl.split(","):
-            results.append(run_one(impl, n, args.task_seconds, args.poll))
+            results.append(run_one(impl, n, args.task_seconds, args.poll, args.profile))
             r = results[-1]
             print(
                 f"  ran {IMPLS[impl]} N={n}: {r['done']}/{n} fired, CPU {r['cpu_s']:.2f}s, "

@@ -55,6 +55,7 @@ class Stack:
     home: Path
     emulator_port: int = 0
     api_port: int = 0
+    log_ports: tuple[int, int] = field(default_factory=lambda: (free_port(), free_port()))
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
     @property
@@ -98,6 +99,9 @@ class Stack:
                 "AIRFLOW__SCHEDULER__MIN_FILE_PROCESS_INTERVAL": "5",
                 "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
                 "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
+                # The log servers' fixed default ports would clash with any other local Airflow.
+                "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(self.log_ports[0]),
+                "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(self.log_ports[1]),
                 "AIRFLOW__KLING__POLL_INTERVAL": "1",
                 # The DAG's own connection (setup, not under test): JWT mode against the emulator.
                 "AIRFLOW_CONN_KLING_DEFAULT": json.dumps(
@@ -146,7 +150,7 @@ class Stack:
                 "--submitted-seconds",
                 "2",
                 "--processing-seconds",
-                "5",
+                "8",
             ],
         )
         wait_until("the emulator's port file", lambda: port_file.exists() and port_file.read_text(), 30)

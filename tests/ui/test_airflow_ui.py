@@ -180,6 +180,10 @@ def test_connection_test_button_reports_kling_results(
     summary.append(f"NOTE Test on a connection without a port: {outcome.inner_text().splitlines()}")
 
 
+def status_line(kind: str) -> re.Pattern[str]:
+    return re.compile(rf"Kling {re.escape(kind)} task \d+: submitted -> processing")
+
+
 def open_trigger_form(page: Page, dag_id: str) -> Locator:
     page.goto(f"/dags/{dag_id}")
     page.get_by_role("button", name="Trigger").first.click()
@@ -218,10 +222,18 @@ def test_trigger_form_runs_dag_through_triggerer(
     dialog.get_by_test_id("trigger-dag-submit").click()
     expect(page).to_have_url(re.compile(rf"/dags/{case.dag_id}/runs/"))
     run_id = urllib.parse.unquote(page.url.split("/runs/", 1)[1].split("/", 1)[0])
+    run_url = f"/dags/{case.dag_id}/runs/{urllib.parse.quote(run_id, safe='')}"
+
+    # While Kling works, the first task's log (it refreshes itself) shows the status lines.
+    first_task, first_kind = next(iter(case.kling_tasks.items()))
+    page.goto(f"{run_url}/tasks/{first_task}")
+    expect(page.get_by_text(status_line(first_kind))).to_be_visible(timeout=RUN_TIMEOUT * 1000)
+    badge = page.get_by_test_id("header-card").get_by_test_id("state-badge").inner_text()
+    shots(page, f"{case.dag_id}-{first_task}-log-while-waiting")
+    summary.append(f"{case.dag_id}: status line shown while {first_task} was {badge!r}")
 
     state = wait_for_run(stack, case.dag_id, run_id)
     summary.append(f"{case.dag_id}: run {state} {time.monotonic() - started:.0f}s after Trigger")
-    run_url = f"/dags/{case.dag_id}/runs/{urllib.parse.quote(run_id, safe='')}"
     page.goto(run_url)
     expect(page.get_by_role("heading").filter(has_text=run_id)).to_be_visible()
     shots(page, f"{case.dag_id}-run")
@@ -233,10 +245,9 @@ def test_trigger_form_runs_dag_through_triggerer(
 
     for task_id, kind in case.kling_tasks.items():
         page.goto(f"{run_url}/tasks/{task_id}")
-        expect(page.get_by_text("Success", exact=True).first).to_be_visible()
+        expect(page.get_by_test_id("header-card").get_by_test_id("state-badge")).to_have_text("Success")
         # Status lines come from the trigger, i.e. the wait ran on the triggerer.
-        status_line = re.compile(rf"Kling {re.escape(kind)} task \d+: submitted -> processing")
-        expect(page.get_by_text(status_line)).to_be_visible()
+        expect(page.get_by_text(status_line(kind))).to_be_visible()
         expect(page.get_by_text(re.compile(r"Trigger fired event"))).to_be_visible()
         shots(page, f"{case.dag_id}-{task_id}-log")
 

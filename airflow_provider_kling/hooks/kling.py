@@ -13,11 +13,12 @@ opening a TCP (and TLS) connection per poll.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import random
 import uuid
 import weakref
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from urllib.parse import quote
@@ -98,6 +99,26 @@ async def close_shared_session() -> None:
     session = _sessions.pop(asyncio.get_running_loop(), None)
     if session is not None and not session.closed:
         await session.close()
+
+
+_session_users: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, int] = weakref.WeakKeyDictionary()
+
+
+@contextlib.asynccontextmanager
+async def shared_session_scope() -> AsyncIterator[None]:
+    """Keep this loop's shared session open while any user (a trigger) is inside; close after the last.
+
+    A triggerer keeps one session across all of its waits; a short-lived loop (``dag.test()``
+    runs each trigger on its own) does not leave an unclosed session behind.
+    """
+    loop = asyncio.get_running_loop()
+    _session_users[loop] = _session_users.get(loop, 0) + 1
+    try:
+        yield
+    finally:
+        _session_users[loop] -= 1
+        if not _session_users[loop]:
+            await close_shared_session()
 
 
 def _decode_envelope(status: int, body: bytes, request_id_header: str | None) -> Envelope:
@@ -183,6 +204,8 @@ class KlingHook(BaseHook):
         self.retry = retry or self.default_retry
         self._base_url: str | None = None
         self._credentials: Credentials | None = None
+        # Secrets (keys, each newly signed JWT) not yet registered with Airflow's masker.
+        self._unmasked: list[str] = []
 
     def __repr__(self) -> str:
         return f"<KlingHook conn_id={self.kling_conn_id!r} base_url={self._base_url!r}>"
@@ -190,8 +213,6 @@ class KlingHook(BaseHook):
     # ------------------------------------------------------------------ connection
 
     def _configure(self, conn: Any) -> None:
-        from airflow.sdk.log import mask_secret
-
         host = (conn.host or "").strip() or DEFAULT_BASE_URL
         if "://" not in host:
             scheme = (conn.schema or "https").strip() or "https"
@@ -210,22 +231,42 @@ class KlingHook(BaseHook):
                 code=None,
             )
         if conn.login:
-            self._credentials = JwtCredentials(conn.login, secret, on_new_token=mask_secret)
+            self._credentials = JwtCredentials(conn.login, secret, on_new_token=self._unmasked.append)
         else:
             self._credentials = StaticKeyCredentials(secret)
-        for value in self._credentials.secrets():
-            mask_secret(value)
+        self._unmasked.extend(self._credentials.secrets())
+
+    def _mask_new_secrets(self) -> None:
+        """Register new secrets with Airflow's masker (task process and, via comms, its supervisor)."""
+        from airflow.sdk.log import mask_secret
+
+        while self._unmasked:
+            mask_secret(self._unmasked.pop())
+
+    async def _amask_new_secrets(self) -> None:
+        """The same from async code: ``amask_secret`` talks to the supervisor without blocking the loop."""
+        import airflow.sdk.log as sdk_log
+
+        amask_secret = getattr(sdk_log, "amask_secret", None)  # Airflow 3.3+; older: the sync one
+        while self._unmasked:
+            secret = self._unmasked.pop()
+            if amask_secret is not None:
+                await amask_secret(secret)
+            else:
+                sdk_log.mask_secret(secret)
 
     def get_conn(self) -> str:
         """Load the connection (once) and return the base URL."""
         if self._base_url is None:
             self._configure(self.get_connection(self.kling_conn_id))
+        self._mask_new_secrets()
         assert self._base_url is not None
         return self._base_url
 
     async def aget_conn(self) -> str:
         if self._base_url is None:
             self._configure(await self.aget_connection(self.kling_conn_id))
+        await self._amask_new_secrets()
         assert self._base_url is not None
         return self._base_url
 
@@ -250,6 +291,7 @@ class KlingHook(BaseHook):
                 "Content-Type": "application/json",
                 "Accept": "application/json",
             }
+            await self._amask_new_secrets()  # a freshly signed JWT is masked before it is sent
             try:
                 async with session.request(
                     method,

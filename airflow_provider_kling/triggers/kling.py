@@ -7,7 +7,7 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_provider_kling.hooks.kling import KlingHook
+from airflow_provider_kling.hooks.kling import KlingHook, shared_session_scope
 from airflow_provider_kling.task_kinds import get_kind
 from airflow_provider_kling.waiting import WaitProgress, wait_for_task
 
@@ -69,15 +69,16 @@ class KlingTaskTrigger(BaseTrigger):
             self.kling_task_id,
             self.poll_interval,
         )
-        event = await wait_for_task(
-            hook,
-            self.kind,
-            self.kling_task_id,
-            poll_interval=self.poll_interval,
-            deadline=self.deadline,
-            progress=progress,
-            log=self.log,
-        )
+        async with shared_session_scope():
+            event = await wait_for_task(
+                hook,
+                self.kind,
+                self.kling_task_id,
+                poll_interval=self.poll_interval,
+                deadline=self.deadline,
+                progress=progress,
+                log=self.log,
+            )
         yield TriggerEvent(event)
 
     async def on_kill(self) -> None:

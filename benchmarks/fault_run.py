@@ -16,7 +16,8 @@ The figures (also asserted by ``tests/test_faults.py``):
 - Kling failures reported with Kling's message: operators whose final Kling task failed and
   that raised ``KlingTaskFailedError`` naming that task and its ``task_status_msg``.
 
-Run: ``python -m benchmarks.fault_run --tasks 200 --seed 7``
+Run: ``python -m benchmarks.fault_run --tasks 200 --seed 7`` (``--hook-retries 0 --retries 30``
+hands every transient error to the modelled Airflow retries).
 """
 
 from __future__ import annotations
@@ -83,8 +84,8 @@ class Settings:
     poll_interval: float = 0.2
     client_timeout: float = 0.8  # below FaultRates.slow_seconds: slow answers time out
     hook_retries: int = 6
-    max_concurrent_tasks: int = 40  # per key -> 1303
-    max_requests_per_second: float = 400.0  # per key -> 1302
+    max_concurrent_tasks: int = 20  # per key -> 1303
+    max_requests_per_second: float = 250.0  # per key -> 1302
     submitted_seconds: float = 0.1
     processing_seconds: float = 0.5
     run_timeout: float = 600.0
@@ -132,6 +133,7 @@ class Report:
     kling_tasks_created: int
     requests: int
     faults: dict[str, int]
+    limit_refusals: dict[int, int]
     problems: list[str]
 
     def lines(self) -> list[str]:
@@ -150,6 +152,8 @@ class Report:
             f"  triggers re-created after a restart:      {self.triggers_restarted}",
             f"  Kling tasks created / API requests:       {self.kling_tasks_created} / {self.requests}",
             f"  faults injected ({sum(self.faults.values())}): {faults}",
+            "  refused by the emulator's limits: "
+            + ", ".join(f"{code}: {n}" for code, n in sorted(self.limit_refusals.items())),
             *(f"  PROBLEM: {p}" for p in self.problems),
         ]
 
@@ -425,6 +429,7 @@ def run(settings: Settings) -> Report:
         report.triggers_restarted = triggerer.restarted
         report.requests = stats.requests
         report.faults = dict(stats.faults_by_kind)
+        report.limit_refusals = dict(stats.limit_refusals)
         return report
 
 
@@ -518,6 +523,7 @@ def _figures(
         kling_tasks_created=len(tasks),
         requests=0,
         faults={},
+        limit_refusals={},
         problems=problems[:20],
     )
 
@@ -526,12 +532,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tasks", type=int, default=200)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--hook-retries", type=int, default=6, help="the hook's own retries per call")
+    parser.add_argument("--retries", type=int, default=10, help="Airflow retries per task")
     parser.add_argument("--verbose", action="store_true", help="show the provider's retry warnings")
     args = parser.parse_args(argv)
     # Before Airflow is imported (it configures logging once): the run logs thousands of retries.
     os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING" if args.verbose else "CRITICAL")
     logging.basicConfig(level=logging.WARNING if args.verbose else logging.CRITICAL)
-    report = run(Settings(tasks=args.tasks, seed=args.seed))
+    report = run(
+        Settings(tasks=args.tasks, seed=args.seed, hook_retries=args.hook_retries, retries=args.retries)
+    )
     print("\n".join(report.lines()))
     return 0 if report.ok else 1
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import urllib.request
 from typing import Any
@@ -16,7 +17,8 @@ from airflow_provider_kling.hooks.kling import KlingHook, RetryPolicy
 from airflow_provider_kling.models import VideoToAudioRequest
 from airflow_provider_kling.operators.base import derive_external_task_id
 from airflow_provider_kling.operators.video_to_audio import VideoToAudioOperator
-from airflow_provider_kling.waiting import EVENT_ERROR, result_from_event
+from airflow_provider_kling.triggers.kling import KlingTaskTrigger
+from airflow_provider_kling.waiting import EVENT_ERROR, MAX_CONSECUTIVE_ERRORS, result_from_event
 from benchmarks import fault_run
 from tests.conftest import conn_json, fast_config
 
@@ -270,3 +272,35 @@ def test_fault_run_200_without_hook_retries() -> None:
     report = fault_run.run(fault_run.Settings(tasks=200, seed=8, hook_retries=0, retries=30))
     _assert_fault_run(report, 200)
     assert report.airflow_retries > 50
+
+
+@pytest.mark.parametrize("failed_rounds", [MAX_CONSECUTIVE_ERRORS - 1, MAX_CONSECUTIVE_ERRORS])
+def test_trigger_tolerates_consecutive_failed_rounds_then_gives_up_retryably(
+    failed_rounds: int, kling_conn: EmulatorServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(KlingHook, "default_retry", RetryPolicy(max_retries=0))  # one request per round
+    submitted = VideoToAudioOperator(task_id="v2a", video_id=SAMPLE, wait_for_completion=False).execute(
+        context()
+    )
+    kling_conn.config.inject(Fault("error", code=5000, method="GET", times=failed_rounds))
+    trigger = KlingTaskTrigger(task_id=submitted["task_id"], poll_interval=0.05)
+
+    async def first_event() -> dict[str, Any]:
+        async for event in trigger.run():
+            return event.payload
+        raise AssertionError("no event")
+
+    event = asyncio.run(first_event())
+    if failed_rounds < MAX_CONSECUTIVE_ERRORS:
+        assert event["status"] == "success"
+    else:
+        assert event["status"] == EVENT_ERROR and event["transient"] is True
+        assert "5000" in event["message"]
+
+
+@pytest.mark.slow
+def test_fault_run_200_under_a_tight_request_rate_limit() -> None:
+    """Thousands of 1302 refusals from the limiter on top of the random faults: still one task each."""
+    report = fault_run.run(fault_run.Settings(tasks=200, seed=9, max_requests_per_second=150))
+    _assert_fault_run(report, 200)
+    assert report.limit_refusals.get(1302, 0) > 500

@@ -58,6 +58,8 @@ class Stats:
         self.faults = 0
         self.faults_by_kind: dict[str, int] = defaultdict(int)
         self.tasks_failed_by_rate = 0
+        # Refusals by the configured limits (not injected faults): {1302: n, 1303: n}.
+        self.limit_refusals: dict[int, int] = defaultdict(int)
         # Every Authorization value received: lets a test check the JWT it issued never leaked.
         # Kept in memory only; ``as_dict`` (served over HTTP) reports just how many.
         self.authorizations: set[str] = set()
@@ -73,6 +75,7 @@ class Stats:
             "faults": self.faults,
             "faults_by_kind": dict(self.faults_by_kind),
             "tasks_failed_by_rate": self.tasks_failed_by_rate,
+            "limit_refusals": dict(self.limit_refusals),
             "distinct_authorizations": len(self.authorizations),
         }
 
@@ -287,6 +290,8 @@ class KlingEmulator:
                 self._check_rate(owner)
                 response = await method(request, kind, owner)
             except KlingAPIFailure as failure:
+                if failure.code in (1302, 1303) and (fault is None or fault.action != "error"):
+                    self.stats.limit_refusals[failure.code] += 1
                 response = error_response(failure.code, failure.message)
             if request.method == "POST" and isinstance(response, web.Response) and response.status == 200:
                 self._apply_task_failure_rate(response)

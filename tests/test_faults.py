@@ -17,6 +17,7 @@ from airflow_provider_kling.hooks.kling import KlingHook, RetryPolicy
 from airflow_provider_kling.models import VideoToAudioRequest
 from airflow_provider_kling.operators.base import derive_external_task_id
 from airflow_provider_kling.operators.video_to_audio import VideoToAudioOperator
+from airflow_provider_kling.sensors.kling import KlingTaskSensor
 from airflow_provider_kling.triggers.kling import KlingTaskTrigger
 from airflow_provider_kling.waiting import EVENT_ERROR, MAX_CONSECUTIVE_ERRORS, result_from_event
 from benchmarks import fault_run
@@ -304,3 +305,26 @@ def test_fault_run_200_under_a_tight_request_rate_limit() -> None:
     report = fault_run.run(fault_run.Settings(tasks=200, seed=9, max_requests_per_second=150))
     _assert_fault_run(report, 200)
     assert report.limit_refusals.get(1302, 0) > 500
+
+
+def test_sensor_tolerates_a_few_failed_pokes(
+    kling_conn: EmulatorServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(KlingHook, "default_retry", RetryPolicy(max_retries=0))
+    submitted = VideoToAudioOperator(task_id="v2a", video_id=SAMPLE, wait_for_completion=False).execute(
+        context()
+    )
+    sensor = KlingTaskSensor(task_id="wait", kling_task_id=submitted["task_id"])
+    kling_conn.config.inject(Fault("error", code=5000, method="GET", times=MAX_CONSECUTIVE_ERRORS - 1))
+    for _ in range(MAX_CONSECUTIVE_ERRORS - 1):
+        assert sensor.poke({}).is_done is False  # logged, not fatal
+    kling_conn.config.submitted_seconds = kling_conn.config.processing_seconds = 0
+    assert sensor.poke({}).is_done is True
+    kling_conn.config.inject(Fault("error", code=5000, method="GET", times=MAX_CONSECUTIVE_ERRORS))
+    for _ in range(MAX_CONSECUTIVE_ERRORS - 1):
+        assert sensor.poke({}).is_done is False
+    with pytest.raises(exc.KlingServerError):
+        sensor.poke({})
+    kling_conn.config.inject(Fault("error", code=1004, method="GET", times=2))  # auth: fatal at once
+    with pytest.raises(exc.KlingAuthError):
+        KlingTaskSensor(task_id="wait2", kling_task_id=submitted["task_id"]).poke({})

@@ -11,11 +11,11 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 from airflow.sdk.configuration import conf
 
-from airflow_provider_kling.exceptions import KlingError, KlingTaskFailedError
+from airflow_provider_kling.exceptions import KlingError, KlingTaskFailedError, KlingValidationError
 from airflow_provider_kling.hooks.kling import KlingHook
 from airflow_provider_kling.models import TaskStatus
 from airflow_provider_kling.task_kinds import get_kind
-from airflow_provider_kling.waiting import WaitProgress, result_from_event
+from airflow_provider_kling.waiting import MAX_CONSECUTIVE_ERRORS, WaitProgress, result_from_event
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -59,6 +59,7 @@ class KlingTaskSensor(BaseSensorOperator):
         self.kling_conn_id = kling_conn_id
         self.deferrable = deferrable
         self._progress: WaitProgress | None = None
+        self._failed_pokes = 0
 
     @cached_property
     def hook(self) -> KlingHook:
@@ -68,11 +69,26 @@ class KlingTaskSensor(BaseSensorOperator):
     def ident(self) -> str:
         ident = self.kling_task_id or self.external_task_id
         if not ident:
-            raise KlingError("KlingTaskSensor needs kling_task_id or external_task_id")
+            raise KlingValidationError("KlingTaskSensor needs kling_task_id or external_task_id")
         return str(ident)
 
     def poke(self, context: Context) -> PokeReturnValue:
-        task = self.hook.find_task(self.task_kind, self.ident)
+        try:
+            task = self.hook.find_task(self.task_kind, self.ident)
+        except KlingError as exc:
+            # Like the trigger: a few failed checks in a row (each already retried) are not fatal.
+            self._failed_pokes += 1
+            if not exc.transient or self._failed_pokes >= MAX_CONSECUTIVE_ERRORS:
+                raise
+            self.log.warning(
+                "Checking Kling task %s failed (%d/%d): %s",
+                self.ident,
+                self._failed_pokes,
+                MAX_CONSECUTIVE_ERRORS,
+                exc,
+            )
+            return PokeReturnValue(is_done=False)
+        self._failed_pokes = 0
         if task is None:
             self.log.info("Kling does not know task %s yet", self.ident)
             return PokeReturnValue(is_done=False)

@@ -58,7 +58,10 @@ ExternalId = Annotated[
 class KlingRequest(BaseModel):
     """Base of every submit payload."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, validate_default=True)
+    # defer_build: validators are built on first use, not at import (keeps operator imports cheap).
+    model_config = ConfigDict(
+        extra="forbid", str_strip_whitespace=True, validate_default=True, defer_build=True
+    )
 
     external_task_id: ExternalId = Field(
         default=None, description="Caller's own id; unique within the account."
@@ -165,7 +168,7 @@ class TaskStatus(str, Enum):
 
 
 class _Tolerant(BaseModel):
-    model_config = ConfigDict(extra="ignore", coerce_numbers_to_str=True)
+    model_config = ConfigDict(extra="ignore", coerce_numbers_to_str=True, defer_build=True)
 
 
 class KlingVideo(_Tolerant):

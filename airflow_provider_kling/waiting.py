@@ -44,8 +44,16 @@ EVENT_ERROR = "error"
 
 
 def jittered(interval: float) -> float:
-    """Spread waits over +-10% so thousands of them do not poll in lock-step."""
-    return interval * random.uniform(0.9, 1.1)
+    """Spread waits over the last 10% of the interval so thousands of them do not poll in
+    lock-step, and never wait longer than the interval (detection stays within it)."""
+    return interval * random.uniform(0.9, 1.0)
+
+
+def _has_result(task: KlingTask) -> bool:
+    """Whether a finished task carries what its waiter needs (a failure needs only its message)."""
+    if task.task_status is TaskStatus.FAILED:
+        return True
+    return bool(task.task_result.videos or task.task_result.audios)
 
 
 @dataclass
@@ -198,8 +206,9 @@ class TaskPoller:
                 if ident is None or ident not in missing:
                     continue
                 missing.discard(ident)
-                # A finished task is re-read on its own: list entries may omit the result.
-                if not task.is_terminal:
+                # A list entry is used as is unless it is a success without its files: some
+                # servers send thin list entries, and only then is the task re-read on its own.
+                if not task.is_terminal or _has_result(task):
                     results[ident] = task
             if not missing or len(tasks) < LIST_PAGE_SIZE:
                 return

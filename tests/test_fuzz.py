@@ -74,8 +74,7 @@ VALID: dict[str, st.SearchStrategy[Any]] = {
     "asmr_mode": st.one_of(st.booleans(), st.sampled_from(["true", "False", "yes", "0"])),
     "external_task_id": st.one_of(
         st.none(),
-        # Not "{" / "}": the emulator's aiohttp route "{ident}" cannot match them (a routing quirk).
-        st.text(st.characters(codec="utf-8", exclude_characters="{}"), min_size=1, max_size=100).filter(
+        st.text(st.characters(codec="utf-8"), min_size=1, max_size=100).filter(
             lambda t: not (t.strip() and set(t.strip()) <= {"."})  # dot-only ids are refused
         ),
     ),

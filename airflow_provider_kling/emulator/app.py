@@ -256,7 +256,8 @@ class KlingEmulator:
         for kind, path in KINDS.items():
             app.router.add_post(prefix + path, self._handler(self.submit, kind))
             app.router.add_get(prefix + path, self._handler(self.list_tasks, kind))
-            app.router.add_get(prefix + path + "/{ident}", self._handler(self.query, kind))
+            # The explicit pattern also matches ids with "{" or "}" (aiohttp's default does not).
+            app.router.add_get(prefix + path + "/{ident:[^/]+}", self._handler(self.query, kind))
         app.router.add_get(prefix + "/results/{task_id}/{name}", self.result_file)
         app.router.add_get(prefix + "/samples/{name}", media.sample_file)
         app.router.add_get("/_emulator/stats", self.get_stats)
@@ -428,7 +429,11 @@ class KlingEmulator:
             raise KlingAPIFailure(1201, "pageNum must be 1..1000 and pageSize 1..500")
         tasks = self.store.list(owner, kind)[(page_num - 1) * page_size : page_num * page_size]
         base = self._results_base(request)
-        return web.json_response(envelope(0, "SUCCEED", [render_task(t, self.config, base) for t in tasks]))
+        entries = [render_task(t, self.config, base) for t in tasks]
+        if self.config.list_omits_results:
+            for entry in entries:
+                entry.pop("task_result", None)
+        return web.json_response(envelope(0, "SUCCEED", entries))
 
     async def result_file(self, request: web.Request) -> web.Response:
         task = self.store.tasks.get(request.match_info["task_id"])

@@ -111,6 +111,8 @@ class EmulatorConfig:
     # Video-to-audio source video rules (contract): 3.0-20.0 s.
     min_video_seconds: float = 3.0
     max_video_seconds: float = 20.0
+    # Answer list calls with thin entries (no task_result), as some servers do.
+    list_omits_results: bool = False
     # Scripted faults, consumed in order by matching requests; then random ones at these rates.
     faults: list[Fault] = field(default_factory=list)
     fault_rates: FaultRates = field(default_factory=FaultRates)

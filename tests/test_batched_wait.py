@@ -1,0 +1,58 @@
+"""Many waits on one event loop share one poller: list calls, not one query per task per poll."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from airflow_provider_kling.emulator.server import EmulatorServer
+from airflow_provider_kling.hooks.kling import KlingHook
+from airflow_provider_kling.models import VideoToAudioRequest
+from airflow_provider_kling.triggers.kling import KlingTaskTrigger
+
+WAITS = 20
+QUERY = "GET /v1/audio/video-to-audio/{ident}"
+LIST = "GET /v1/audio/video-to-audio"
+
+
+def submit_many(n: int) -> list[str]:
+    hook = KlingHook()
+
+    async def submit_all() -> list[str]:
+        request = VideoToAudioRequest.build(video_id="825406034503692376")
+        tasks = await asyncio.gather(*(hook.asubmit_task("video-to-audio", request) for _ in range(n)))
+        return [t.task_id for t in tasks]
+
+    return hook.run_sync(submit_all)
+
+
+def wait_all(task_ids: list[str]) -> list[dict]:
+    async def run_one(task_id: str) -> dict:
+        trigger = KlingTaskTrigger(task_id=task_id, poll_interval=0.2)
+        async for event in trigger.run():
+            return event.payload
+        raise AssertionError("no event")
+
+    async def main() -> list[dict]:
+        return await asyncio.gather(*(run_one(t) for t in task_ids))
+
+    return asyncio.run(main())
+
+
+@pytest.mark.parametrize("thin_list", [False, True], ids=["full-list", "thin-list"])
+def test_waits_are_batched_through_the_list_endpoint(kling_conn: EmulatorServer, thin_list: bool) -> None:
+    kling_conn.config.processing_seconds = 1.0
+    kling_conn.config.list_omits_results = thin_list
+    task_ids = submit_many(WAITS)
+    stats = kling_conn.emulator.stats
+    queries_before = stats.by_route[QUERY]
+
+    events = wait_all(task_ids)
+
+    assert [e["status"] for e in events] == ["success"] * WAITS
+    assert all(e["task"]["audios"][0]["url_wav"] for e in events)
+    assert stats.by_route[LIST] >= 2  # several rounds, each one list call for all 20 waits
+    queries = stats.by_route[QUERY] - queries_before
+    # Thin entries: each finished task is re-read once for its files; full entries need no re-read.
+    assert queries == (WAITS if thin_list else 0)

@@ -6,30 +6,38 @@ is one entry here plus a request model: no polling or HTTP code is copied.
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from airflow_provider_kling.exceptions import KlingValidationError
-from airflow_provider_kling.models import (
-    ImageToVideoRequest,
-    KlingRequest,
-    TextToVideoRequest,
-    VideoToAudioRequest,
-)
+
+if TYPE_CHECKING:
+    from airflow_provider_kling.models import KlingRequest
 
 
 @dataclass(frozen=True)
 class TaskKind:
     name: str
     path: str
-    request_model: type[KlingRequest] | None
+    # Named, not imported: operator modules import this at DAG parse, pydantic models on use.
+    request_model_name: str | None
+
+    @property
+    def request_model(self) -> type[KlingRequest]:
+        if self.request_model_name is None:
+            raise KlingValidationError(f"task_kind: {self.name} has no request model in this provider yet")
+        models = importlib.import_module("airflow_provider_kling.models")
+        model: type[KlingRequest] = getattr(models, self.request_model_name)
+        return model
 
     def task_path(self, ident: str) -> str:
         return f"{self.path}/{ident}"
 
 
-VIDEO_TO_AUDIO = TaskKind("video-to-audio", "/v1/audio/video-to-audio", VideoToAudioRequest)
-TEXT_TO_VIDEO = TaskKind("text2video", "/v1/videos/text2video", TextToVideoRequest)
-IMAGE_TO_VIDEO = TaskKind("image2video", "/v1/videos/image2video", ImageToVideoRequest)
+VIDEO_TO_AUDIO = TaskKind("video-to-audio", "/v1/audio/video-to-audio", "VideoToAudioRequest")
+TEXT_TO_VIDEO = TaskKind("text2video", "/v1/videos/text2video", "TextToVideoRequest")
+IMAGE_TO_VIDEO = TaskKind("image2video", "/v1/videos/image2video", "ImageToVideoRequest")
 TEXT_TO_AUDIO = TaskKind("text-to-audio", "/v1/audio/text-to-audio", None)
 
 TASK_KINDS: dict[str, TaskKind] = {

@@ -25,6 +25,7 @@ from urllib.parse import quote
 
 from airflow.sdk import BaseHook
 
+from airflow_provider_kling import DEFAULT_CONN_ID
 from airflow_provider_kling.auth import Credentials, JwtCredentials, StaticKeyCredentials
 from airflow_provider_kling.exceptions import (
     KlingAPIError,
@@ -182,7 +183,7 @@ class KlingHook(BaseHook):
     """
 
     conn_name_attr = "kling_conn_id"
-    default_conn_name = "kling_default"
+    default_conn_name = DEFAULT_CONN_ID
     conn_type = "kling"
     hook_name = "Kling AI"
 

@@ -12,18 +12,17 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from airflow.sdk import BaseOperator
 from airflow.sdk.configuration import conf
 
+from airflow_provider_kling import DEFAULT_CONN_ID
 from airflow_provider_kling.exceptions import KlingError, KlingValidationError
-from airflow_provider_kling.hooks.kling import KlingHook
-from airflow_provider_kling.models import KlingRequest, KlingTask, TaskStatus
-from airflow_provider_kling.waiting import (
-    WaitProgress,
-    event_for_task,
-    result_from_event,
-    wait_for_task,
-)
+from airflow_provider_kling.task_kinds import get_kind
 
+# The hook, models and waiting machinery are imported inside the methods that use them:
+# this module is imported on every DAG parse, they are needed only when a task runs.
 if TYPE_CHECKING:
     from airflow.sdk import Context
+
+    from airflow_provider_kling.hooks.kling import KlingHook
+    from airflow_provider_kling.models import KlingRequest, KlingTask
 
 # A failed Kling task is resubmitted under "<id>-2", "<id>-3", ... up to this many times.
 MAX_RESUBMISSIONS = 20
@@ -40,13 +39,13 @@ class KlingSubmitTaskOperator(BaseOperator):
     """
     Base for operators that submit one Kling task and (by default) wait for its result.
 
-    Subclasses set ``task_kind``, ``request_model`` and ``request_fields`` (operator attributes
-    that make up the request body). The rest is shared: validation before any request,
-    at-most-once submission, blocking or deferrable waiting, the XCom result.
+    Subclasses set ``task_kind`` (which names the request model, see ``task_kinds.py``) and
+    ``request_fields`` (operator attributes that make up the request body). The rest is shared:
+    validation before any request, at-most-once submission, blocking or deferrable waiting,
+    the XCom result.
     """
 
     task_kind: ClassVar[str]
-    request_model: ClassVar[type[KlingRequest]]
     request_fields: ClassVar[tuple[str, ...]]
 
     template_fields: Sequence[str] = ("external_task_id", "callback_url")
@@ -55,7 +54,7 @@ class KlingSubmitTaskOperator(BaseOperator):
     def __init__(
         self,
         *,
-        kling_conn_id: str = KlingHook.default_conn_name,
+        kling_conn_id: str = DEFAULT_CONN_ID,
         external_task_id: str | None = None,
         callback_url: str | None = None,
         wait_for_completion: bool = True,
@@ -76,6 +75,8 @@ class KlingSubmitTaskOperator(BaseOperator):
 
     @cached_property
     def hook(self) -> KlingHook:
+        from airflow_provider_kling.hooks.kling import KlingHook
+
         return KlingHook(self.kling_conn_id)
 
     def build_request(self) -> KlingRequest:
@@ -88,13 +89,15 @@ class KlingSubmitTaskOperator(BaseOperator):
                     f"got {value!r}"
                 )
         fields = {name: getattr(self, name) for name in self.request_fields}
-        return self.request_model.build(
+        return get_kind(self.task_kind).request_model.build(
             **fields, external_task_id=self.external_task_id, callback_url=self.callback_url
         )
 
     # ------------------------------------------------------------------ execute
 
     def execute(self, context: Context) -> dict[str, Any]:
+        from airflow_provider_kling.waiting import WaitProgress, event_for_task, wait_for_task
+
         request = self.build_request()  # before any connection lookup or request
         external_id = request.external_task_id or self._default_external_id(context)
         task = self.hook.run_sync(lambda: self._submit_or_reattach(request, external_id))
@@ -162,6 +165,8 @@ class KlingSubmitTaskOperator(BaseOperator):
 
     async def _submit_or_reattach(self, request: KlingRequest, external_id: str) -> KlingTask:
         """Re-attach to the task an earlier try created; submit only if there is none (or it failed)."""
+        from airflow_provider_kling.models import TaskStatus
+
         for attempt in range(1, MAX_RESUBMISSIONS + 1):
             suffix = "" if attempt == 1 else f"-{attempt}"
             candidate = external_id[: EXTERNAL_ID_MAX_CHARS - len(suffix)] + suffix
@@ -184,6 +189,8 @@ class KlingSubmitTaskOperator(BaseOperator):
         raise KlingError(f"Kling task failed {MAX_RESUBMISSIONS} times under external_task_id {external_id}")
 
     def _finish(self, event: dict[str, Any]) -> dict[str, Any]:
+        from airflow_provider_kling.waiting import result_from_event
+
         result = result_from_event(event, task_id_hint=self.kling_task_id, timeout=self.timeout)
         self.log.info("Kling task %s succeeded: %s", result.get("task_id"), _describe_outputs(result))
         return result

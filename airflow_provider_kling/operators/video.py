@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
-from airflow_provider_kling.models import ImageToVideoRequest, KlingRequest, TextToVideoRequest
 from airflow_provider_kling.operators.base import KlingSubmitTaskOperator
 
 _VIDEO_FIELDS = ("prompt", "negative_prompt", "model_name", "mode", "duration", "aspect_ratio", "cfg_scale")
@@ -30,7 +29,6 @@ class TextToVideoOperator(KlingSubmitTaskOperator):
     """
 
     task_kind = "text2video"
-    request_model: ClassVar[type[KlingRequest]] = TextToVideoRequest
     request_fields: ClassVar[tuple[str, ...]] = _VIDEO_FIELDS
     template_fields: Sequence[str] = (*_VIDEO_FIELDS, "external_task_id", "callback_url")
 
@@ -67,7 +65,6 @@ class ImageToVideoOperator(TextToVideoOperator):
     """
 
     task_kind = "image2video"
-    request_model = ImageToVideoRequest
     request_fields: ClassVar[tuple[str, ...]] = (*_VIDEO_FIELDS, "image", "image_tail")
     template_fields: Sequence[str] = (
         *_VIDEO_FIELDS,

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
-from airflow_provider_kling.models import VideoToAudioRequest
 from airflow_provider_kling.operators.base import KlingSubmitTaskOperator
 
 
@@ -40,7 +39,6 @@ class VideoToAudioOperator(KlingSubmitTaskOperator):
     """
 
     task_kind = "video-to-audio"
-    request_model = VideoToAudioRequest
     request_fields: ClassVar[tuple[str, ...]] = (
         "video_id",
         "video_url",

@@ -11,14 +11,17 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 from airflow.sdk.configuration import conf
 
+from airflow_provider_kling import DEFAULT_CONN_ID
 from airflow_provider_kling.exceptions import KlingError, KlingTaskFailedError, KlingValidationError
-from airflow_provider_kling.hooks.kling import KlingHook
-from airflow_provider_kling.models import TaskStatus
 from airflow_provider_kling.task_kinds import get_kind
-from airflow_provider_kling.waiting import MAX_CONSECUTIVE_ERRORS, WaitProgress, result_from_event
 
+# Hook, models and waiting code are imported where used: this module is imported on every
+# DAG parse, they are needed only when the sensor runs.
 if TYPE_CHECKING:
     from airflow.sdk import Context
+
+    from airflow_provider_kling.hooks.kling import KlingHook
+    from airflow_provider_kling.waiting import WaitProgress
 
 
 class KlingTaskSensor(BaseSensorOperator):
@@ -45,7 +48,7 @@ class KlingTaskSensor(BaseSensorOperator):
         kling_task_id: str | None = None,
         external_task_id: str | None = None,
         task_kind: str = "video-to-audio",
-        kling_conn_id: str = KlingHook.default_conn_name,
+        kling_conn_id: str = DEFAULT_CONN_ID,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         **kwargs: Any,
     ) -> None:
@@ -63,6 +66,8 @@ class KlingTaskSensor(BaseSensorOperator):
 
     @cached_property
     def hook(self) -> KlingHook:
+        from airflow_provider_kling.hooks.kling import KlingHook
+
         return KlingHook(self.kling_conn_id)
 
     @property
@@ -73,6 +78,9 @@ class KlingTaskSensor(BaseSensorOperator):
         return str(ident)
 
     def poke(self, context: Context) -> PokeReturnValue:
+        from airflow_provider_kling.models import TaskStatus
+        from airflow_provider_kling.waiting import MAX_CONSECUTIVE_ERRORS, WaitProgress
+
         try:
             task = self.hook.find_task(self.task_kind, self.ident)
         except KlingError as exc:
@@ -125,5 +133,7 @@ class KlingTaskSensor(BaseSensorOperator):
         )
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
+        from airflow_provider_kling.waiting import result_from_event
+
         """Resume after the trigger fired."""
         return result_from_event(event, task_id_hint=self.ident, timeout=self.timeout)

@@ -238,7 +238,13 @@ async def wait_for_task(
                 "message": f"deadline passed; Kling task {ident} was {progress.last_status or 'unknown'}",
             }
         try:
-            task = await asyncio.wait_for(poller.next_snapshot(ident, immediate=immediate), timeout=remaining)
+            snapshot = poller.next_snapshot(ident, immediate=immediate)
+            if remaining is None or remaining > 2 * poll_interval:
+                # A round comes every interval, so the deadline is re-checked in time anyway;
+                # skipping wait_for saves a Task per wait per round (thousands on a triggerer).
+                task = await snapshot
+            else:
+                task = await asyncio.wait_for(snapshot, timeout=remaining)
         except asyncio.TimeoutError:
             continue
         except KlingError as exc:

@@ -284,6 +284,7 @@ def child_main(args: argparse.Namespace) -> None:
 
         profiler = cProfile.Profile()
         result = profiler.runcall(asyncio.run, _child(args.child, tasks, args.poll, args.timeout))
+        Path(args.profile).mkdir(parents=True, exist_ok=True)
         profiler.dump_stats(str(Path(args.profile) / f"{args.child}-{len(tasks)}.prof"))
     else:
         result = asyncio.run(_child(args.child, tasks, args.poll, args.timeout))

@@ -14,12 +14,11 @@ def get_provider_info() -> dict[str, Any]:
     return {
         "package-name": "airflow-provider-kling",
         "name": "Kling AI",
-        # Admin → Providers shows this text and turns the URL into a link (the package-name link
-        # comes from the distribution's `Documentation` project URL instead).
+        # Admin → Providers shows this text; its package-name link comes from the distribution's
+        # `Documentation` project URL (pyproject.toml), not from "documentation-url" below.
         "description": (
             "Kling AI generation in Airflow pipelines: text/image-to-video, video-to-audio, "
-            "waiting without a worker slot, and publishing results before Kling deletes them. "
-            f"Docs: {DOCS_URL}"
+            "waiting without a worker slot, and publishing results before Kling deletes them."
         ),
         "versions": ["0.1.0"],
         "documentation-url": DOCS_URL,

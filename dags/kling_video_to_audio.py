@@ -12,8 +12,12 @@ from __future__ import annotations
 
 import pendulum
 from airflow.sdk import Param, dag, task
+from airflow.sdk.configuration import conf
 
 from airflow_provider_kling.operators.video_to_audio import VideoToAudioOperator
+
+# Seconds between status checks: `[kling] poll_interval` (AIRFLOW__KLING__POLL_INTERVAL).
+POLL_INTERVAL = conf.getfloat("kling", "poll_interval", fallback=5.0)
 
 
 @dag(
@@ -39,7 +43,7 @@ def kling_video_to_audio() -> None:
         sound_effect_prompt="{{ params.sound_effect_prompt }}",
         bgm_prompt="{{ params.bgm_prompt }}",
         asmr_mode="{{ params.asmr_mode }}",
-        poll_interval=1,
+        poll_interval=POLL_INTERVAL,
         timeout=600,
     )
 

@@ -29,6 +29,8 @@ os.environ.update(
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
         "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
+        # The example DAGs poll every [kling] poll_interval seconds; the fast emulator needs less.
+        "AIRFLOW__KLING__POLL_INTERVAL": "0.2",
     }
 )
 os.environ.pop("AIRFLOW_CONN_KLING_DEFAULT", None)

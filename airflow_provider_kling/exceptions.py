@@ -170,5 +170,11 @@ def api_error(
 
 
 def is_not_found(error: BaseException) -> bool:
-    """Whether a lookup error means "no such task" (HTTP 404, or Kling's 1203 resource missing)."""
-    return isinstance(error, KlingInvalidRequestError) and (error.http_status == 404 or error.code == 1203)
+    """Whether an error answering ``GET …/{id}`` means "no such task".
+
+    The id is the only parameter of that call, so any 1200-1203 / HTTP 400-404 answer means the
+    server does not know it. Servers differ in which one they use (404, 1203 "resource does not
+    exist", 1201 "invalid parameter"): treating only one of them as "not found" would make the
+    look-up before a submit fail against the others.
+    """
+    return isinstance(error, KlingInvalidRequestError)

@@ -195,6 +195,17 @@ class TaskInfo(_Tolerant):
     parent_video: KlingVideo | None = None
 
 
+# The newer callback format says "succeeded"; the query API says "succeed".
+_STATUS_ALIASES = {"succeeded": "succeed"}
+
+
+def _normalize_status(value: Any) -> Any:
+    if isinstance(value, str):
+        value = value.strip().lower()
+        return _STATUS_ALIASES.get(value, value)
+    return value
+
+
 def _none_to_empty(value: Any) -> Any:
     return {} if value is None else value
 
@@ -203,7 +214,7 @@ class KlingTask(_Tolerant):
     """A task as returned by submit, query, list and the legacy callback."""
 
     task_id: str = Field(min_length=1)
-    task_status: TaskStatus
+    task_status: Annotated[TaskStatus, BeforeValidator(_normalize_status)]
     task_status_msg: str | None = None
     task_info: Annotated[TaskInfo, BeforeValidator(_none_to_empty)] = Field(default_factory=TaskInfo)
     task_result: Annotated[TaskResult, BeforeValidator(_none_to_empty)] = Field(default_factory=TaskResult)

@@ -221,3 +221,12 @@ def test_test_connection(emulator, monkeypatch) -> None:
     assert not ok and "Authorization is invalid" in message and "bad-key" not in message
     ok, message = hook(monkeypatch, "http://127.0.0.1:9").test_connection()
     assert not ok and "ClientConnectorError" in message
+
+
+@pytest.mark.parametrize(("code", "status"), [(1203, 404), (1201, 400), (1200, 400)])
+def test_unknown_id_answers_of_other_servers_mean_not_found(code, status, emulator, monkeypatch) -> None:
+    """An independent server may say "no such task" with 404/1203, 400/1201 or 400/1200."""
+    body = f'{{"code": {code}, "message": "task not found", "request_id": "r", "data": null}}'
+    emulator.config.inject(Fault(action="body", body=body, http_status=status, method="GET"))
+    h = hook(monkeypatch, emulator.url)
+    assert h.find_task("video-to-audio", "never-submitted") is None

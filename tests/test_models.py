@@ -141,3 +141,8 @@ class TestResponses:
     def test_thin_body_names_what_is_missing(self, data: object, missing: str) -> None:
         with pytest.raises(KlingResponseError, match=missing):
             parse_task(data)
+
+
+def test_status_spelling_of_the_newer_format_is_understood() -> None:
+    task = KlingTask.model_validate({"task_id": "1", "task_status": "Succeeded"})
+    assert task.task_status is TaskStatus.SUCCEED and task.is_terminal

@@ -133,7 +133,7 @@ class KlingTaskSensor(BaseSensorOperator):
         )
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
+        """Resume after the trigger fired."""
         from airflow_provider_kling.waiting import result_from_event
 
-        """Resume after the trigger fired."""
         return result_from_event(event, task_id_hint=self.ident, timeout=self.timeout)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import struct
 import time
 from typing import Any
 
@@ -85,3 +86,18 @@ def test_bad_video_url_is_rejected_before_a_task_exists(
 def test_probe_refuses_files_over_the_size_limit(emulator: EmulatorServer) -> None:
     with pytest.raises(probe.ProbeError, match="exceeds"):
         asyncio.run(probe.fetch(f"{emulator.url}/samples/sample-5s.mp4", max_bytes=1000))
+
+
+def _box(kind: bytes, payload: bytes) -> bytes:
+    return struct.pack(">I4s", 8 + len(payload), kind) + payload
+
+
+@pytest.mark.parametrize("after", [b"", _box(b"free", b"\x01" * 40)], ids=["at-end", "before-other-box"])
+@pytest.mark.parametrize(
+    "mvhd", [b"", b"\x00" * 10, b"\x01" + b"\x00" * 22], ids=["empty", "v0-cut", "v1-cut"]
+)
+def test_probe_refuses_a_cut_movie_header(mvhd: bytes, after: bytes) -> None:
+    """A 1201 for the caller, not an emulator 500 nor a duration read from the next box."""
+    data = _box(b"ftyp", b"isom") + _box(b"moov", _box(b"mvhd", mvhd) + after)
+    with pytest.raises(probe.ProbeError, match="no readable duration"):
+        probe.mp4_seconds(data)

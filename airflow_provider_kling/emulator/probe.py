@@ -76,11 +76,12 @@ def mp4_seconds(data: bytes) -> float:
     mvhd = moov and _child(data, *moov, b"mvhd")
     if moov is None or mvhd is None:
         raise ProbeError("video_url must be an MP4 or MOV file (no movie header)")
-    start = mvhd[0]
-    if data[start] == 1:  # version 1: 64-bit times
-        timescale, duration = struct.unpack_from(">IQ", data, start + 20)
-    else:
-        timescale, duration = struct.unpack_from(">II", data, start + 12)
+    start, end = mvhd
+    # version 1 has 64-bit times; the fields must lie inside the box (a cut file is refused, not a crash)
+    layout, offset = (">IQ", 20) if data[start : start + 1] == b"\x01" else (">II", 12)
+    if end - start < offset + struct.calcsize(layout):
+        raise ProbeError("video_url has no readable duration")
+    timescale, duration = struct.unpack_from(layout, data, start + offset)
     if not timescale or not duration:
         raise ProbeError("video_url has no readable duration")
     if not _has_video_track(data, *moov):

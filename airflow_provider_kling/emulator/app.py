@@ -196,9 +196,11 @@ def _prompts(body: dict[str, Any]) -> str:
 # ---------------------------------------------------------------------------- rendering
 
 
-def render_task(task: EmulatedTask, config: EmulatorConfig, results_base: str) -> dict[str, Any]:
-    now = time.time()
-    status = task.status(config, now)
+def render_task(
+    task: EmulatedTask, config: EmulatorConfig, results_base: str, now: float | None = None
+) -> dict[str, Any]:
+    """The task object as Kling answers it (and POSTs it to callbacks), as of ``now``."""
+    status = task.status(config, time.time() if now is None else now)
     changed = task.created
     if status == "processing":
         changed = task.created + config.submitted_seconds
@@ -474,10 +476,17 @@ class KlingEmulator:
 
     async def _send_callbacks(self, task: EmulatedTask, results_base: str) -> None:
         """POST the task (legacy callback format) on every status change, like Kling does."""
-        moments = [task.created + self.config.submitted_seconds, task.finishes_at(self.config) + 0.01]
-        for moment in moments:
+        changes = [task.created + self.config.submitted_seconds, task.finishes_at(self.config)]
+        sent = "submitted"  # the submit's own answer reported that one
+        for change in changes:
+            # Just past the change: ``created + seconds`` may round to a hair before it.
+            moment = change + 0.01
             await asyncio.sleep(max(0.0, moment - time.time()))
-            payload = render_task(task, self.config, results_base)
+            # Rendered as of the change: a timer that fires a hair early must not resend the old status.
+            payload = render_task(task, self.config, results_base, max(moment, time.time()))
+            if payload["task_status"] == sent:  # no processing phase: one change, one callback
+                continue
+            sent = payload["task_status"]
             try:
                 if self._client is None or self._client.closed:
                     self._client = ClientSession(timeout=ClientTimeout(total=10))

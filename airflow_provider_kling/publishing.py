@@ -88,7 +88,7 @@ def check_url(url: Any) -> str:
     """Only absolute http(s) URLs are fetched: no file://, ftp:// or relative paths."""
     parts = urlsplit(str(url or ""))
     if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise PublishError(f"refusing to download {url!r}: not an http(s) URL", retryable=False)
+        raise PublishError(f"refusing to download {redact(str(url))!r}: not an http(s) URL", retryable=False)
     return str(url)
 
 
@@ -172,9 +172,11 @@ class Downloader:
             with self.session.get(url, stream=True, timeout=self._timeout) as response:
                 return self._write(url, response, target, existing)
         except requests.RequestException as exc:
+            # A redirect to a URL requests cannot fetch (file://, ftp://) fails the same way next time.
+            unfetchable = isinstance(exc, (requests.exceptions.InvalidSchema, requests.exceptions.InvalidURL))
             raise PublishError(
                 f"could not download {redact(url)}: {type(exc).__name__}: {_redact_text(str(exc))}",
-                retryable=True,
+                retryable=not unfetchable,
             ) from exc
 
     def _write(

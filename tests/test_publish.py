@@ -142,10 +142,13 @@ def test_oversized_file_fails_for_good_and_leaves_nothing(
     assert every_file(tmp_path) == []
 
 
-@pytest.mark.parametrize("url", ["file:///etc/passwd", "ftp://example.com/a.mp4", "/results/1/a.mp4", ""])
+@pytest.mark.parametrize(
+    "url", ["file:///etc/passwd", "ftp://example.com/a.mp4?sig=s3cr3t", "/results/1/a.mp4?sig=s3cr3t", ""]
+)
 def test_only_http_urls_are_fetched(url: str, tmp_path: Path) -> None:
-    with pytest.raises(AirflowFailException, match="not an http"):
+    with pytest.raises(AirflowFailException, match="not an http") as failure:
         publish(result_with(url), tmp_path)
+    assert "s3cr3t" not in str(failure.value)  # a refused URL's signature stays out of the log too
     assert every_file(tmp_path) == []
 
 
@@ -186,7 +189,11 @@ def files_server() -> Iterator[str]:
         request.transport.close()  # the connection dies mid-file
         return response
 
+    async def to_file(request: web.Request) -> web.Response:
+        raise web.HTTPFound("file:///etc/passwd")
+
     app = web.Application()
+    app.router.add_get("/to-file.mp4", to_file)
     app.router.add_get("/small.mp4", small)
     app.router.add_get("/endless.mp4", endless)
     app.router.add_get("/truncated.mp4", truncated)
@@ -208,6 +215,12 @@ def files_server() -> Iterator[str]:
 def test_stream_over_the_limit_is_cut_and_removed(files_server: str, tmp_path: Path) -> None:
     with pytest.raises(AirflowFailException, match="larger than the 1000000 byte limit"):
         publish(result_with(f"{files_server}/endless.mp4"), tmp_path, max_bytes=1_000_000)
+    assert every_file(tmp_path) == []
+
+
+def test_a_redirect_off_http_fails_for_good_and_leaves_nothing(files_server: str, tmp_path: Path) -> None:
+    with pytest.raises(AirflowFailException, match=r"could not download .*InvalidSchema"):
+        publish(result_with(f"{files_server}/to-file.mp4"), tmp_path)
     assert every_file(tmp_path) == []
 
 

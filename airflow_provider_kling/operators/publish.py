@@ -6,7 +6,7 @@ import ast
 import json
 import os
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -62,8 +62,9 @@ class KlingPublishOperator(BaseOperator):
     generated audio as its sound track (AAC), as long as the video (needs PyAV, extra ``media``).
 
     Only http(s) URLs are fetched, each within ``max_bytes`` and the timeouts; an error leaves
-    no partial file. Unreachable servers and 5xx answers fail the task (Airflow retries apply);
-    a file over the limit, a bad URL or an HTTP 4xx fail it for good.
+    no partial file. Unreachable servers, cut downloads and HTTP 5xx, 408 or 429 answers fail the
+    task (Airflow retries apply); a file over the limit, a non-http(s) URL (or a redirect to one)
+    and other HTTP 4xx answers fail it for good.
 
     Returns ``{"destination": uri, "files": [{"kind", "kling_id", "format", "path", "size",
     "downloaded"}, ...]}``, and records the same in the outlet asset event's ``extra``.
@@ -258,10 +259,7 @@ def parse_results(value: Any) -> list[dict[str, Any]]:
     """One Kling result dict, a list of them, or their rendered text -> a list of dicts."""
     if isinstance(value, str):
         value = _loads(value)
-    items: Iterable[Any] = (
-        [value] if isinstance(value, dict) else value if isinstance(value, list) else [value]
-    )
-    results = list(items)
+    results = list(value) if isinstance(value, list) else [value]
     for item in results:
         if not isinstance(item, dict) or not ({"videos", "audios"} & item.keys()):
             raise AirflowFailException(

@@ -92,6 +92,11 @@ def event_for_task(task: KlingTask) -> dict[str, Any]:
     }
 
 
+def _expire(future: asyncio.Future[KlingTask]) -> None:
+    if not future.done():
+        future.set_exception(asyncio.TimeoutError())
+
+
 @dataclass
 class _Waiter:
     ident: str
@@ -126,19 +131,28 @@ class TaskPoller:
             poller = pollers[key] = cls(hook, k, interval)
         return poller
 
-    async def next_snapshot(self, ident: str, *, immediate: bool = False) -> KlingTask:
-        """The task as seen by the next polling round (``immediate`` starts a round now)."""
-        waiter = _Waiter(ident, asyncio.get_running_loop().create_future())
+    async def next_snapshot(
+        self, ident: str, *, immediate: bool = False, timeout: float | None = None
+    ) -> KlingTask:
+        """The task as seen by the next polling round (``immediate`` starts a round now).
+
+        Raises ``asyncio.TimeoutError`` when no round answered within ``timeout`` seconds (a
+        round may take long while the hook retries). A timer on the future, not
+        ``asyncio.wait_for``: no extra Task per wait per round.
+        """
+        loop = asyncio.get_running_loop()
+        waiter = _Waiter(ident, loop.create_future())
         self._waiters.setdefault(ident, []).append(waiter)
         if immediate:
             self._wake.set()
         if self._runner is None or self._runner.done():
-            self._runner = asyncio.get_running_loop().create_task(
-                self._run(), name=f"kling-poller-{self.kind.name}"
-            )
+            self._runner = loop.create_task(self._run(), name=f"kling-poller-{self.kind.name}")
+        timer = None if timeout is None else loop.call_later(timeout, _expire, waiter.future)
         try:
             return await waiter.future
         finally:
+            if timer is not None:
+                timer.cancel()
             waiters = self._waiters.get(ident)
             if waiters is not None:
                 if waiter in waiters:
@@ -238,13 +252,7 @@ async def wait_for_task(
                 "message": f"deadline passed; Kling task {ident} was {progress.last_status or 'unknown'}",
             }
         try:
-            snapshot = poller.next_snapshot(ident, immediate=immediate)
-            if remaining is None or remaining > 2 * poll_interval:
-                # A round comes every interval, so the deadline is re-checked in time anyway;
-                # skipping wait_for saves a Task per wait per round (thousands on a triggerer).
-                task = await snapshot
-            else:
-                task = await asyncio.wait_for(snapshot, timeout=remaining)
+            task = await poller.next_snapshot(ident, immediate=immediate, timeout=remaining)
         except asyncio.TimeoutError:
             continue
         except KlingError as exc:

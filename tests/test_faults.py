@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 import urllib.request
 from typing import Any
 
@@ -275,6 +276,15 @@ def test_fault_run_200_without_hook_retries() -> None:
     assert report.airflow_retries > 50
 
 
+def first_event(trigger: KlingTaskTrigger) -> dict[str, Any]:
+    async def run() -> dict[str, Any]:
+        async for event in trigger.run():
+            return event.payload
+        raise AssertionError("no event")
+
+    return asyncio.run(run())
+
+
 @pytest.mark.parametrize("failed_rounds", [MAX_CONSECUTIVE_ERRORS - 1, MAX_CONSECUTIVE_ERRORS])
 def test_trigger_tolerates_consecutive_failed_rounds_then_gives_up_retryably(
     failed_rounds: int, kling_conn: EmulatorServer, monkeypatch: pytest.MonkeyPatch
@@ -284,19 +294,23 @@ def test_trigger_tolerates_consecutive_failed_rounds_then_gives_up_retryably(
         context()
     )
     kling_conn.config.inject(Fault("error", code=5000, method="GET", times=failed_rounds))
-    trigger = KlingTaskTrigger(task_id=submitted["task_id"], poll_interval=0.05)
-
-    async def first_event() -> dict[str, Any]:
-        async for event in trigger.run():
-            return event.payload
-        raise AssertionError("no event")
-
-    event = asyncio.run(first_event())
+    event = first_event(KlingTaskTrigger(task_id=submitted["task_id"], poll_interval=0.05))
     if failed_rounds < MAX_CONSECUTIVE_ERRORS:
         assert event["status"] == "success"
     else:
         assert event["status"] == EVENT_ERROR and event["transient"] is True
         assert "5000" in event["message"]
+
+
+def test_a_slow_round_does_not_carry_a_wait_past_its_deadline(kling_conn: EmulatorServer) -> None:
+    """The deadline holds even when a round takes longer than the time left (e.g. the hook retrying)."""
+    submitted = VideoToAudioOperator(task_id="v2a", video_id=SAMPLE, wait_for_completion=False).execute(
+        context()
+    )
+    # The task succeeds after 0.5 s, but the first poll's answer comes only after the deadline.
+    kling_conn.config.inject(Fault("slow", delay=3.0, method="GET"))
+    trigger = KlingTaskTrigger(task_id=submitted["task_id"], poll_interval=0.1, deadline=time.time() + 1.0)
+    assert first_event(trigger)["status"] == "timeout"
 
 
 @pytest.mark.slow

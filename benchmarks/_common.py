@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import platform
@@ -18,10 +19,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from airflow_provider_kling.emulator.state import DEFAULT_API_KEY as API_KEY
+from airflow_provider_kling.emulator.state import SAMPLE_VIDEO_ID
+
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-API_KEY = "emulator-api-key"
 HOST = "127.0.0.1"
+V2A_PATH = "/v1/audio/video-to-audio"
 
 
 @dataclass
@@ -90,6 +94,26 @@ def emulator(submitted_seconds: float, processing_seconds: float) -> Iterator[Em
                 except subprocess.TimeoutExpired:
                     os.killpg(proc.pid, signal.SIGKILL)
                     proc.wait(10)
+
+
+async def create_tasks(url: str, n: int, tag: str) -> list[dict[str, Any]]:
+    """Submit n video-to-audio tasks over a few keep-alive connections; returns [{id, created}]."""
+    import aiohttp
+
+    out: list[dict[str, Any]] = []
+    semaphore = asyncio.Semaphore(32)
+    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {API_KEY}"}) as session:
+
+        async def one(i: int) -> None:
+            body = {"video_id": SAMPLE_VIDEO_ID, "external_task_id": f"{tag}-{i}"}
+            async with semaphore, session.post(url + V2A_PATH, json=body) as response:
+                payload = await response.json()
+            if payload.get("code") != 0:
+                raise RuntimeError(f"emulator refused a submit: {payload}")
+            out.append({"id": payload["data"]["task_id"], "created": payload["data"]["created_at"] / 1000})
+
+        await asyncio.gather(*(one(i) for i in range(n)))
+    return out
 
 
 def airflow_env(extra: dict[str, str] | None = None) -> dict[str, str]:

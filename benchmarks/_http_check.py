@@ -11,9 +11,7 @@ from typing import Any
 
 async def kling_task_done(response: Any) -> bool:
     """True once the queried Kling task is ``succeed`` or ``failed``."""
-    body = response.json()
-    status = (body.get("data") or {}).get("task_status")
-    return status in ("succeed", "failed")
+    return kling_task_done_sync(response)
 
 
 def kling_task_done_sync(response: Any) -> bool:

@@ -21,27 +21,9 @@ from typing import Any
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._common import API_KEY, emulator, machine, median, percentile, table
+from benchmarks._common import API_KEY, V2A_PATH, create_tasks, emulator, machine, median, percentile, table
 
-SAMPLE_VIDEO_ID = "825406034503692376"
-V2A_PATH = "/v1/audio/video-to-audio"
 MAX_REQUESTS = 200_000
-
-
-async def create_tasks(url: str, n: int) -> list[str]:
-    import aiohttp
-
-    headers = {"Authorization": f"Bearer {API_KEY}"}
-    semaphore = asyncio.Semaphore(32)
-    async with aiohttp.ClientSession(headers=headers) as session:
-
-        async def one(i: int) -> str:
-            body = {"video_id": SAMPLE_VIDEO_ID, "external_task_id": f"throughput-{i}"}
-            async with semaphore, session.post(url + V2A_PATH, json=body) as response:
-                payload = await response.json()
-            return str(payload["data"]["task_id"])
-
-        return list(await asyncio.gather(*(one(i) for i in range(n))))
 
 
 async def load(
@@ -104,7 +86,7 @@ def main() -> None:
     rows = []
     # Lifecycle long enough that every task stays 'processing' (the common case while waiting).
     with emulator(submitted_seconds=1.0, processing_seconds=3600.0) as emu:
-        ids = asyncio.run(create_tasks(emu.url, args.tasks))
+        ids = [task["id"] for task in asyncio.run(create_tasks(emu.url, args.tasks, "throughput"))]
         server = psutil.Process(emu.proc.pid)
         scenarios = [
             ("GET query one task, keep-alive", [f"{V2A_PATH}/{i}" for i in ids], False),

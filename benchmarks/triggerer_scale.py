@@ -32,9 +32,9 @@ if __package__ in (None, ""):
 import contextlib
 
 from benchmarks._common import (
-    API_KEY,
     Emulator,
     airflow_env,
+    create_tasks,
     emulator,
     machine,
     median,
@@ -43,7 +43,6 @@ from benchmarks._common import (
     verdict,
 )
 
-SAMPLE_VIDEO_ID = "825406034503692376"
 SUBMITTED_SECONDS = 1.0
 KLING_CONN_ID = "kling_bench"
 HTTP_CONN_ID = "kling_http_bench"
@@ -57,27 +56,6 @@ IMPLS = {
 # ---------------------------------------------------------------------------- parent
 
 
-async def _create_tasks(url: str, n: int) -> list[dict[str, Any]]:
-    """Create n tasks over a few keep-alive connections; returns [{id, finish_at}]."""
-    import aiohttp
-
-    out: list[dict[str, Any]] = []
-    semaphore = asyncio.Semaphore(32)
-    run = f"{os.getpid()}-{time.time_ns()}"
-    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {API_KEY}"}) as session:
-
-        async def one(i: int) -> None:
-            body = {"video_id": SAMPLE_VIDEO_ID, "external_task_id": f"bench-{run}-{i}"}
-            async with semaphore, session.post(f"{url}/v1/audio/video-to-audio", json=body) as response:
-                payload = await response.json()
-            if payload.get("code") != 0:
-                raise RuntimeError(f"emulator refused a submit: {payload}")
-            out.append({"id": payload["data"]["task_id"], "created": payload["data"]["created_at"] / 1000})
-
-        await asyncio.gather(*(one(i) for i in range(n)))
-    return out
-
-
 def run_one(impl: str, n: int, task_seconds: float, poll: float, profile: str | None) -> dict[str, Any]:
     """One fresh emulator, n tasks, one child process waiting for them with ``impl`` triggers."""
     processing = task_seconds - SUBMITTED_SECONDS
@@ -88,7 +66,7 @@ def run_one(impl: str, n: int, task_seconds: float, poll: float, profile: str | 
         try:
             # The child imports Airflow first (seconds); the tasks' clock starts only once it is ready.
             _wait_for(ready_file, child, 120)
-            tasks = asyncio.run(_create_tasks(emu.url, n))
+            tasks = asyncio.run(create_tasks(emu.url, n, f"bench-{os.getpid()}-{time.time_ns()}"))
             for task in tasks:
                 task["finish_at"] = task["created"] + task_seconds
             before = emu.stats()

@@ -30,13 +30,21 @@ from typing import Any
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._common import API_KEY, airflow_env, emulator, machine, table, verdict
+from benchmarks._common import (
+    API_KEY,
+    SAMPLE_VIDEO_ID,
+    V2A_PATH,
+    Emulator,
+    airflow_env,
+    emulator,
+    machine,
+    table,
+    verdict,
+)
 
-SAMPLE_VIDEO_ID = "825406034503692376"
 SUBMITTED_SECONDS = 1.0
 KLING_CONN_ID = "kling_bench"
 HTTP_CONN_ID = "kling_http_bench"
-V2A_PATH = "/v1/audio/video-to-audio"
 MODES = {
     "deferrable": "VideoToAudioOperator(deferrable=True)",
     "blocking": "VideoToAudioOperator(deferrable=False)",
@@ -248,16 +256,12 @@ def child_main(mode: str, poll: float) -> None:
 # ---------------------------------------------------------------------------- parent
 
 
-def run_mode(mode: str, url: str, poll: float, timeout: float) -> dict[str, Any]:
+def run_mode(mode: str, emu: Emulator, poll: float, timeout: float) -> dict[str, Any]:
     env = airflow_env(
         {
-            f"AIRFLOW_CONN_{KLING_CONN_ID.upper()}": json.dumps(
-                {"conn_type": "kling", "host": url, "password": API_KEY}
-            ),
-            f"AIRFLOW_CONN_{HTTP_CONN_ID.upper()}": json.dumps(
-                {"conn_type": "http", "host": url, "extra": {"Authorization": f"Bearer {API_KEY}"}}
-            ),
-            "BENCH_EMULATOR_URL": url,
+            f"AIRFLOW_CONN_{KLING_CONN_ID.upper()}": emu.kling_conn(),
+            f"AIRFLOW_CONN_{HTTP_CONN_ID.upper()}": emu.http_conn(),
+            "BENCH_EMULATOR_URL": emu.url,
         }
     )
     cmd = [sys.executable, str(Path(__file__).resolve()), "--child", mode, "--poll", str(poll)]
@@ -296,7 +300,7 @@ def main() -> None:
     with emulator(SUBMITTED_SECONDS, args.task_seconds - SUBMITTED_SECONDS) as emu:
         for mode in args.modes.split(","):
             before = emu.stats()
-            results[mode] = run_mode(mode, emu.url, args.poll, timeout=args.task_seconds * 3 + 120)
+            results[mode] = run_mode(mode, emu, args.poll, timeout=args.task_seconds * 3 + 120)
             after = emu.stats()
             results[mode]["requests"] = after["requests"] - before["requests"] - 1
             results[mode]["connects"] = after["connections"] - before["connections"] - 1

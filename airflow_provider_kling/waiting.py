@@ -50,9 +50,9 @@ def jittered(interval: float) -> float:
 
 
 def _has_result(task: KlingTask) -> bool:
-    """Whether a finished task carries what its waiter needs (a failure needs only its message)."""
+    """Whether a finished task carries what its waiter needs: its files, or why it failed."""
     if task.task_status is TaskStatus.FAILED:
-        return True
+        return bool(task.task_status_msg)
     return bool(task.task_result.videos or task.task_result.audios)
 
 
@@ -220,8 +220,8 @@ class TaskPoller:
                 if ident is None or ident not in missing:
                     continue
                 missing.discard(ident)
-                # A list entry is used as is unless it is a success without its files: some
-                # servers send thin list entries, and only then is the task re-read on its own.
+                # A list entry is used as is unless it is finished but thin (no files, no failure
+                # reason): some servers send thin list entries; only then is the task re-read.
                 if not task.is_terminal or _has_result(task):
                     results[ident] = task
             if not missing or len(tasks) < LIST_PAGE_SIZE:

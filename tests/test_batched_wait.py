@@ -5,11 +5,14 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
 
 from airflow_provider_kling.emulator.server import EmulatorServer
 from airflow_provider_kling.hooks.kling import KlingHook
 from airflow_provider_kling.models import VideoToAudioRequest
 from airflow_provider_kling.triggers.kling import KlingTaskTrigger
+from tests.conftest import conn_json
 
 WAITS = 20
 QUERY = "GET /v1/audio/video-to-audio/{ident}"
@@ -27,17 +30,18 @@ def submit_many(n: int) -> list[str]:
     return hook.run_sync(submit_all)
 
 
-def wait_all(task_ids: list[str]) -> list[dict]:
+async def await_all(task_ids: list[str], conn_id: str = "kling_default") -> list[dict]:
     async def run_one(task_id: str) -> dict:
-        trigger = KlingTaskTrigger(task_id=task_id, poll_interval=0.2)
+        trigger = KlingTaskTrigger(task_id=task_id, kling_conn_id=conn_id, poll_interval=0.2)
         async for event in trigger.run():
             return event.payload
         raise AssertionError("no event")
 
-    async def main() -> list[dict]:
-        return await asyncio.gather(*(run_one(t) for t in task_ids))
+    return await asyncio.gather(*(run_one(t) for t in task_ids))
 
-    return asyncio.run(main())
+
+def wait_all(task_ids: list[str]) -> list[dict]:
+    return asyncio.run(await_all(task_ids))
 
 
 @pytest.mark.parametrize("thin_list", [False, True], ids=["full-list", "thin-list"])
@@ -56,3 +60,33 @@ def test_waits_are_batched_through_the_list_endpoint(kling_conn: EmulatorServer,
     queries = stats.by_route[QUERY] - queries_before
     # Thin entries: each finished task is re-read once for its files; full entries need no re-read.
     assert queries == (WAITS if thin_list else 0)
+
+
+def test_thin_failed_list_entries_are_reread_for_their_reason(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A server (not our emulator) whose list gives only id and status, the id as a number."""
+    ids = [str(700 + i) for i in range(WAITS)]
+    queried: list[str] = []
+
+    async def list_tasks(request: web.Request) -> web.Response:
+        entries = [{"task_id": int(i), "task_status": "failed", "created_at": 1} for i in ids]
+        return web.json_response({"code": 0, "message": "SUCCEED", "request_id": "r", "data": entries})
+
+    async def get_task(request: web.Request) -> web.Response:
+        ident = request.match_info["ident"]
+        queried.append(ident)
+        data = {"task_id": ident, "task_status": "failed", "task_status_msg": f"reason {ident}"}
+        return web.json_response({"code": 0, "message": "SUCCEED", "request_id": "r", "data": data})
+
+    app = web.Application()
+    app.router.add_get("/v1/audio/video-to-audio", list_tasks)
+    app.router.add_get("/v1/audio/video-to-audio/{ident}", get_task)
+
+    async def main() -> list[dict]:
+        async with TestServer(app, host="127.0.0.1") as server:
+            monkeypatch.setenv("AIRFLOW_CONN_KLING_OTHER", conn_json(str(server.make_url("")), mode="key"))
+            return await await_all(ids, conn_id="kling_other")
+
+    events = asyncio.run(main())
+
+    assert [e["message"] for e in events] == [f"reason {i}" for i in ids]
+    assert sorted(queried) == sorted(ids)  # each failure re-read once, for its reason

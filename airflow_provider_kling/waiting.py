@@ -238,11 +238,17 @@ async def wait_for_task(
     progress: WaitProgress,
     log: logging.Logger | Any,
     check_now: bool = False,
+    wait_for_unknown: bool = False,
 ) -> dict[str, Any]:
-    """Poll until the task finishes or ``deadline`` (epoch seconds) passes; returns an event dict."""
+    """Poll until the task finishes or ``deadline`` (epoch seconds) passes; returns an event dict.
+
+    ``wait_for_unknown``: an id Kling does not know (yet) is waited for, as a sensor's poke does,
+    instead of counting as a failed round.
+    """
     poller = TaskPoller.shared(hook, kind, poll_interval)
     errors = 0
     immediate = check_now
+    told_unknown = False
     while True:
         remaining = None if deadline is None else deadline - time.time()
         if remaining is not None and remaining <= 0:
@@ -256,6 +262,13 @@ async def wait_for_task(
         except asyncio.TimeoutError:
             continue
         except KlingError as exc:
+            immediate = False
+            if wait_for_unknown and is_not_found(exc):
+                errors = 0
+                if not told_unknown:
+                    log.info("Kling does not know task %s yet", ident)
+                    told_unknown = True
+                continue
             errors += 1
             fatal = isinstance(exc, KlingAPIError) and not exc.transient and not is_not_found(exc)
             if fatal or errors >= MAX_CONSECUTIVE_ERRORS:
@@ -269,7 +282,6 @@ async def wait_for_task(
             log.warning(
                 "Polling Kling task %s failed (%d/%d): %s", ident, errors, MAX_CONSECUTIVE_ERRORS, exc
             )
-            immediate = False
             continue
         immediate = False
         errors = 0

@@ -15,9 +15,12 @@ from airflow_provider_kling.exceptions import (
     KlingTaskTimeoutError,
     KlingValidationError,
 )
+from airflow_provider_kling.hooks.kling import KlingHook
+from airflow_provider_kling.models import VideoToAudioRequest
 from airflow_provider_kling.operators.video_to_audio import VideoToAudioOperator
 from airflow_provider_kling.sensors.kling import KlingTaskSensor
 from airflow_provider_kling.triggers.kling import KlingTaskTrigger
+from airflow_provider_kling.waiting import MAX_CONSECUTIVE_ERRORS
 
 SAMPLE_VIDEO = "825406034503692376"
 
@@ -76,7 +79,15 @@ def test_deferrable_run(kling_conn: EmulatorServer) -> None:
     ti = RecordingTI()
     event, trigger = run_deferred(op, {"ti": ti})
     kwargs = trigger.serialize()[1]
-    assert set(kwargs) == {"task_id", "kind", "kling_conn_id", "poll_interval", "deadline", "last_status"}
+    assert set(kwargs) == {
+        "task_id",
+        "kind",
+        "kling_conn_id",
+        "poll_interval",
+        "deadline",
+        "last_status",
+        "wait_for_unknown",
+    }
     result = op.execute_complete({"ti": ti}, event)
     assert result["status"] == "succeed" and result["audios"]
 
@@ -143,6 +154,35 @@ class TestSensor:
         )
         event, _ = run_deferred(sensor, {})
         assert sensor.execute_complete({}, event)["status"] == "succeed"
+
+
+def test_deferred_sensor_waits_for_a_task_not_submitted_yet(kling_conn: EmulatorServer) -> None:
+    """As in poke mode, an id Kling does not know yet is waited for, not failed after a few rounds."""
+    external_id = "submitted-later"
+    sensor = KlingTaskSensor(
+        task_id="wait", external_task_id=external_id, deferrable=True, poke_interval=0.05
+    )
+    with pytest.raises(TaskDeferred) as deferred:
+        sensor.execute({})
+    trigger = deferred.value.trigger
+    stats = kling_conn.emulator.stats
+    query = "GET /v1/audio/video-to-audio/{ident}"
+
+    async def submit_after_many_unknown_rounds() -> None:
+        while stats.by_route[query] < MAX_CONSECUTIVE_ERRORS + 2:
+            await asyncio.sleep(0.02)
+        request = VideoToAudioRequest.build(video_id=SAMPLE_VIDEO, external_task_id=external_id)
+        await KlingHook().asubmit_task("video-to-audio", request)
+
+    async def main() -> dict:
+        submit = asyncio.ensure_future(submit_after_many_unknown_rounds())
+        async for event in trigger.run():
+            submit.cancel()  # done already, unless the trigger gave up before the submit
+            return event.payload
+        raise AssertionError("trigger ended without an event")
+
+    event = asyncio.run(main())
+    assert sensor.execute_complete({}, event)["external_task_id"] == external_id
 
 
 def test_trigger_roundtrip_and_restart(kling_conn: EmulatorServer) -> None:

@@ -219,7 +219,15 @@ def test_trigger_kwargs_hold_no_credentials(server: EmulatorServer, monkeypatch:
     with pytest.raises(TaskDeferred) as deferred:
         operator.execute(context)
     _, kwargs = deferred.value.trigger.serialize()
-    assert set(kwargs) == {"task_id", "kind", "kling_conn_id", "poll_interval", "deadline", "last_status"}
+    assert set(kwargs) == {
+        "task_id",
+        "kind",
+        "kling_conn_id",
+        "poll_interval",
+        "deadline",
+        "last_status",
+        "wait_for_unknown",
+    }
     assert_no_secret(
         "trigger kwargs", repr(kwargs) + repr(deferred.value.trigger), [*STATIC_SECRETS, *tokens_sent(server)]
     )

@@ -127,6 +127,7 @@ class KlingTaskSensor(BaseSensorOperator):
                 poll_interval=self.poke_interval,
                 deadline=time.time() + self.timeout,
                 last_status=self._progress.last_status if self._progress else None,
+                wait_for_unknown=True,  # as poke mode does
             ),
             method_name="execute_complete",
             timeout=timedelta(seconds=self.timeout + 60),

@@ -27,6 +27,8 @@ class KlingTaskTrigger(BaseTrigger):
     :param poll_interval: Seconds between polls.
     :param deadline: Epoch seconds after which a ``timeout`` event fires; ``None`` waits forever.
     :param last_status: Status already reported to the user (avoids a repeated log line).
+    :param wait_for_unknown: Wait while Kling does not know the id (a sensor waiting for a task
+        submitted elsewhere) instead of giving up after a few rounds.
     """
 
     def __init__(
@@ -37,6 +39,7 @@ class KlingTaskTrigger(BaseTrigger):
         poll_interval: float = 10.0,
         deadline: float | None = None,
         last_status: str | None = None,
+        wait_for_unknown: bool = False,
     ) -> None:
         super().__init__()
         get_kind(kind)
@@ -46,6 +49,7 @@ class KlingTaskTrigger(BaseTrigger):
         self.poll_interval = float(poll_interval)
         self.deadline = deadline
         self.last_status = last_status
+        self.wait_for_unknown = wait_for_unknown
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -57,6 +61,7 @@ class KlingTaskTrigger(BaseTrigger):
                 "poll_interval": self.poll_interval,
                 "deadline": self.deadline,
                 "last_status": self.last_status,
+                "wait_for_unknown": self.wait_for_unknown,
             },
         )
 
@@ -78,6 +83,7 @@ class KlingTaskTrigger(BaseTrigger):
                 deadline=self.deadline,
                 progress=progress,
                 log=self.log,
+                wait_for_unknown=self.wait_for_unknown,
             )
         yield TriggerEvent(event)
 

@@ -129,6 +129,9 @@ class TaskPoller:
         poller = pollers.get(key)
         if poller is None:
             poller = pollers[key] = cls(hook, k, interval)
+        # Pollers live as long as the loop (a triggerer's: days). Rounds use the newest wait's hook,
+        # which loads the connection afresh: a rotated key reaches new waits without a restart.
+        poller.hook = hook
         return poller
 
     async def next_snapshot(

@@ -9,6 +9,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from airflow_provider_kling.emulator.server import EmulatorServer
+from airflow_provider_kling.emulator.state import DEFAULT_ACCESS_KEY
 from airflow_provider_kling.hooks.kling import KlingHook
 from airflow_provider_kling.models import VideoToAudioRequest
 from airflow_provider_kling.triggers.kling import KlingTaskTrigger
@@ -90,3 +91,18 @@ def test_thin_failed_list_entries_are_reread_for_their_reason(monkeypatch: pytes
 
     assert [e["message"] for e in events] == [f"reason {i}" for i in ids]
     assert sorted(queried) == sorted(ids)  # each failure re-read once, for its reason
+
+
+def test_waits_after_a_key_rotation_use_the_new_key(
+    kling_conn: EmulatorServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The poller outlives its waits (a triggerer's loop runs for days): it must not keep an old key."""
+    first, second = submit_many(2)
+
+    async def main() -> list[dict]:
+        before = await await_all([first])
+        kling_conn.config.access_keys = {DEFAULT_ACCESS_KEY: "rotated-secret"}
+        monkeypatch.setenv("AIRFLOW_CONN_KLING_DEFAULT", conn_json(kling_conn.url, password="rotated-secret"))
+        return before + await await_all([second])
+
+    assert [e["status"] for e in asyncio.run(main())] == ["success", "success"]

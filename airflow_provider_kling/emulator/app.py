@@ -186,7 +186,21 @@ def validate(kind: str, body: dict[str, Any], store: TaskStore, config: Emulator
             raise KlingAPIFailure(1201, "aspect_ratio must be one of 16:9, 9:16, 1:1")
         return float(duration)
     _text(body, "prompt", 500, required=True)
-    return float(body.get("duration") or 5)
+    return _seconds(body, "duration", default=5.0, low=3.0, high=10.0)
+
+
+def _seconds(body: dict[str, Any], name: str, default: float, low: float, high: float) -> float:
+    """A length in seconds (number or numeric string) within ``low``..``high``; NaN and inf fail too."""
+    value = body.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        seconds = float("nan") if isinstance(value, bool) else float(value)
+    except (TypeError, ValueError):
+        seconds = float("nan")
+    if not low <= seconds <= high:
+        raise KlingAPIFailure(1201, f"{name} must be a number of seconds from {low} to {high}")
+    return seconds
 
 
 def _prompts(body: dict[str, Any]) -> str:

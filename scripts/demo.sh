@@ -25,6 +25,11 @@ echo "==> starting the Kling emulator"
 EMULATOR_PID=$!
 trap 'kill "$EMULATOR_PID" 2>/dev/null || true' EXIT
 for _ in $(seq 100); do [ -s "$DEMO/port" ] && break; sleep 0.1; done
+if [ ! -s "$DEMO/port" ]; then
+  tail -n 20 "$DEMO/emulator.log"
+  echo "FAILED: the Kling emulator did not start within 10 s; see $DEMO/emulator.log"
+  exit 1
+fi
 PORT="$(cat "$DEMO/port")"
 # Official-API mode (JWT from access key + secret key), pointed at the emulator.
 export AIRFLOW_CONN_KLING_DEFAULT="{\"conn_type\": \"kling\", \"host\": \"http://127.0.0.1:$PORT\", \"login\": \"emulator-access-key\", \"password\": \"emulator-secret-key-0123456789abcdef\"}"

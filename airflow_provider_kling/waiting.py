@@ -10,7 +10,6 @@ of requests per interval over a few keep-alive connections, instead of 1,000.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import math
 import random
@@ -116,9 +115,6 @@ class TaskPoller:
         self.interval = interval
         self._waiters: dict[str, list[_Waiter]] = {}
         self._runner: asyncio.Task[None] | None = None
-        self._wake = asyncio.Event()
-        self.rounds = 0
-        self.requests = 0
 
     @classmethod
     def shared(cls, hook: KlingHook, kind: str | TaskKind, interval: float) -> TaskPoller:
@@ -134,10 +130,8 @@ class TaskPoller:
         poller.hook = hook
         return poller
 
-    async def next_snapshot(
-        self, ident: str, *, immediate: bool = False, timeout: float | None = None
-    ) -> KlingTask:
-        """The task as seen by the next polling round (``immediate`` starts a round now).
+    async def next_snapshot(self, ident: str, *, timeout: float | None = None) -> KlingTask:
+        """The task as seen by the next polling round.
 
         Raises ``asyncio.TimeoutError`` when no round answered within ``timeout`` seconds (a
         round may take long while the hook retries). A timer on the future, not
@@ -146,8 +140,6 @@ class TaskPoller:
         loop = asyncio.get_running_loop()
         waiter = _Waiter(ident, loop.create_future())
         self._waiters.setdefault(ident, []).append(waiter)
-        if immediate:
-            self._wake.set()
         if self._runner is None or self._runner.done():
             self._runner = loop.create_task(self._run(), name=f"kling-poller-{self.kind.name}")
         timer = None if timeout is None else loop.call_later(timeout, _expire, waiter.future)
@@ -164,14 +156,12 @@ class TaskPoller:
                     del self._waiters[ident]
 
     async def _run(self) -> None:
-        while self._waiters:
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=jittered(self.interval))
-            self._wake.clear()
-            batch = {ident: list(ws) for ident, ws in self._waiters.items() if ws}
+        # Ends after an interval without waiters; the next wait starts a new runner.
+        while True:
+            await asyncio.sleep(jittered(self.interval))
+            batch = {ident: list(ws) for ident, ws in self._waiters.items()}
             if not batch:
-                continue
-            self.rounds += 1
+                return
             try:
                 results = await self._poll(batch.keys())
             except Exception as exc:  # an unexpected error must fail these waits, not hang them
@@ -197,7 +187,6 @@ class TaskPoller:
 
             async def one(ident: str) -> None:
                 async with semaphore:
-                    self.requests += 1
                     try:
                         results[ident] = await self.hook.aget_task(self.kind, ident)
                     except Exception as exc:
@@ -210,7 +199,6 @@ class TaskPoller:
         pages = min(MAX_LIST_PAGES, math.ceil(len(wanted) / LIST_PAGE_SIZE) + 1)
         missing = set(wanted)
         for page in range(1, pages + 1):
-            self.requests += 1
             try:
                 tasks = await self.hook.alist_tasks(self.kind, page, LIST_PAGE_SIZE)
             except KlingError as exc:
@@ -240,7 +228,6 @@ async def wait_for_task(
     deadline: float | None,
     progress: WaitProgress,
     log: logging.Logger | Any,
-    check_now: bool = False,
     wait_for_unknown: bool = False,
 ) -> dict[str, Any]:
     """Poll until the task finishes or ``deadline`` (epoch seconds) passes; returns an event dict.
@@ -250,7 +237,6 @@ async def wait_for_task(
     """
     poller = TaskPoller.shared(hook, kind, poll_interval)
     errors = 0
-    immediate = check_now
     told_unknown = False
     while True:
         remaining = None if deadline is None else deadline - time.time()
@@ -261,11 +247,10 @@ async def wait_for_task(
                 "message": f"deadline passed; Kling task {ident} was {progress.last_status or 'unknown'}",
             }
         try:
-            task = await poller.next_snapshot(ident, immediate=immediate, timeout=remaining)
+            task = await poller.next_snapshot(ident, timeout=remaining)
         except asyncio.TimeoutError:
             continue
         except KlingError as exc:
-            immediate = False
             if wait_for_unknown and is_not_found(exc):
                 errors = 0
                 if not told_unknown:
@@ -286,7 +271,6 @@ async def wait_for_task(
                 "Polling Kling task %s failed (%d/%d): %s", ident, errors, MAX_CONSECUTIVE_ERRORS, exc
             )
             continue
-        immediate = False
         errors = 0
         line = progress.observe(task)
         if line:

@@ -116,3 +116,19 @@ def test_text_to_audio_result_lasts_the_requested_seconds(emulator: EmulatorServ
     task = submit(emulator, "/v1/audio/text-to-audio", {"prompt": "Rain", "duration": "3.5"}).json()["data"]
     [audio] = finished(emulator, "/v1/audio/text-to-audio", task["task_id"])["audios"]
     assert media_info(audio["url_wav"]) == {"audio": pytest.approx(3.5, abs=0.05)}
+
+
+def test_a_duplicate_external_id_is_refused_before_its_video_url_is_fetched(emulator: EmulatorServer) -> None:
+    body = {"video_url": f"{emulator.url}/samples/sample-5s.mp4", "external_task_id": "once"}
+    assert submit(emulator, V2A, body).status_code == 200
+    again = submit(emulator, V2A, body)
+    assert again.json()["code"] == 1201 and "already exists" in again.json()["message"]
+    assert emulator.emulator.stats.by_route["GET /samples/{name}"] == 1, (
+        "the refused submit fetched the video"
+    )
+
+
+def test_a_bad_config_patch_is_a_400_not_a_500(emulator: EmulatorServer) -> None:
+    for patch in ({"faults": [{"no_such_field": 1}]}, ["not", "an", "object"]):
+        response = requests.post(emulator.root_url + "/_emulator/config", json=patch, timeout=10)
+        assert response.status_code == 400, response.text

@@ -169,9 +169,7 @@ def validate(kind: str, body: dict[str, Any], store: TaskStore, config: Emulator
         seconds = store.videos.get(video_id)
         if seconds is None:
             raise KlingAPIFailure(1201, f"video_id {video_id} not found (or older than 30 days)")
-        if not config.min_video_seconds <= seconds <= config.max_video_seconds:
-            raise KlingAPIFailure(1201, "Video duration must be between 3.0 and 20.0 seconds")
-        return seconds
+        return check_video_seconds(seconds, config)
     if kind in ("text2video", "image2video"):
         _text(body, "prompt", 2500, required=kind == "text2video")
         _text(body, "negative_prompt", 2500)
@@ -200,6 +198,14 @@ def _seconds(body: dict[str, Any], name: str, default: float, low: float, high: 
         seconds = float("nan")
     if not low <= seconds <= high:
         raise KlingAPIFailure(1201, f"{name} must be a number of seconds from {low} to {high}")
+    return seconds
+
+
+def check_video_seconds(seconds: float, config: EmulatorConfig, source: str = "") -> float:
+    """A video-to-audio source must last ``min_video_seconds``..``max_video_seconds`` (3.0-20.0 s)."""
+    low, high = config.min_video_seconds, config.max_video_seconds
+    if not low <= seconds <= high:
+        raise KlingAPIFailure(1201, f"Video duration must be between {low} and {high} seconds{source}")
     return seconds
 
 
@@ -385,21 +391,15 @@ class KlingEmulator:
         if not isinstance(body, dict):
             raise KlingAPIFailure(1200, "Request body must be a JSON object")
         seconds = validate(kind, body, self.store, self.config)
+        external_id = str(body.get("external_task_id") or "")
+        self._admit(owner, external_id)
         if seconds is None:  # a video_url: fetch it and read its real duration, as Kling does
             try:
                 seconds = await probe.video_seconds(str(body["video_url"]))
             except probe.ProbeError as exc:
                 raise KlingAPIFailure(1201, str(exc)) from None
-            if not self.config.min_video_seconds <= seconds <= self.config.max_video_seconds:
-                raise KlingAPIFailure(
-                    1201, f"Video duration must be between 3.0 and 20.0 seconds (video_url: {seconds:.2f} s)"
-                )
-        external_id = str(body.get("external_task_id") or "")
-        if external_id and (owner, external_id) in self.store.by_external:
-            raise KlingAPIFailure(1201, f"external_task_id {external_id} already exists")
-        limit = self.config.max_concurrent_tasks
-        if limit is not None and self.store.running(owner, self.config) >= limit:
-            raise KlingAPIFailure(1303, "Parallel task over resource pack limit")
+            check_video_seconds(seconds, self.config, f" (video_url: {seconds:.2f} s)")
+            self._admit(owner, external_id)  # again: other submits ran while the video was fetched
         task_id = self.store.new_id()
         task = EmulatedTask(
             task_id=task_id,
@@ -426,6 +426,14 @@ class KlingEmulator:
             self._spawn(self._send_callbacks(task, self._results_base(request)))
         data = render_task(task, self.config, self._results_base(request))
         return web.json_response(envelope(0, "SUCCEED", data))
+
+    def _admit(self, owner: str, external_id: str) -> None:
+        """Refuse a duplicate ``external_task_id`` (1201) or a task over the parallel limit (1303)."""
+        if external_id and (owner, external_id) in self.store.by_external:
+            raise KlingAPIFailure(1201, f"external_task_id {external_id} already exists")
+        limit = self.config.max_concurrent_tasks
+        if limit is not None and self.store.running(owner, self.config) >= limit:
+            raise KlingAPIFailure(1303, "Parallel task over resource pack limit")
 
     async def query(self, request: web.Request, kind: str, owner: str) -> web.Response:
         task = self.store.find(owner, request.match_info["ident"], kind)
@@ -474,7 +482,7 @@ class KlingEmulator:
     async def patch_config(self, request: web.Request) -> web.Response:
         try:
             self.config.patch(await request.json())
-        except (KeyError, ValueError) as exc:
+        except (KeyError, ValueError, TypeError, AttributeError) as exc:  # AttributeError: not an object
             return web.json_response({"error": f"unknown or bad setting: {exc}"}, status=400)
         return web.json_response({"ok": True})
 

@@ -25,7 +25,8 @@ class TextToVideoOperator(KlingSubmitTaskOperator):
     :param aspect_ratio: ``16:9``, ``9:16`` or ``1:1`` (templated).
     :param cfg_scale: Prompt adherence 0..1 (templated).
 
-    The remaining parameters are those of ``VideoToAudioOperator``.
+    ``external_task_id``, ``callback_url``, ``kling_conn_id``, ``wait_for_completion``,
+    ``deferrable``, ``poll_interval`` and ``timeout`` work as in ``VideoToAudioOperator``.
     """
 
     task_kind = "text2video"

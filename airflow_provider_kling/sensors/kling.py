@@ -31,12 +31,17 @@ class KlingTaskSensor(BaseSensorOperator):
     The sensor's XCom value is the task dict (ids, status, ``videos``, ``audios``), the same
     shape the submit operators return.
 
+    While Kling does not know the id yet (a task about to be submitted elsewhere), the sensor
+    keeps waiting.
+
     :param kling_task_id: Kling ``task_id`` to wait for (templated).
     :param external_task_id: Or your ``external_task_id`` (templated).
     :param task_kind: ``video-to-audio`` (default), ``text2video``, ``image2video``, ``text-to-audio``.
     :param kling_conn_id: Connection of type ``kling``.
     :param deferrable: Wait on the triggerer instead of a worker slot (default from
         ``[operators] default_deferrable``).
+    :param poke_interval: Seconds between checks, also when deferred (default 10).
+    :param timeout: Seconds to wait before failing (default 3600).
     """
 
     template_fields: Sequence[str] = ("kling_task_id", "external_task_id")

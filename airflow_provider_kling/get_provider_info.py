@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from airflow_provider_kling import __version__
+
 DOCS_URL = "https://github.com/airflow-provider-kling/airflow-provider-kling#readme"
 
 
@@ -20,7 +22,7 @@ def get_provider_info() -> dict[str, Any]:
             "Kling AI generation in Airflow pipelines: text/image-to-video, video-to-audio, "
             "waiting without a worker slot, and publishing results before Kling deletes them."
         ),
-        "versions": ["0.1.0"],
+        "versions": [__version__],
         "documentation-url": DOCS_URL,
         "integrations": [
             {

@@ -27,6 +27,7 @@ def test_provider_info_is_valid_for_airflow_and_matches_the_distribution() -> No
     jsonschema.validate(info, schema)
     # Discovery refuses a provider whose package-name differs from the installed distribution.
     assert info["package-name"] == distribution(DIST).metadata["Name"] == DIST
+    assert info["versions"][0] == distribution(DIST).version  # the Providers page shows this one
     (entry_point,) = [
         ep for ep in entry_points(group="apache_airflow_provider") if ep.dist and ep.dist.name == DIST
     ]

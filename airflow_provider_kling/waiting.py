@@ -115,6 +115,7 @@ class TaskPoller:
         self.interval = interval
         self._waiters: dict[str, list[_Waiter]] = {}
         self._runner: asyncio.Task[None] | None = None
+        self._list_refused = False
 
     @classmethod
     def shared(cls, hook: KlingHook, kind: str | TaskKind, interval: float) -> TaskPoller:
@@ -179,7 +180,7 @@ class TaskPoller:
     async def _poll(self, idents: Iterable[str]) -> dict[str, KlingTask | BaseException]:
         wanted = set(idents)
         results: dict[str, KlingTask | BaseException] = {}
-        if len(wanted) >= LIST_BATCH_THRESHOLD:
+        if len(wanted) >= LIST_BATCH_THRESHOLD and not self._list_refused:
             await self._poll_list(wanted, results)
         remaining = [i for i in wanted if i not in results]
         if remaining:
@@ -202,8 +203,14 @@ class TaskPoller:
             try:
                 tasks = await self.hook.alist_tasks(self.kind, page, LIST_PAGE_SIZE)
             except KlingError as exc:
+                # A 400/404-style refusal will not change (no list route, or a smaller page limit):
+                # stop paying a failed list call per round for the life of this poller.
+                self._list_refused = is_not_found(exc)
                 self.hook.log.warning(
-                    "Listing Kling %s tasks failed (%s); querying one by one", self.kind.name, exc
+                    "Listing Kling %s tasks failed (%s); querying one by one%s",
+                    self.kind.name,
+                    exc,
+                    " from now on" if self._list_refused else "",
                 )
                 return
             for task in tasks:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 from aiohttp import web
@@ -106,3 +107,37 @@ def test_waits_after_a_key_rotation_use_the_new_key(
         return before + await await_all([second])
 
     assert [e["status"] for e in asyncio.run(main())] == ["success", "success"]
+
+
+def test_a_server_without_the_list_route_is_listed_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Its 404 will not change: later rounds query one by one without a failed list call each."""
+    ids = [str(900 + i) for i in range(WAITS)]
+    queries: dict[str, int] = dict.fromkeys(ids, 0)
+    listed: list[int] = []
+
+    @web.middleware
+    async def count_lists(request: web.Request, handler: Any) -> web.StreamResponse:
+        if request.path == "/v1/audio/video-to-audio":
+            listed.append(1)
+        return await handler(request)
+
+    async def get_task(request: web.Request) -> web.Response:
+        ident = request.match_info["ident"]
+        queries[ident] += 1
+        done = queries[ident] >= 3
+        data: dict[str, Any] = {"task_id": ident, "task_status": "succeed" if done else "processing"}
+        if done:
+            data["task_result"] = {"audios": [{"id": f"a{ident}", "url_mp3": "https://x/a.mp3"}]}
+        return web.json_response({"code": 0, "message": "SUCCEED", "request_id": "r", "data": data})
+
+    app = web.Application(middlewares=[count_lists])
+    app.router.add_get("/v1/audio/video-to-audio/{ident}", get_task)
+
+    async def main() -> list[dict]:
+        async with TestServer(app, host="127.0.0.1") as server:
+            monkeypatch.setenv("AIRFLOW_CONN_KLING_OTHER", conn_json(str(server.make_url("")), mode="key"))
+            return await await_all(ids, conn_id="kling_other")
+
+    assert [e["status"] for e in asyncio.run(main())] == ["success"] * WAITS
+    assert min(queries.values()) >= 3  # several rounds ...
+    assert len(listed) == 1  # ... one list call

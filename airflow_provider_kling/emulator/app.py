@@ -316,8 +316,6 @@ class KlingEmulator:
                 if failure.code in (1302, 1303) and (fault is None or fault.action != "error"):
                     self.stats.limit_refusals[failure.code] += 1
                 response = error_response(failure.code, failure.message)
-            if request.method == "POST" and isinstance(response, web.Response) and response.status == 200:
-                self._apply_task_failure_rate(response)
             if fault is not None and fault.after:
                 response = self._fault_response(fault)  # handled (task created), answered wrongly
             if fault is not None and fault.action == "reset_after":
@@ -332,16 +330,6 @@ class KlingEmulator:
         if fault.action == "body":
             label += " {}" if fault.body.strip() == "{}" else " malformed"
         self.stats.faults_by_kind[label + (" after" if fault.after else "")] += 1
-
-    def _apply_task_failure_rate(self, response: web.Response) -> None:
-        """``fault_rates.task_failure``: the task just created will end ``failed`` with a message."""
-        if self.config.fault_rates.task_failure <= 0 or not isinstance(response.body, bytes):
-            return
-        task_id = str((json.loads(response.body).get("data") or {}).get("task_id") or "")
-        task = self.store.tasks.get(task_id)
-        if task is not None and task.fail_message is None and self.config.task_fails(task.external_task_id):
-            task.fail_message = self.config.fault_rates.task_failure_message
-            self.stats.tasks_failed_by_rate += 1
 
     @staticmethod
     def _fault_response(fault: Fault) -> web.Response:
@@ -400,6 +388,7 @@ class KlingEmulator:
                 raise KlingAPIFailure(1201, str(exc)) from None
             check_video_seconds(seconds, self.config, f" (video_url: {seconds:.2f} s)")
             self._admit(owner, external_id)  # again: other submits ran while the video was fetched
+        fail_message = self._fail_message(body, external_id)
         task_id = self.store.new_id()
         task = EmulatedTask(
             task_id=task_id,
@@ -409,7 +398,7 @@ class KlingEmulator:
             request=body,
             created=time.time(),
             duration=seconds,
-            fail_message=self.config.fail_message if self.config.fail_marker in _prompts(body) else None,
+            fail_message=fail_message,
             callback_url=body.get("callback_url") or None,
         )
         if kind in ("text2video", "image2video"):
@@ -426,6 +415,15 @@ class KlingEmulator:
             self._spawn(self._send_callbacks(task, self._results_base(request)))
         data = render_task(task, self.config, self._results_base(request))
         return web.json_response(envelope(0, "SUCCEED", data))
+
+    def _fail_message(self, body: dict[str, Any], external_id: str) -> str | None:
+        """Why the new task will end ``failed``: the prompt's marker, or ``fault_rates.task_failure``."""
+        if self.config.fail_marker in _prompts(body):
+            return self.config.fail_message
+        if self.config.task_fails(external_id):
+            self.stats.tasks_failed_by_rate += 1
+            return self.config.fault_rates.task_failure_message
+        return None
 
     def _admit(self, owner: str, external_id: str) -> None:
         """Refuse a duplicate ``external_task_id`` (1201) or a task over the parallel limit (1303)."""

@@ -132,3 +132,16 @@ def test_a_bad_config_patch_is_a_400_not_a_500(emulator: EmulatorServer) -> None
     for patch in ({"faults": [{"no_such_field": 1}]}, ["not", "an", "object"]):
         response = requests.post(emulator.root_url + "/_emulator/config", json=patch, timeout=10)
         assert response.status_code == 400, response.text
+
+
+def test_a_file_asked_for_by_many_at_once_is_rendered_once(emulator: EmulatorServer) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from airflow_provider_kling.emulator import media
+
+    url = f"{emulator.url}/samples/sample-17.3s.wav"  # a length no other test renders
+    before = media._render.cache_info().misses
+    with ThreadPoolExecutor(4) as pool:
+        bodies = list(pool.map(lambda _: requests.get(url, timeout=30).content, range(4)))
+    assert len(set(bodies)) == 1 and len(bodies[0]) > 17 * media.SAMPLE_RATE
+    assert media._render.cache_info().misses - before == 1

@@ -12,7 +12,9 @@ import io
 import math
 import re
 import struct
+import threading
 import wave
+from collections import defaultdict
 
 from aiohttp import web
 
@@ -26,9 +28,18 @@ def _tone_samples(seconds: float, freq: float = 440.0) -> bytes:
     )
 
 
-@functools.lru_cache(maxsize=64)
+# One lock per file: requests that arrive together for a file not yet cached wait for one render.
+_render_locks: defaultdict[tuple[str, float], threading.Lock] = defaultdict(threading.Lock)
+
+
 def render(fmt: str, seconds: float) -> bytes:
-    """Bytes of a playable ``fmt`` ("wav", "mp3", "mp4") file lasting ``seconds``."""
+    """Bytes of a playable ``fmt`` ("wav", "mp3", "mp4") file lasting ``seconds`` (rendered once)."""
+    with _render_locks[(fmt, seconds)]:
+        return _render(fmt, seconds)
+
+
+@functools.lru_cache(maxsize=64)
+def _render(fmt: str, seconds: float) -> bytes:
     if fmt == "wav":
         buf = io.BytesIO()
         with wave.open(buf, "wb") as out:

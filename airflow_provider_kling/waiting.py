@@ -31,6 +31,8 @@ LIST_BATCH_THRESHOLD = 4
 LIST_PAGE_SIZE = 500
 MAX_LIST_PAGES = 20
 SINGLE_QUERY_CONCURRENCY = 16
+# After the server refused a list call as invalid (400/404), query one by one for this long.
+LIST_REFUSAL_PAUSE_SECONDS = 600.0
 # Consecutive failed rounds tolerated (each already retried by the hook) before giving up.
 MAX_CONSECUTIVE_ERRORS = 5
 # A progress line this often even when the status does not change.
@@ -115,7 +117,7 @@ class TaskPoller:
         self.interval = interval
         self._waiters: dict[str, list[_Waiter]] = {}
         self._runner: asyncio.Task[None] | None = None
-        self._list_refused = False
+        self._list_refused_until = 0.0  # monotonic time
 
     @classmethod
     def shared(cls, hook: KlingHook, kind: str | TaskKind, interval: float) -> TaskPoller:
@@ -180,7 +182,7 @@ class TaskPoller:
     async def _poll(self, idents: Iterable[str]) -> dict[str, KlingTask | BaseException]:
         wanted = set(idents)
         results: dict[str, KlingTask | BaseException] = {}
-        if len(wanted) >= LIST_BATCH_THRESHOLD and not self._list_refused:
+        if len(wanted) >= LIST_BATCH_THRESHOLD and time.monotonic() >= self._list_refused_until:
             await self._poll_list(wanted, results)
         remaining = [i for i in wanted if i not in results]
         if remaining:
@@ -203,14 +205,16 @@ class TaskPoller:
             try:
                 tasks = await self.hook.alist_tasks(self.kind, page, LIST_PAGE_SIZE)
             except KlingError as exc:
-                # A 400/404-style refusal will not change (no list route, or a smaller page limit):
-                # stop paying a failed list call per round for the life of this poller.
-                self._list_refused = is_not_found(exc)
+                # A 400/404-style refusal (no list route, or a smaller page limit) will not change
+                # soon: do not pay a failed list call every round (a misrouted proxy may recover).
+                refused = is_not_found(exc)
+                if refused:
+                    self._list_refused_until = time.monotonic() + LIST_REFUSAL_PAUSE_SECONDS
                 self.hook.log.warning(
                     "Listing Kling %s tasks failed (%s); querying one by one%s",
                     self.kind.name,
                     exc,
-                    " from now on" if self._list_refused else "",
+                    f" for {LIST_REFUSAL_PAUSE_SECONDS:.0f}s" if refused else "",
                 )
                 return
             for task in tasks:

@@ -71,16 +71,22 @@ print((t1 - t0) * 1000, (t2 - t1) * 1000, (c2 - c1) * 1000)
 """
 
 
+def run_python(args: list[str], what: str) -> subprocess.CompletedProcess[str]:
+    """A fresh interpreter in the benchmark environment; RuntimeError with its stderr if it fails."""
+    out = subprocess.run(
+        [sys.executable, *args], env=airflow_env(), capture_output=True, text=True, timeout=120
+    )
+    if out.returncode != 0:
+        raise RuntimeError(f"{what} failed:\n{out.stderr[-2000:]}")
+    return out
+
+
 def time_module(module: str, runs: int) -> tuple[float, float, float]:
     """Median (baseline wall ms, added wall ms, added CPU ms) over ``runs`` fresh interpreters."""
     base, added, added_cpu = [], [], []
     code = TIMER.format(baseline=BASELINE, module=module)
     for _ in range(runs):
-        out = subprocess.run(
-            [sys.executable, "-c", code], env=airflow_env(), capture_output=True, text=True, timeout=120
-        )
-        if out.returncode != 0:
-            raise RuntimeError(f"importing {module} failed:\n{out.stderr[-2000:]}")
+        out = run_python(["-c", code], f"importing {module}")
         b, a, c = out.stdout.split()[-3:]
         base.append(float(b))
         added.append(float(a))
@@ -91,13 +97,7 @@ def time_module(module: str, runs: int) -> tuple[float, float, float]:
 def offenders(module: str, top: int = 4) -> list[tuple[str, float]]:
     """Top-level packages whose modules took the most self time when ``module`` was imported."""
     code = f"import sys\n{BASELINE}\nprint({MARK!r}, file=sys.stderr, flush=True)\nimport {module}\n"
-    out = subprocess.run(
-        [sys.executable, "-X", "importtime", "-c", code],
-        env=airflow_env(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    out = run_python(["-X", "importtime", "-c", code], f"importing {module} with -X importtime")
     per_package: dict[str, float] = defaultdict(float)
     seen_mark = False
     for line in out.stderr.splitlines():
@@ -119,11 +119,7 @@ def chain_breakdown(runs: int) -> list[tuple[str, float]]:
     samples: dict[str, list[float]] = defaultdict(list)
     code = STEPS.format(baseline=BASELINE, chain=CHAIN)
     for _ in range(runs):
-        out = subprocess.run(
-            [sys.executable, "-c", code], env=airflow_env(), capture_output=True, text=True, timeout=120
-        )
-        if out.returncode != 0:
-            raise RuntimeError(f"import chain failed:\n{out.stderr[-2000:]}")
+        out = run_python(["-c", code], "import chain")
         for name, ms in json.loads(out.stdout.splitlines()[-1]).items():
             samples[name].append(ms)
     return [(name, median(samples[name])) for name in CHAIN]

@@ -3,9 +3,9 @@
 
 Dynamic task mapping over the `prompts` list: one Kling text-to-video task per prompt, then
 video-to-audio for each video, then each result is published (video, MP3, WAV and the muxed
-MP4) to `destination`. Add or remove prompts in the trigger form; the number of mapped tasks
-follows. Deferrable waits (`[operators] default_deferrable`) let hundreds of prompts wait on
-one triggerer instead of holding a worker slot each.
+MP4) to `destination`. Add or remove prompts in the trigger form (1 to 50); the number of
+mapped tasks follows. Deferrable waits (`[operators] default_deferrable`) let every prompt wait
+on the triggerer instead of holding a worker slot each.
 """
 
 from __future__ import annotations

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
 # Below this many waiters a round queries tasks one by one (cheaper than a 500-row page).
 LIST_BATCH_THRESHOLD = 4
-LIST_PAGE_SIZE = 500
+LIST_PAGE_SIZE = 500  # the API's maximum
 MAX_LIST_PAGES = 20
 SINGLE_QUERY_CONCURRENCY = 16
 # After the server refused a list call as invalid (400/404), query one by one for this long.

@@ -53,7 +53,6 @@ if TYPE_CHECKING:
     import aiohttp
 
 DEFAULT_BASE_URL = "https://api-singapore.klingai.com"
-LIST_PAGE_SIZE_MAX = 500
 
 T = TypeVar("T")
 

@@ -341,9 +341,7 @@ class KlingEmulator:
         if fault.action == "error":
             raise KlingAPIFailure(fault.code, f"Emulated error {fault.code}")
         if fault.action == "body":
-            return web.Response(
-                text=fault.body, status=fault.http_status or 200, content_type="application/json"
-            )
+            return self._fault_response(fault)
         if fault.action == "reset_before":
             self._drop(request)
             return web.Response(status=500)  # never reaches the client: the socket is gone
@@ -411,10 +409,10 @@ class KlingEmulator:
             task.audio_ids = [self.store.new_id()]
         self.store.add(task)
         self.stats.submits += 1
+        results_base = self._results_base(request)
         if task.callback_url:
-            self._spawn(self._send_callbacks(task, self._results_base(request)))
-        data = render_task(task, self.config, self._results_base(request))
-        return web.json_response(envelope(0, "SUCCEED", data))
+            self._spawn(self._send_callbacks(task, results_base))
+        return web.json_response(envelope(0, "SUCCEED", render_task(task, self.config, results_base)))
 
     def _fail_message(self, body: dict[str, Any], external_id: str) -> str | None:
         """Why the new task will end ``failed``: the prompt's marker, or ``fault_rates.task_failure``."""

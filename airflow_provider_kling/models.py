@@ -17,6 +17,8 @@ from pydantic import (
     Field,
     StringConstraints,
     ValidationError,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
     field_validator,
     model_validator,
 )
@@ -210,6 +212,18 @@ def _none_to_empty(value: Any) -> Any:
     return {} if value is None else value
 
 
+def _none_if_invalid(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+    try:
+        return handler(value)
+    except ValidationError:
+        return None
+
+
+# Epoch milliseconds as documented. Informational only: another server's ISO date string
+# becomes None instead of making the whole task (and so the wait for it) unreadable.
+Timestamp = Annotated[int | None, WrapValidator(_none_if_invalid)]
+
+
 class KlingTask(_Tolerant):
     """A task as returned by submit, query, list and the legacy callback."""
 
@@ -218,8 +232,8 @@ class KlingTask(_Tolerant):
     task_status_msg: str | None = None
     task_info: Annotated[TaskInfo, BeforeValidator(_none_to_empty)] = Field(default_factory=TaskInfo)
     task_result: Annotated[TaskResult, BeforeValidator(_none_to_empty)] = Field(default_factory=TaskResult)
-    created_at: int | None = None
-    updated_at: int | None = None
+    created_at: Timestamp = None
+    updated_at: Timestamp = None
     final_unit_deduction: str | None = None
 
     @property

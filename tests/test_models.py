@@ -134,6 +134,17 @@ class TestResponses:
         )
         assert task.task_id == "1" and task.task_result.videos[0].duration == "8.0"
 
+    def test_timestamps_that_are_not_epoch_numbers_do_not_make_the_task_unreadable(self) -> None:
+        task = parse_task(
+            {
+                "task_id": "1",
+                "task_status": "succeed",
+                "created_at": "2024-08-04T10:00:00Z",
+                "updated_at": "17",
+            }
+        )
+        assert task.is_terminal and task.created_at is None and task.updated_at == 17
+
     @pytest.mark.parametrize(
         ("data", "missing"),
         [({}, "task_id is missing"), ({"task_id": "1"}, "task_status is missing"), (None, "no task object")],

@@ -86,11 +86,8 @@ def event_for_task(task: KlingTask) -> dict[str, Any]:
     """The TriggerEvent payload for a finished task (JSON-serializable, no secrets)."""
     if task.task_status is TaskStatus.SUCCEED:
         return {"status": EVENT_SUCCESS, "task": task.to_xcom(), "message": ""}
-    return {
-        "status": EVENT_FAILED,
-        "task": task.to_xcom(),
-        "message": task.task_status_msg or "no reason given by Kling",
-    }
+    # Kling's reason as is, as a poke passes it: KlingTaskFailedError words a missing one.
+    return {"status": EVENT_FAILED, "task": task.to_xcom(), "message": task.task_status_msg or ""}
 
 
 def _expire(future: asyncio.Future[KlingTask]) -> None:

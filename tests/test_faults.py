@@ -318,7 +318,9 @@ def test_fault_run_200_under_a_tight_request_rate_limit() -> None:
     """Thousands of 1302 refusals from the limiter on top of the random faults: still one task each."""
     report = fault_run.run(fault_run.Settings(tasks=200, seed=9, max_requests_per_second=150))
     _assert_fault_run(report, 200)
-    assert report.limit_refusals.get(1302, 0) > 500
+    # Precondition, not a bound: the limiter really refused hundreds of requests (how many
+    # depends on how fast this machine drives the client: 488-2939 seen).
+    assert report.limit_refusals.get(1302, 0) > 200
 
 
 def test_sensor_tolerates_a_few_failed_pokes(

@@ -19,7 +19,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_kling.exceptions import KlingAPIError, KlingError, is_not_found
+from airflow_provider_kling.exceptions import (
+    KlingAPIError,
+    KlingConcurrencyLimitError,
+    KlingError,
+    KlingRateLimitError,
+    is_not_found,
+)
 from airflow_provider_kling.models import KlingTask, TaskStatus
 from airflow_provider_kling.task_kinds import TaskKind, get_kind
 
@@ -48,6 +54,14 @@ def jittered(interval: float) -> float:
     """Spread waits over the last 10% of the interval so thousands of them do not poll in
     lock-step, and never wait longer than the interval (detection stays within it)."""
     return interval * random.uniform(0.9, 1.0)
+
+
+MAX_SLOWDOWN = 8.0
+
+
+def _is_throttle(outcome: object) -> bool:
+    """Kling's "slow down" answers: rate limit (1302) and parallel-task limit (1303)."""
+    return isinstance(outcome, (KlingRateLimitError, KlingConcurrencyLimitError))
 
 
 def _has_result(task: KlingTask) -> bool:
@@ -115,6 +129,9 @@ class TaskPoller:
         self._waiters: dict[str, list[_Waiter]] = {}
         self._runner: asyncio.Task[None] | None = None
         self._list_refused_until = 0.0  # monotonic time
+        # Grows (x2, up to MAX_SLOWDOWN) while Kling answers 1302/1303, back to 1 after a clean
+        # round: thousands of waits must not keep a rate-limited account saturated.
+        self.slowdown = 1.0
 
     @classmethod
     def shared(cls, hook: KlingHook, kind: str | TaskKind, interval: float) -> TaskPoller:
@@ -158,7 +175,7 @@ class TaskPoller:
     async def _run(self) -> None:
         # Ends after an interval without waiters; the next wait starts a new runner.
         while True:
-            await asyncio.sleep(jittered(self.interval))
+            await asyncio.sleep(jittered(self.interval * self.slowdown))
             batch = {ident: list(ws) for ident, ws in self._waiters.items()}
             if not batch:
                 return
@@ -166,6 +183,8 @@ class TaskPoller:
                 results = await self._poll(batch.keys())
             except Exception as exc:  # an unexpected error must fail these waits, not hang them
                 results = dict.fromkeys(batch, exc)
+            throttled = any(_is_throttle(r) for r in results.values())
+            self.slowdown = min(MAX_SLOWDOWN, self.slowdown * 2) if throttled else 1.0
             for ident, waiters in batch.items():
                 outcome = results.get(ident)
                 for waiter in waiters:
@@ -202,6 +221,10 @@ class TaskPoller:
             try:
                 tasks = await self.hook.alist_tasks(self.kind, page, LIST_PAGE_SIZE)
             except KlingError as exc:
+                if _is_throttle(exc):
+                    # Querying one by one would only add load: skip this round for all of them.
+                    results.update(dict.fromkeys(missing, exc))
+                    return
                 # A 400/404-style refusal (no list route, or a smaller page limit) will not change
                 # soon: do not pay a failed list call every round (a misrouted proxy may recover).
                 refused = is_not_found(exc)
@@ -264,6 +287,11 @@ async def wait_for_task(
                 if not told_unknown:
                     log.info("Kling does not know task %s yet", ident)
                     told_unknown = True
+                continue
+            if _is_throttle(exc):
+                # Not a failed round: Kling asks us to slow down, and the poller does. The
+                # deadline still bounds the wait.
+                log.info("Kling asks to slow down (%s); polling task %s less often", exc, ident)
                 continue
             errors += 1
             fatal = isinstance(exc, KlingAPIError) and not exc.transient and not is_not_found(exc)

@@ -141,3 +141,25 @@ def test_a_server_without_the_list_route_is_listed_once(monkeypatch: pytest.Monk
     assert [e["status"] for e in asyncio.run(main())] == ["success"] * WAITS
     assert min(queries.values()) >= 3  # several rounds ...
     assert len(listed) == 1  # ... one list call
+
+
+def test_rate_limited_rounds_slow_the_poller_and_fail_no_wait(
+    kling_conn: EmulatorServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """1302 on the list call: the round is skipped for everyone (no one-by-one fallback that
+    adds load), the poller backs off, and more throttled rounds than the error budget fail no wait."""
+    from airflow_provider_kling.emulator.state import Fault
+    from airflow_provider_kling.hooks.kling import RetryPolicy
+    from airflow_provider_kling.waiting import MAX_CONSECUTIVE_ERRORS
+
+    monkeypatch.setattr(KlingHook, "default_retry", RetryPolicy(max_retries=0))
+    task_ids = submit_many(6)
+    stats = kling_conn.emulator.stats
+    queries_before = stats.by_route[QUERY]
+    kling_conn.config.inject(Fault("error", code=1302, method="GET", times=MAX_CONSECUTIVE_ERRORS + 2))
+
+    events = wait_all(task_ids)
+
+    assert [e["status"] for e in events] == ["success"] * 6
+    assert stats.by_route[QUERY] == queries_before  # throttled rounds never fell back to single queries
+    assert stats.by_route[LIST] >= MAX_CONSECUTIVE_ERRORS + 3

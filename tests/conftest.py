@@ -6,6 +6,7 @@ any test module imports airflow.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
@@ -14,6 +15,7 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -89,3 +91,15 @@ def airflow_db() -> Path:
 
 def load_fixture(name: str) -> dict:
     return json.loads((FIXTURES / name).read_text())
+
+
+async def next_event(trigger: Any) -> dict[str, Any]:
+    """The payload of the first event a trigger yields (as the triggerer would receive it)."""
+    async for event in trigger.run():
+        return dict(event.payload)
+    raise AssertionError("the trigger ended without an event")
+
+
+def first_event(trigger: Any) -> dict[str, Any]:
+    """Run a trigger on a fresh event loop until its first event."""
+    return asyncio.run(next_event(trigger))

@@ -14,7 +14,7 @@ from airflow_provider_kling.emulator.state import DEFAULT_ACCESS_KEY
 from airflow_provider_kling.hooks.kling import KlingHook
 from airflow_provider_kling.models import VideoToAudioRequest
 from airflow_provider_kling.triggers.kling import KlingTaskTrigger
-from tests.conftest import conn_json
+from tests.conftest import conn_json, next_event
 
 WAITS = 20
 QUERY = "GET /v1/audio/video-to-audio/{ident}"
@@ -33,13 +33,8 @@ def submit_many(n: int) -> list[str]:
 
 
 async def await_all(task_ids: list[str], conn_id: str = "kling_default") -> list[dict]:
-    async def run_one(task_id: str) -> dict:
-        trigger = KlingTaskTrigger(task_id=task_id, kling_conn_id=conn_id, poll_interval=0.2)
-        async for event in trigger.run():
-            return event.payload
-        raise AssertionError("no event")
-
-    return await asyncio.gather(*(run_one(t) for t in task_ids))
+    triggers = [KlingTaskTrigger(task_id=t, kling_conn_id=conn_id, poll_interval=0.2) for t in task_ids]
+    return await asyncio.gather(*(next_event(t) for t in triggers))
 
 
 def wait_all(task_ids: list[str]) -> list[dict]:

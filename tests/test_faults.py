@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 import urllib.request
@@ -22,7 +21,7 @@ from airflow_provider_kling.sensors.kling import KlingTaskSensor
 from airflow_provider_kling.triggers.kling import KlingTaskTrigger
 from airflow_provider_kling.waiting import EVENT_ERROR, MAX_CONSECUTIVE_ERRORS, result_from_event
 from benchmarks import fault_run
-from tests.conftest import conn_json, fast_config
+from tests.conftest import conn_json, fast_config, first_event
 
 SAMPLE = "825406034503692376"
 NO_RETRY = RetryPolicy(max_retries=0)
@@ -274,15 +273,6 @@ def test_fault_run_200_without_hook_retries() -> None:
     report = fault_run.run(fault_run.Settings(tasks=200, seed=8, hook_retries=0, retries=30))
     _assert_fault_run(report, 200)
     assert report.airflow_retries > 50
-
-
-def first_event(trigger: KlingTaskTrigger) -> dict[str, Any]:
-    async def run() -> dict[str, Any]:
-        async for event in trigger.run():
-            return event.payload
-        raise AssertionError("no event")
-
-    return asyncio.run(run())
 
 
 @pytest.mark.parametrize("failed_rounds", [MAX_CONSECUTIVE_ERRORS - 1, MAX_CONSECUTIVE_ERRORS])

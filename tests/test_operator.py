@@ -21,6 +21,7 @@ from airflow_provider_kling.operators.video_to_audio import VideoToAudioOperator
 from airflow_provider_kling.sensors.kling import KlingTaskSensor
 from airflow_provider_kling.triggers.kling import KlingTaskTrigger
 from airflow_provider_kling.waiting import MAX_CONSECUTIVE_ERRORS
+from tests.conftest import first_event, next_event
 
 SAMPLE_VIDEO = "825406034503692376"
 
@@ -44,13 +45,7 @@ def run_deferred(op: Any, context: dict) -> tuple[dict, KlingTaskTrigger]:
         op.execute(context)
     trigger = deferred.value.trigger
     assert deferred.value.method_name == "execute_complete"
-
-    async def first_event() -> dict:
-        async for event in trigger.run():
-            return event.payload
-        raise AssertionError("trigger ended without an event")
-
-    return asyncio.run(first_event()), trigger
+    return first_event(trigger), trigger
 
 
 def v2a(**kwargs: Any) -> VideoToAudioOperator:
@@ -176,10 +171,10 @@ def test_deferred_sensor_waits_for_a_task_not_submitted_yet(kling_conn: Emulator
 
     async def main() -> dict:
         submit = asyncio.ensure_future(submit_after_many_unknown_rounds())
-        async for event in trigger.run():
+        try:
+            return await next_event(trigger)
+        finally:
             submit.cancel()  # done already, unless the trigger gave up before the submit
-            return event.payload
-        raise AssertionError("trigger ended without an event")
 
     event = asyncio.run(main())
     assert sensor.execute_complete({}, event)["external_task_id"] == external_id
@@ -192,10 +187,4 @@ def test_trigger_roundtrip_and_restart(kling_conn: EmulatorServer) -> None:
     classpath, kwargs = trigger.serialize()
     assert classpath == "airflow_provider_kling.triggers.kling.KlingTaskTrigger"
     restored = KlingTaskTrigger(**kwargs)
-
-    async def first_event() -> dict:
-        async for event in restored.run():
-            return event.payload
-        raise AssertionError
-
-    assert asyncio.run(first_event())["status"] == "success"
+    assert first_event(restored)["status"] == "success"

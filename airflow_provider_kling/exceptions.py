@@ -130,6 +130,30 @@ class KlingTaskTimeoutError(KlingError):
         )
 
 
+class KlingCapacityTimeoutError(KlingError):
+    """The account stayed at its parallel-task limit (1303) until the operator's ``timeout``.
+
+    Nothing was created or paid for: every submit of this task was refused by Kling.
+    """
+
+    def __init__(self, message: str, *, waited_seconds: float) -> None:
+        self.waited_seconds = waited_seconds
+        super().__init__(message)
+
+    @classmethod
+    def after(
+        cls, what: str, waited_seconds: float, last_refusal: KlingAPIError | None
+    ) -> KlingCapacityTimeoutError:
+        last = f" Kling's last answer: {last_refusal}." if last_refusal is not None else ""
+        return cls(
+            f"{what}: gave up after waiting {waited_seconds:.0f}s for a free Kling parallel-task slot: "
+            f"the account stayed at its parallel-task limit (error 1303).{last} Nothing was submitted "
+            "or paid for. Raise the operator's timeout, run fewer Kling tasks at once (a pool sized "
+            "to the account), or use a pack with more parallel tasks.",
+            waited_seconds=waited_seconds,
+        )
+
+
 _CODE_RANGES: list[tuple[int, int, type[KlingAPIError]]] = [
     (1000, 1004, KlingAuthError),
     (1100, 1103, KlingAccountError),

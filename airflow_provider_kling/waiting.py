@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_kling.capacity import CapacityGate
 from airflow_provider_kling.exceptions import (
     KlingAPIError,
     KlingConcurrencyLimitError,
@@ -43,6 +44,9 @@ LIST_REFUSAL_PAUSE_SECONDS = 600.0
 MAX_CONSECUTIVE_ERRORS = 5
 # A progress line this often even when the status does not change.
 HEARTBEAT_SECONDS = 60.0
+
+# A task in these holds one of the account's parallel-task slots (KLING_API.md §6).
+RUNNING_STATUSES = (TaskStatus.SUBMITTED.value, TaskStatus.PROCESSING.value)
 
 EVENT_SUCCESS = "success"
 EVENT_FAILED = "failed"
@@ -308,10 +312,13 @@ async def wait_for_task(
             )
             continue
         errors = 0
+        was_running = progress.last_status in RUNNING_STATUSES
         line = progress.observe(task)
         if line:
             log.info(line)
         if task.is_terminal:
+            if was_running:  # its parallel-task slot is free now: a queued submit may go
+                CapacityGate.shared(hook.kling_conn_id).slot_freed()
             return event_for_task(task)
 
 

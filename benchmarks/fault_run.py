@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import importlib
 import json
 import logging
 import os
@@ -213,9 +214,10 @@ class Triggerer:
         return len(self._running)
 
     def _spawn(self, ident: int, serialized_kwargs: str, callback: EventCallback) -> None:
-        from airflow_provider_kling.triggers.kling import KlingTaskTrigger
-
-        trigger = KlingTaskTrigger(**json.loads(serialized_kwargs))
+        # As the triggerer does: the class by its path, then the kwargs the metadata DB holds.
+        serialized = json.loads(serialized_kwargs)
+        module, _, name = serialized["classpath"].rpartition(".")
+        trigger = getattr(importlib.import_module(module), name)(**serialized["kwargs"])
         task = self.loop.create_task(self._run(ident, trigger, callback))
         self._running[ident] = (serialized_kwargs, callback, task)
 
@@ -323,8 +325,11 @@ class AirflowModel:
                 result = op.execute_complete(context, resume_event)
         except TaskDeferred as deferred:
             self.deferrals += 1
-            _, kwargs = deferred.trigger.serialize()
-            self.triggerer.add(json.dumps(kwargs), lambda event, error: self._resume(spec, event, error))
+            classpath, kwargs = deferred.trigger.serialize()
+            self.triggerer.add(
+                json.dumps({"classpath": classpath, "kwargs": kwargs}),
+                lambda event, error: self._resume(spec, event, error),
+            )
             return
         except Exception as exc:
             if getattr(exc, "transient", False) and outcome.tries <= self.settings.retries:

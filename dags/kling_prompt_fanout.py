@@ -1,11 +1,16 @@
 """
 ### Kling prompt fan-out: one video + sound track per prompt, in parallel
 
-Dynamic task mapping over the `prompts` list: one Kling text-to-video task per prompt, then
-video-to-audio for each video, then each result is published (video, MP3, WAV and the muxed
-MP4) to `destination`. Add or remove prompts in the trigger form (1 to 50); the number of
-mapped tasks follows. Deferrable waits (`[operators] default_deferrable`) let every prompt wait
-on the triggerer instead of holding a worker slot each.
+A mapped task group over the `prompts` list: one chain per prompt, text-to-video → video-to-audio
+→ publish (video, MP3, WAV and the muxed MP4) to `destination`. Prompt *i*'s audio starts as soon
+as prompt *i*'s video is ready, and a failed prompt fails only its own chain. Add or remove
+prompts in the trigger form (1 to 50); the number of chains follows.
+
+More prompts than the Kling account's parallel-task limit is fine: a submit that Kling refuses
+with 1303 waits in line for a free slot (on the triggerer when deferrable, without a worker slot
+and without using a retry), so the run takes as long as the account allows and pays once per
+prompt. Deferrable waits (`[operators] default_deferrable`) let every prompt wait on the
+triggerer instead of holding a worker slot each.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from datetime import timedelta
 from typing import Any
 
 import pendulum
-from airflow.sdk import Asset, Param, dag, task
+from airflow.sdk import Asset, Param, dag, task, task_group
 from airflow.sdk.configuration import conf
 
 from airflow_provider_kling.operators.publish import KlingPublishOperator, default_destination
@@ -23,10 +28,15 @@ from airflow_provider_kling.operators.video_to_audio import VideoToAudioOperator
 
 POLL_INTERVAL = conf.getfloat("kling", "poll_interval", fallback=5.0)
 PUBLISHED = Asset("kling_published")
+# Per Kling task: the wait in line for a free parallel-task slot plus the generation. 50 prompts on
+# an account with 3 parallel tasks and 5-minute videos queue for almost 3 h.
+WAIT_LIMIT = 4 * 3600
 
 
-def first_video_id(result: dict[str, Any]) -> str:
-    return str(result["videos"][0]["id"])
+# The video of *this* chain: the same map index of the group's make_video.
+THIS_CHAINS_VIDEO_ID = (
+    "{{ ti.xcom_pull(task_ids='prompt.make_video', map_indexes=ti.map_index)['videos'][0]['id'] }}"
+)
 
 
 @dag(
@@ -62,25 +72,32 @@ def kling_prompt_fanout() -> None:
     def prompts(params: dict[str, Any]) -> list[str]:
         return [str(p) for p in params["prompts"]]
 
-    videos = TextToVideoOperator.partial(
-        task_id="make_video", duration="5", poll_interval=POLL_INTERVAL, timeout=1800
-    ).expand(prompt=prompts())
-    audios = VideoToAudioOperator.partial(
-        task_id="make_audio",
-        sound_effect_prompt="{{ params.sound_effect_prompt }}",
-        bgm_prompt="{{ params.bgm_prompt }}",
-        poll_interval=POLL_INTERVAL,
-        timeout=1800,
-    ).expand(video_id=videos.output.map(first_video_id))
-    # Kling's video-to-audio result carries its source video: mux=True puts the two together.
-    KlingPublishOperator.partial(
-        task_id="publish",
-        mux=True,
-        destination="{{ params.destination }}",
-        outlets=[PUBLISHED],
-        retries=2,
-        retry_delay=timedelta(seconds=30),
-    ).expand(result=audios.output)
+    @task_group(group_id="prompt")
+    def chain(prompt: str) -> None:
+        video = TextToVideoOperator(
+            task_id="make_video", prompt=prompt, duration="5", poll_interval=POLL_INTERVAL, timeout=WAIT_LIMIT
+        )
+        audio = VideoToAudioOperator(
+            task_id="make_audio",
+            video_id=THIS_CHAINS_VIDEO_ID,
+            sound_effect_prompt="{{ params.sound_effect_prompt }}",
+            bgm_prompt="{{ params.bgm_prompt }}",
+            poll_interval=POLL_INTERVAL,
+            timeout=WAIT_LIMIT,
+        )
+        # Kling's video-to-audio result carries its source video: mux=True puts the two together.
+        publish = KlingPublishOperator(
+            task_id="publish",
+            result=audio.output,
+            mux=True,
+            destination="{{ params.destination }}",
+            outlets=[PUBLISHED],
+            retries=2,
+            retry_delay=timedelta(seconds=30),
+        )
+        video >> audio >> publish
+
+    chain.expand(prompt=prompts())
 
 
 kling_prompt_fanout()

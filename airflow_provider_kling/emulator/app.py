@@ -60,6 +60,8 @@ class Stats:
         self.tasks_failed_by_rate = 0
         # Refusals by the configured limits (not injected faults): {1302: n, 1303: n}.
         self.limit_refusals: dict[int, int] = defaultdict(int)
+        # The most tasks one account had running (submitted or processing) at once.
+        self.peak_running = 0
         # Every Authorization value received: lets a test check the JWT it issued never leaked.
         # Kept in memory only; ``as_dict`` (served over HTTP) reports just how many.
         self.authorizations: set[str] = set()
@@ -76,6 +78,7 @@ class Stats:
             "faults_by_kind": dict(self.faults_by_kind),
             "tasks_failed_by_rate": self.tasks_failed_by_rate,
             "limit_refusals": dict(self.limit_refusals),
+            "peak_running": self.peak_running,
             "distinct_authorizations": len(self.authorizations),
         }
 
@@ -409,6 +412,8 @@ class KlingEmulator:
             task.audio_ids = [self.store.new_id()]
         self.store.add(task)
         self.stats.submits += 1
+        # Occupancy only grows at a submit, so the peak is seen here.
+        self.stats.peak_running = max(self.stats.peak_running, self.store.running(owner, self.config))
         results_base = self._results_base(request)
         if task.callback_url:
             self._spawn(self._send_callbacks(task, results_base))

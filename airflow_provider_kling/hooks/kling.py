@@ -18,7 +18,7 @@ import json
 import random
 import uuid
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from urllib.parse import quote
@@ -318,9 +318,19 @@ class KlingHook(BaseHook):
                 self.log.info("Kling answered 401; signing a fresh token and retrying once")
         raise AssertionError("unreachable")
 
-    async def _with_retries(self, what: str, call: Callable[[], Awaitable[T]]) -> T:
-        """Run ``call``, retrying transient errors with backoff (tenacity); others raise at once."""
+    async def _with_retries(
+        self, what: str, call: Callable[[], Awaitable[T]], *, retry_concurrency: bool = True
+    ) -> T:
+        """Run ``call``, retrying transient errors with backoff (tenacity); others raise at once.
+
+        ``retry_concurrency=False`` raises a 1303 at once: the caller waits for capacity itself.
+        """
         from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
+
+        def retryable(error: BaseException) -> bool:
+            if not retry_concurrency and isinstance(error, KlingConcurrencyLimitError):
+                return False
+            return isinstance(error, KlingError) and error.transient
 
         def wait(state: RetryCallState) -> float:
             return self.retry.wait_seconds(
@@ -341,7 +351,7 @@ class KlingHook(BaseHook):
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self.retry.max_retries + 1),
             wait=wait,
-            retry=retry_if_exception(lambda e: isinstance(e, KlingError) and e.transient),
+            retry=retry_if_exception(retryable),
             before_sleep=before_sleep,
             reraise=True,
         )
@@ -396,17 +406,26 @@ class KlingHook(BaseHook):
         data = await self.arequest("GET", k.path, params={"pageNum": page_num, "pageSize": page_size})
         return parse_task_list(data)
 
-    async def asubmit_task(self, kind: str | TaskKind, request: KlingRequest) -> KlingTask:
+    async def asubmit_task(
+        self,
+        kind: str | TaskKind,
+        request: KlingRequest | Mapping[str, Any],
+        *,
+        retry_concurrency: bool = True,
+    ) -> KlingTask:
         """
         Submit a paid task so that it is created at most once.
 
         The request always carries an ``external_task_id`` (a random one when the caller gave
         none). When a POST's outcome is unknown (timeout, reset, 5xx, unreadable answer) or Kling
         refuses the id as a duplicate, the task is looked up by that id before anything is sent
-        again. Rate (1302) and concurrency (1303) refusals created nothing and are simply retried.
+        again. Rate (1302) and concurrency (1303) refusals created nothing and are simply retried;
+        with ``retry_concurrency=False`` a 1303 is raised at once, for a caller that waits for a
+        free slot itself (``capacity.submit_when_capacity``) instead of retrying in a herd.
+        ``request`` is a validated model, or the payload one produced (a deferred submit).
         """
         k = get_kind(kind)
-        payload = request.to_payload()
+        payload = request.to_payload() if isinstance(request, KlingRequest) else dict(request)
         external_id = payload.setdefault("external_task_id", f"airflow-{uuid.uuid4().hex}")
 
         async def attempt() -> KlingTask:
@@ -437,7 +456,7 @@ class KlingHook(BaseHook):
                         return existing
                 raise
 
-        return await self._with_retries(f"Submit {k.name}", attempt)
+        return await self._with_retries(f"Submit {k.name}", attempt, retry_concurrency=retry_concurrency)
 
     # ------------------------------------------------------------------ endpoints (sync)
 

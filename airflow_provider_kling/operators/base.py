@@ -13,7 +13,12 @@ from airflow.sdk import BaseOperator
 from airflow.sdk.configuration import conf
 
 from airflow_provider_kling import DEFAULT_CONN_ID
-from airflow_provider_kling.exceptions import KlingError, KlingValidationError
+from airflow_provider_kling.exceptions import (
+    KlingCapacityTimeoutError,
+    KlingConcurrencyLimitError,
+    KlingError,
+    KlingValidationError,
+)
 from airflow_provider_kling.task_kinds import get_kind
 
 # The hook, models and waiting machinery are imported inside the methods that use them:
@@ -27,6 +32,15 @@ if TYPE_CHECKING:
 # A failed Kling task is resubmitted under "<id>-2", "<id>-3", ... up to this many times.
 MAX_RESUBMISSIONS = 20
 EXTERNAL_ID_MAX_CHARS = 128  # Kling's limit; a resubmission suffix must fit inside it
+
+
+class _AtCapacity(Exception):
+    """Kling refused the submit with 1303: carries what to submit once a slot is free."""
+
+    def __init__(self, payload: dict[str, Any], refusal: KlingConcurrencyLimitError) -> None:
+        super().__init__(str(refusal))
+        self.payload = payload
+        self.refusal = refusal
 
 
 def derive_external_task_id(dag_id: str, run_id: str, task_id: str, map_index: int) -> str:
@@ -100,7 +114,11 @@ class KlingSubmitTaskOperator(BaseOperator):
 
         request = self.build_request()  # before any connection lookup or request
         external_id = request.external_task_id or self._default_external_id(context)
-        task = self.hook.run_sync(lambda: self._submit_or_reattach(request, external_id))
+        deadline = time.time() + self.timeout
+        try:
+            task = self.hook.run_sync(lambda: self._submit_or_reattach(request, external_id))
+        except _AtCapacity as busy:
+            task = self._wait_for_capacity(busy, deadline)  # defers, or blocks until submitted
         self.kling_task_id = task.task_id
         self.log.info(
             "Kling %s task %s (external_task_id %s) is %s",
@@ -115,7 +133,6 @@ class KlingSubmitTaskOperator(BaseOperator):
             return task.to_xcom()
         if task.is_terminal:  # never defer for a task that is already done
             return self._finish(event_for_task(task))
-        deadline = time.time() + self.timeout
         if self.deferrable:
             from airflow_provider_kling.triggers.kling import KlingTaskTrigger
 
@@ -147,8 +164,81 @@ class KlingSubmitTaskOperator(BaseOperator):
         return self._finish(event)
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
-        """Resume after the trigger fired."""
+        """Resume after the trigger fired (a wait, or a submit that waited for capacity)."""
+        from airflow_provider_kling.capacity import EVENT_CAPACITY_TIMEOUT
+        from airflow_provider_kling.triggers.submit import EVENT_SUBMITTED, SUBMITTED_ON_TRIGGERER
+
+        status = event.get("status")
+        if status == EVENT_CAPACITY_TIMEOUT:
+            raise KlingCapacityTimeoutError(
+                str(event.get("message")), waited_seconds=float(event.get("waited") or 0)
+            )
+        task = event.get("task") or {}
+        if event.get(SUBMITTED_ON_TRIGGERER) and task.get("task_id"):
+            # Submitted by the trigger: tell the user (and XCom) the id now, as execute() does.
+            self.kling_task_id = str(task["task_id"])
+            self.log.info(
+                "Kling %s task %s (external_task_id %s) was submitted on the triggerer",
+                self.task_kind,
+                task["task_id"],
+                task.get("external_task_id"),
+            )
+            if self.do_xcom_push:
+                context["ti"].xcom_push(key="kling_task_id", value=self.kling_task_id)
+        if status == EVENT_SUBMITTED:
+            return dict(task)
         return self._finish(event)
+
+    def _wait_for_capacity(self, busy: _AtCapacity, deadline: float) -> KlingTask:
+        """The account runs its maximum of parallel tasks: wait for a slot, then submit.
+
+        Deferrable: the wait and the submit happen on the triggerer, in one line with every other
+        waiting submit of the connection (no worker slot, no Airflow retry used). Blocking: here,
+        probing with a growing backoff. Either way up to ``timeout``, then a clear error.
+        """
+        from airflow_provider_kling.capacity import CapacityGate, submit_when_capacity
+
+        external_id = busy.payload["external_task_id"]
+        now = time.time()
+        self.log.info(
+            "Kling account is at its parallel-task limit (%s): %s task (external_task_id %s) waits "
+            "for a free slot %s, up to %.0fs",
+            busy.refusal,
+            self.task_kind,
+            external_id,
+            "on the triggerer (no worker slot held)" if self.deferrable else "in this worker",
+            deadline - now,
+        )
+        if self.deferrable:
+            from airflow_provider_kling.triggers.submit import KlingSubmitTrigger
+
+            self.defer(
+                trigger=KlingSubmitTrigger(
+                    kind=self.task_kind,
+                    payload=busy.payload,
+                    kling_conn_id=self.kling_conn_id,
+                    poll_interval=self.poll_interval,
+                    deadline=deadline,
+                    waiting_since=now,
+                    wait=self.wait_for_completion,
+                ),
+                method_name="execute_complete",
+                timeout=timedelta(seconds=deadline - now + 60),
+            )
+        what = f"Kling {self.task_kind} task (external_task_id {external_id})"
+        return self.hook.run_sync(
+            lambda: submit_when_capacity(
+                CapacityGate.shared(self.kling_conn_id),
+                lambda: self.hook.asubmit_task(self.task_kind, busy.payload, retry_concurrency=False),
+                deadline=deadline,
+                waiting_since=now,
+                log=self.log,
+                what=what,
+                known_full=True,
+                first_in_line=True,
+                last_refusal=busy.refusal,
+            )
+        )
 
     def on_kill(self) -> None:
         if self.kling_task_id:
@@ -173,7 +263,10 @@ class KlingSubmitTaskOperator(BaseOperator):
             existing = await self.hook.afind_task(self.task_kind, candidate)
             if existing is None:
                 payload = request.model_copy(update={"external_task_id": candidate})
-                return await self.hook.asubmit_task(self.task_kind, payload)
+                try:
+                    return await self.hook.asubmit_task(self.task_kind, payload, retry_concurrency=False)
+                except KlingConcurrencyLimitError as exc:
+                    raise _AtCapacity(payload.to_payload(), exc) from None
             if existing.task_status is not TaskStatus.FAILED:
                 self.log.info(
                     "Re-attaching to Kling task %s created by an earlier try (external_task_id %s)",

@@ -1,7 +1,10 @@
-"""A throwaway local Airflow 3 stack plus the Kling emulator, for the browser check.
+"""A throwaway local Airflow 3 stack plus the Kling emulator: the browser check and the
+real-Airflow tests (retries, deferral, back-pressure) run on it.
 
-Everything runs in a temp AIRFLOW_HOME on SQLite, on free ports, each process in its own
-process group so teardown kills exactly what was started here (and their children).
+Everything runs in a temp AIRFLOW_HOME on SQLite (LocalExecutor), on free ports, each process in
+its own process group so teardown kills exactly what was started here (and their children).
+What a test asserts about Airflow is read back through Airflow's own REST API (``api``,
+``task_instances``), and what reached Kling through the emulator's ``/_emulator/stats``.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import sys
 import tempfile
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -45,14 +49,28 @@ def wait_until(what: str, check: Callable[[], object], timeout: float, interval:
     raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
 
 
-def http_json(url: str, timeout: float = 5.0) -> Any:
-    with urllib.request.urlopen(url, timeout=timeout) as resp:
+def http_json(url: str, timeout: float = 5.0, *, method: str = "GET", body: Any = None) -> Any:
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, method=method)
+    if data is not None:
+        request.add_header("Content-Type", "application/json")
+    with urllib.request.urlopen(request, timeout=timeout) as resp:
         return json.loads(resp.read())
+
+
+# The emulator as the browser check wants it: long enough that the triggerer sees "processing".
+DEFAULT_EMULATOR_ARGS = ("--submitted-seconds", "2", "--processing-seconds", "8")
+TERMINAL_RUN_STATES = ("success", "failed")
 
 
 @dataclass
 class Stack:
     home: Path
+    dags_folder: Path = REPO / "dags"
+    emulator_args: tuple[str, ...] = DEFAULT_EMULATOR_ARGS
+    parallelism: int = 4
+    # Extra Airflow settings for this stack (e.g. a shorter poll interval); they win over the defaults.
+    extra_env: dict[str, str] = field(default_factory=dict)
     emulator_port: int = 0
     api_port: int = 0
     log_ports: tuple[int, int] = field(default_factory=lambda: (free_port(), free_port()))
@@ -70,6 +88,47 @@ class Stack:
         """GET on the public REST API: used to wait for runs, never as the UI assertion itself."""
         return http_json(f"{self.api_url}/api/v2/{path.lstrip('/')}")
 
+    def api_send(self, method: str, path: str, body: Any) -> Any:
+        return http_json(f"{self.api_url}/api/v2/{path.lstrip('/')}", method=method, body=body)
+
+    def emulator(self, path: str, body: Any = None) -> Any:
+        """The emulator's own routes: ``stats`` (GET) or ``config`` (POST a patch)."""
+        method = "GET" if body is None else "POST"
+        return http_json(f"{self.emulator_url}/_emulator/{path}", method=method, body=body)
+
+    def wait_for_dag(self, dag_id: str, timeout: float = 120.0) -> None:
+        """Until the dag-processor has parsed ``dag_id`` (a trigger before that is a 404)."""
+        wait_until(f"DAG {dag_id} parsed", lambda: self.api(f"dags/{dag_id}"), timeout, interval=1.0)
+
+    def trigger(self, dag_id: str, conf: dict[str, Any] | None = None) -> str:
+        """Start a run through the REST API, as the UI's Trigger button does; returns its run id."""
+        self.wait_for_dag(dag_id)
+        run = self.api_send("POST", f"dags/{dag_id}/dagRuns", {"logical_date": None, "conf": conf or {}})
+        return str(run["dag_run_id"])
+
+    def wait_for_run(self, dag_id: str, run_id: str, timeout: float) -> str:
+        """Until the run ends; returns its state (bounded: raises TimeoutError after ``timeout``)."""
+        path = f"dags/{dag_id}/dagRuns/{urllib.parse.quote(run_id, safe='')}"
+        state: dict[str, str] = {}
+
+        def ended() -> bool:
+            self.check_alive()
+            state["value"] = self.api(path)["state"]
+            return state["value"] in TERMINAL_RUN_STATES
+
+        wait_until(f"run {run_id} of {dag_id} to end", ended, timeout, interval=1.0)
+        return state["value"]
+
+    def task_instances(self, dag_id: str, run_id: str) -> list[dict[str, Any]]:
+        """Every task instance of a run (mapped ones included), as Airflow reports them."""
+        path = f"dags/{dag_id}/dagRuns/{urllib.parse.quote(run_id, safe='')}/taskInstances"
+        found: list[dict[str, Any]] = []
+        while True:
+            page = self.api(f"{path}?limit=100&offset={len(found)}")
+            found += page["task_instances"]
+            if not page["task_instances"] or len(found) >= page["total_entries"]:
+                return found
+
     def log(self, name: str) -> Path:
         return self.home / f"{name}.log"
 
@@ -79,10 +138,10 @@ class Stack:
             {
                 "PATH": f"{BIN}{os.pathsep}{env.get('PATH', '')}",
                 "AIRFLOW_HOME": str(self.home),
-                "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
+                "AIRFLOW__CORE__DAGS_FOLDER": str(self.dags_folder),
                 "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
                 "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
-                "AIRFLOW__CORE__PARALLELISM": "4",
+                "AIRFLOW__CORE__PARALLELISM": str(self.parallelism),
                 "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
                 "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
                 "AIRFLOW__CORE__TEST_CONNECTION": "Enabled",
@@ -114,6 +173,7 @@ class Stack:
                 ),
             }
         )
+        env.update(self.extra_env)
         return env
 
     def _secret(self, name: str) -> str:
@@ -146,11 +206,7 @@ class Stack:
                 "0",
                 "--port-file",
                 str(port_file),
-                # Long enough that the triggerer sees "processing": the log line under test.
-                "--submitted-seconds",
-                "2",
-                "--processing-seconds",
-                "8",
+                *self.emulator_args,
             ],
         )
         wait_until("the emulator's port file", lambda: port_file.exists() and port_file.read_text(), 30)
@@ -203,9 +259,11 @@ def _raise_system_exit(signum: int, frame: object) -> None:
 
 
 @contextlib.contextmanager
-def running_stack(keep_home: bool = False) -> Iterator[Stack]:
-    home = Path(tempfile.mkdtemp(prefix="kling-ui-airflow-"))
-    stack = Stack(home=home)
+def running_stack(keep_home: bool = False, **options: Any) -> Iterator[Stack]:
+    """Start a stack (``options`` are ``Stack`` fields: dags_folder, emulator_args, ...), yield it,
+    and stop everything it started, also when the body fails or SIGTERM arrives."""
+    home = Path(tempfile.mkdtemp(prefix="kling-airflow-stack-"))
+    stack = Stack(home=home, **options)
     # A plain SIGTERM (e.g. from `timeout`) would skip the teardown and orphan the stack's sessions.
     previous = signal.signal(signal.SIGTERM, _raise_system_exit)
     try:

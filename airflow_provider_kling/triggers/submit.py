@@ -1,0 +1,160 @@
+"""KlingSubmitTrigger: submit once the Kling account has a free parallel-task slot, then wait.
+
+An operator whose submit met 1303 (the account already runs its maximum of parallel tasks)
+defers to this trigger instead of failing, retrying in a herd or holding a worker slot. On the
+triggerer, every such submit of one connection waits in one FIFO line (``capacity.CapacityGate``)
+that moves when a watched Kling task ends, so refusals stay near one per Kling task.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+from airflow_provider_kling.capacity import EVENT_CAPACITY_TIMEOUT, CapacityGate, submit_when_capacity
+from airflow_provider_kling.exceptions import KlingCapacityTimeoutError, KlingError
+from airflow_provider_kling.hooks.kling import KlingHook, shared_session_scope
+from airflow_provider_kling.task_kinds import get_kind
+from airflow_provider_kling.waiting import EVENT_ERROR, WaitProgress, event_for_task, wait_for_task
+
+EVENT_SUBMITTED = "submitted"
+# Set on the events of a task this trigger submitted: the operator then reports its id.
+SUBMITTED_ON_TRIGGERER = "submitted_on_triggerer"
+
+
+class KlingSubmitTrigger(BaseTrigger):
+    """
+    Submit a Kling task when the account has capacity, then (``wait=True``) wait for it to end.
+
+    Serialized kwargs are non-secret values only: the connection id, the task kind, the request
+    payload the operator validated (its ``external_task_id`` makes the submit at-most-once: a
+    restarted or duplicated trigger looks that id up before it submits), the poll interval, an
+    absolute ``deadline`` and when the wait for capacity began.
+
+    :param kind: Task kind, e.g. ``text2video``.
+    :param payload: The validated request body, ``external_task_id`` included.
+    :param kling_conn_id: Connection of type ``kling``.
+    :param poll_interval: Seconds between polls once the task is submitted.
+    :param deadline: Epoch seconds; past it the trigger fires ``capacity_timeout`` or ``timeout``.
+    :param waiting_since: Epoch seconds of the first 1303, for the messages.
+    :param wait: Wait for the task to end (else fire as soon as it is submitted).
+    """
+
+    def __init__(
+        self,
+        kind: str,
+        payload: dict[str, Any],
+        kling_conn_id: str = KlingHook.default_conn_name,
+        poll_interval: float = 10.0,
+        deadline: float | None = None,
+        waiting_since: float | None = None,
+        wait: bool = True,
+    ) -> None:
+        super().__init__()
+        get_kind(kind)
+        if not payload.get("external_task_id"):
+            raise ValueError("payload: a deferred submit needs its external_task_id (at-most-once)")
+        self.kind = kind
+        self.payload = dict(payload)
+        self.kling_conn_id = kling_conn_id
+        self.poll_interval = float(poll_interval)
+        self.deadline = deadline
+        self.waiting_since = time.time() if waiting_since is None else waiting_since
+        self.wait = wait
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {
+                "kind": self.kind,
+                "payload": self.payload,
+                "kling_conn_id": self.kling_conn_id,
+                "poll_interval": self.poll_interval,
+                "deadline": self.deadline,
+                "waiting_since": self.waiting_since,
+                "wait": self.wait,
+            },
+        )
+
+    @property
+    def external_task_id(self) -> str:
+        return str(self.payload["external_task_id"])
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        hook = KlingHook(self.kling_conn_id)
+        what = f"Kling {self.kind} task (external_task_id {self.external_task_id})"
+        async with shared_session_scope():
+            try:
+                # A restarted (or twin) trigger may find the task its predecessor submitted.
+                task = await hook.afind_task(self.kind, self.external_task_id)
+                if task is None:
+                    self.log.info("%s: waiting for a free Kling parallel-task slot", what)
+                    task = await submit_when_capacity(
+                        CapacityGate.shared(self.kling_conn_id),
+                        lambda: hook.asubmit_task(self.kind, self.payload, retry_concurrency=False),
+                        deadline=self.deadline if self.deadline is not None else float("inf"),
+                        waiting_since=self.waiting_since,
+                        log=self.log,
+                        what=what,
+                        known_full=True,  # the operator deferred because Kling answered 1303
+                    )
+                    self.log.info(
+                        "%s: submitted as task %s after waiting %.0fs for a free slot",
+                        what,
+                        task.task_id,
+                        time.time() - self.waiting_since,
+                    )
+            except KlingCapacityTimeoutError as exc:
+                yield TriggerEvent(
+                    {
+                        "status": EVENT_CAPACITY_TIMEOUT,
+                        "task": {"external_task_id": self.external_task_id},
+                        "message": str(exc),
+                        "waited": exc.waited_seconds,
+                    }
+                )
+                return
+            except KlingError as exc:
+                yield TriggerEvent(
+                    {
+                        "status": EVENT_ERROR,
+                        "task": {"external_task_id": self.external_task_id},
+                        "message": str(exc),
+                        "transient": exc.transient,
+                    }
+                )
+                return
+            if task.is_terminal:
+                yield TriggerEvent({**event_for_task(task), SUBMITTED_ON_TRIGGERER: True})
+                return
+            if not self.wait:
+                yield TriggerEvent(
+                    {
+                        "status": EVENT_SUBMITTED,
+                        "task": task.to_xcom(),
+                        "message": "",
+                        SUBMITTED_ON_TRIGGERER: True,
+                    }
+                )
+                return
+            progress = WaitProgress(self.kind, task.task_id, last_status=task.task_status.value)
+            event = await wait_for_task(
+                hook,
+                self.kind,
+                task.task_id,
+                poll_interval=self.poll_interval,
+                deadline=self.deadline,
+                progress=progress,
+                log=self.log,
+            )
+        yield TriggerEvent({**event, SUBMITTED_ON_TRIGGERER: True})
+
+    async def on_kill(self) -> None:
+        self.log.warning(
+            "Stopped waiting to submit %s; if it was already submitted, Kling has no cancel endpoint "
+            "and the task keeps running (and is billed) on Kling's side",
+            self.external_task_id,
+        )

@@ -478,7 +478,9 @@ class KlingEmulator:
         return web.Response(body=body, content_type=media.CONTENT_TYPES[ext])
 
     async def get_stats(self, request: web.Request) -> web.Response:
-        return web.json_response(self.stats.as_dict())
+        # Paid tasks against the ids they were asked for: equal when nothing was submitted twice.
+        distinct = len(self.store.by_external)
+        return web.json_response({**self.stats.as_dict(), "distinct_external_ids": distinct})
 
     async def patch_config(self, request: web.Request) -> web.Response:
         try:

@@ -8,6 +8,7 @@ real scheduler/triggerer) is tests/real_airflow/test_backpressure.py.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from typing import Any
 
@@ -16,6 +17,7 @@ from airflow.sdk.exceptions import TaskDeferred
 
 from airflow_provider_kling.capacity import EVENT_CAPACITY_TIMEOUT, CapacityGate
 from airflow_provider_kling.emulator.server import EmulatorServer
+from airflow_provider_kling.emulator.state import DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY
 from airflow_provider_kling.exceptions import KlingCapacityTimeoutError
 from airflow_provider_kling.hooks.kling import KlingHook
 from airflow_provider_kling.models import VideoToAudioRequest
@@ -210,6 +212,9 @@ def test_deferrable_operator_waits_for_capacity_on_the_triggerer(kling_conn: Emu
         "wait",
     }
     assert kwargs["payload"]["bgm_prompt"] == "piano"
+    serialized = json.dumps(kwargs)
+    assert DEFAULT_SECRET_KEY not in serialized and DEFAULT_ACCESS_KEY not in serialized
+    assert "Bearer" not in serialized and "eyJ" not in serialized  # no key, no JWT
     external_id = kwargs["payload"]["external_task_id"]
     assert external_id.startswith("airflow-")
 

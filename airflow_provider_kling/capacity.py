@@ -27,19 +27,27 @@ import time
 import weakref
 from collections import deque
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from airflow_provider_kling.exceptions import KlingCapacityTimeoutError, KlingConcurrencyLimitError
+from airflow_provider_kling.exceptions import (
+    KlingCapacityTimeoutError,
+    KlingConcurrencyLimitError,
+    KlingRateLimitError,
+)
 
 if TYPE_CHECKING:
     import logging
-    from typing import Any
 
     from airflow_provider_kling.models import KlingTask
+
+T = TypeVar("T")
 
 PROBE_MIN_SECONDS = 2.0  # Kling: first backoff delay >= 1 s
 PROBE_MAX_SECONDS = 60.0
 HEARTBEAT_SECONDS = 60.0  # a progress line this often while waiting in line
+# After the hook's own retries gave up on a 1302 (rate limit): keep trying, this patiently.
+RATE_LIMIT_MIN_SECONDS = 2.0
+RATE_LIMIT_MAX_SECONDS = 60.0
 
 # The event a capacity wait ends with when the deadline passes first.
 EVENT_CAPACITY_TIMEOUT = "capacity_timeout"
@@ -252,7 +260,7 @@ async def submit_when_capacity(
         except asyncio.TimeoutError:
             raise KlingCapacityTimeoutError.after(what, time.time() - waiting_since, last_refusal) from None
         try:
-            task = await submit()
+            task = await outlast_rate_limits(submit, deadline=deadline, log=log, what=what)
         except KlingConcurrencyLimitError as exc:
             last_refusal = exc
             gate.refused()
@@ -271,3 +279,24 @@ async def submit_when_capacity(
             raise
         gate.accepted(probe=probe)
         return task
+
+
+async def outlast_rate_limits(
+    call: Callable[[], Awaitable[T]], *, deadline: float, log: logging.Logger | Any, what: str
+) -> T:
+    """``call()``, again after a growing pause while it fails with 1302, until ``deadline``.
+
+    The hook already retries a 1302 a few times; a busy account can outlast that, and a rate
+    limit is no reason to fail a task (it created nothing). Past the deadline the 1302 is raised.
+    """
+    pause = RATE_LIMIT_MIN_SECONDS
+    while True:
+        try:
+            return await call()
+        except KlingRateLimitError as exc:
+            wait = random.uniform(pause / 2, pause)
+            if time.time() + wait >= deadline:
+                raise
+            log.info("%s: Kling asks to slow down (%s); trying again in %.0fs", what, exc, wait)
+            await asyncio.sleep(wait)
+            pause = min(RATE_LIMIT_MAX_SECONDS, pause * 2)

@@ -16,7 +16,7 @@ from airflow_provider_kling import DEFAULT_CONN_ID
 from airflow_provider_kling.exceptions import (
     KlingCapacityTimeoutError,
     KlingConcurrencyLimitError,
-    KlingError,
+    KlingRateLimitError,
     KlingValidationError,
 )
 from airflow_provider_kling.task_kinds import get_kind
@@ -29,15 +29,12 @@ if TYPE_CHECKING:
     from airflow_provider_kling.hooks.kling import KlingHook
     from airflow_provider_kling.models import KlingRequest, KlingTask
 
-# A failed Kling task is resubmitted under "<id>-2", "<id>-3", ... up to this many times.
-MAX_RESUBMISSIONS = 20
-EXTERNAL_ID_MAX_CHARS = 128  # Kling's limit; a resubmission suffix must fit inside it
-
-
 class _AtCapacity(Exception):
-    """Kling refused the submit with 1303: carries what to submit once a slot is free."""
+    """Kling refused with 1303 (or 1302 past the hook's retries): carries what to submit later."""
 
-    def __init__(self, payload: dict[str, Any], refusal: KlingConcurrencyLimitError) -> None:
+    def __init__(
+        self, payload: dict[str, Any], refusal: KlingConcurrencyLimitError | KlingRateLimitError
+    ) -> None:
         super().__init__(str(refusal))
         self.payload = payload
         self.refusal = refusal
@@ -190,19 +187,21 @@ class KlingSubmitTaskOperator(BaseOperator):
         return self._finish(event)
 
     def _wait_for_capacity(self, busy: _AtCapacity, deadline: float) -> KlingTask:
-        """The account runs its maximum of parallel tasks: wait for a slot, then submit.
+        """The account runs its maximum of parallel tasks (or rate-limits us): wait, then submit.
 
         Deferrable: the wait and the submit happen on the triggerer, in one line with every other
         waiting submit of the connection (no worker slot, no Airflow retry used). Blocking: here,
         probing with a growing backoff. Either way up to ``timeout``, then a clear error.
         """
         from airflow_provider_kling.capacity import CapacityGate, submit_when_capacity
+        from airflow_provider_kling.submitting import submit_or_reattach
 
         external_id = busy.payload["external_task_id"]
+        account_full = isinstance(busy.refusal, KlingConcurrencyLimitError)
         now = time.time()
         self.log.info(
-            "Kling account is at its parallel-task limit (%s): %s task (external_task_id %s) waits "
-            "for a free slot %s, up to %.0fs",
+            "Kling %s (%s): %s task (external_task_id %s) waits for a free slot %s, up to %.0fs",
+            "account is at its parallel-task limit" if account_full else "asks to slow down",
             busy.refusal,
             self.task_kind,
             external_id,
@@ -221,6 +220,7 @@ class KlingSubmitTaskOperator(BaseOperator):
                     deadline=deadline,
                     waiting_since=now,
                     wait=self.wait_for_completion,
+                    account_full=account_full,
                 ),
                 method_name="execute_complete",
                 timeout=timedelta(seconds=deadline - now + 60),
@@ -229,14 +229,14 @@ class KlingSubmitTaskOperator(BaseOperator):
         return self.hook.run_sync(
             lambda: submit_when_capacity(
                 CapacityGate.shared(self.kling_conn_id),
-                lambda: self.hook.asubmit_task(self.task_kind, busy.payload, retry_concurrency=False),
+                lambda: submit_or_reattach(self.hook, self.task_kind, busy.payload, self.log),
                 deadline=deadline,
                 waiting_since=now,
                 log=self.log,
                 what=what,
-                known_full=True,
+                known_full=account_full,
                 first_in_line=True,
-                last_refusal=busy.refusal,
+                last_refusal=busy.refusal if isinstance(busy.refusal, KlingConcurrencyLimitError) else None,
             )
         )
 
@@ -255,31 +255,13 @@ class KlingSubmitTaskOperator(BaseOperator):
 
     async def _submit_or_reattach(self, request: KlingRequest, external_id: str) -> KlingTask:
         """Re-attach to the task an earlier try created; submit only if there is none (or it failed)."""
-        from airflow_provider_kling.models import TaskStatus
+        from airflow_provider_kling.submitting import submit_or_reattach
 
-        for attempt in range(1, MAX_RESUBMISSIONS + 1):
-            suffix = "" if attempt == 1 else f"-{attempt}"
-            candidate = external_id[: EXTERNAL_ID_MAX_CHARS - len(suffix)] + suffix
-            existing = await self.hook.afind_task(self.task_kind, candidate)
-            if existing is None:
-                payload = request.model_copy(update={"external_task_id": candidate})
-                try:
-                    return await self.hook.asubmit_task(self.task_kind, payload, retry_concurrency=False)
-                except KlingConcurrencyLimitError as exc:
-                    raise _AtCapacity(payload.to_payload(), exc) from None
-            if existing.task_status is not TaskStatus.FAILED:
-                self.log.info(
-                    "Re-attaching to Kling task %s created by an earlier try (external_task_id %s)",
-                    existing.task_id,
-                    candidate,
-                )
-                return existing
-            self.log.info(
-                "Earlier Kling task %s failed (%s); submitting a new one",
-                existing.task_id,
-                existing.task_status_msg or "no reason given",
-            )
-        raise KlingError(f"Kling task failed {MAX_RESUBMISSIONS} times under external_task_id {external_id}")
+        payload = {**request.to_payload(), "external_task_id": external_id}
+        try:
+            return await submit_or_reattach(self.hook, self.task_kind, payload, self.log)
+        except (KlingConcurrencyLimitError, KlingRateLimitError) as exc:
+            raise _AtCapacity(payload, exc) from None
 
     def _finish(self, event: dict[str, Any]) -> dict[str, Any]:
         from airflow_provider_kling.waiting import result_from_event

@@ -14,9 +14,15 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_provider_kling.capacity import EVENT_CAPACITY_TIMEOUT, CapacityGate, submit_when_capacity
+from airflow_provider_kling.capacity import (
+    EVENT_CAPACITY_TIMEOUT,
+    CapacityGate,
+    outlast_rate_limits,
+    submit_when_capacity,
+)
 from airflow_provider_kling.exceptions import KlingCapacityTimeoutError, KlingError
 from airflow_provider_kling.hooks.kling import KlingHook, shared_session_scope
+from airflow_provider_kling.submitting import find_reusable, submit_or_reattach
 from airflow_provider_kling.task_kinds import get_kind
 from airflow_provider_kling.waiting import EVENT_ERROR, WaitProgress, event_for_task, wait_for_task
 
@@ -41,6 +47,8 @@ class KlingSubmitTrigger(BaseTrigger):
     :param deadline: Epoch seconds; past it the trigger fires ``capacity_timeout`` or ``timeout``.
     :param waiting_since: Epoch seconds of the first 1303, for the messages.
     :param wait: Wait for the task to end (else fire as soon as it is submitted).
+    :param account_full: The operator met 1303 (queue behind the account's limit); ``False``
+        for a 1302 the hook's retries did not outlast (just try again, patiently).
     """
 
     def __init__(
@@ -52,6 +60,7 @@ class KlingSubmitTrigger(BaseTrigger):
         deadline: float | None = None,
         waiting_since: float | None = None,
         wait: bool = True,
+        account_full: bool = True,
     ) -> None:
         super().__init__()
         get_kind(kind)
@@ -64,6 +73,7 @@ class KlingSubmitTrigger(BaseTrigger):
         self.deadline = deadline
         self.waiting_since = time.time() if waiting_since is None else waiting_since
         self.wait = wait
+        self.account_full = account_full
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -76,6 +86,7 @@ class KlingSubmitTrigger(BaseTrigger):
                 "deadline": self.deadline,
                 "waiting_since": self.waiting_since,
                 "wait": self.wait,
+                "account_full": self.account_full,
             },
         )
 
@@ -86,20 +97,26 @@ class KlingSubmitTrigger(BaseTrigger):
     async def run(self) -> AsyncIterator[TriggerEvent]:
         hook = KlingHook(self.kling_conn_id)
         what = f"Kling {self.kind} task (external_task_id {self.external_task_id})"
+        deadline = self.deadline if self.deadline is not None else float("inf")
         async with shared_session_scope():
             try:
                 # A restarted (or twin) trigger may find the task its predecessor submitted.
-                task = await hook.afind_task(self.kind, self.external_task_id)
+                task, _ = await outlast_rate_limits(
+                    lambda: find_reusable(hook, self.kind, self.external_task_id, self.log),
+                    deadline=deadline,
+                    log=self.log,
+                    what=what,
+                )
                 if task is None:
                     self.log.info("%s: waiting for a free Kling parallel-task slot", what)
                     task = await submit_when_capacity(
                         CapacityGate.shared(self.kling_conn_id),
-                        lambda: hook.asubmit_task(self.kind, self.payload, retry_concurrency=False),
-                        deadline=self.deadline if self.deadline is not None else float("inf"),
+                        lambda: submit_or_reattach(hook, self.kind, self.payload, self.log),
+                        deadline=deadline,
                         waiting_since=self.waiting_since,
                         log=self.log,
                         what=what,
-                        known_full=True,  # the operator deferred because Kling answered 1303
+                        known_full=self.account_full,
                     )
                     self.log.info(
                         "%s: submitted as task %s after waiting %.0fs for a free slot",

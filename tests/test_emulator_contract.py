@@ -129,6 +129,14 @@ def test_the_client_classifies_the_new_statuses_by_code(
     assert info.value.transient is (code >= 5000)
 
 
+def test_an_answer_without_a_code_is_classified_by_the_contract_status() -> None:
+    """A bare 403 can only be 1103 (no permission), no longer the IP whitelist (now a 429)."""
+    assert exc.error_class_for(None, 403) is exc.KlingAccountError
+    assert exc.error_class_for(1304, 429) is exc.KlingIPWhitelistError
+    assert exc.error_class_for(1103, 403) is exc.KlingAccountError
+    assert exc.error_class_for(1203, 404) is exc.KlingInvalidRequestError
+
+
 @pytest.mark.parametrize(
     ("method", "path", "code"),
     [

@@ -240,6 +240,9 @@ def test_signed_legacy_callbacks_verify_at_a_real_receiver(signing_emulator: Emu
     assert (processing["task_status"], done["task_status"]) == ("processing", "succeed")
     assert parse_task(done).task_id == task["task_id"]  # a bare legacy task object, no envelope
     assert done["task_info"]["parent_video"]["id"] == SAMPLE_VIDEO_ID
+    # final_balance_deduction comes with the deductions work (issue 14), not this one.
+    legacy_keys = set(load_fixture("callback-legacy.json")) - {"final_balance_deduction"}
+    assert legacy_keys <= set(done)
     ids = [h["webhook-id"] for h in receiver.headers]
     assert len(set(ids)) == 2, "webhook-id must be unique per request"
 

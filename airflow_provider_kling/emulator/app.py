@@ -354,7 +354,8 @@ class KlingEmulator:
         if video_id:
             url = self.store.video_urls.get(video_id)
             if url is None:  # the sample video the emulator "made" before it started
-                url = f"{request.scheme}://{request.host}{self.config.prefix.rstrip('/')}/samples/sample-{seconds:.1f}s.mp4"
+                samples = self._results_base(request).removesuffix("/results") + "/samples"
+                url = f"{samples}/sample-{seconds:.1f}s.mp4"
         else:
             video_id, url = self.store.new_id(), str(body["video_url"])
         return {"id": video_id, "url": url, "duration": f"{seconds:.1f}"}

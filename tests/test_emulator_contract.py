@@ -269,6 +269,21 @@ def test_a_model_that_does_not_exist_is_1203_with_404(emulator: EmulatorServer) 
     assert not emulator.emulator.store.tasks
 
 
+def test_the_hook_ends_at_once_on_a_model_kling_does_not_have(
+    emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """1203 at submit: no retry, no second POST, and the model named in the error."""
+    from airflow_provider_kling.models import TextToVideoRequest
+
+    monkeypatch.setenv("AIRFLOW_CONN_KLING_CONTRACT", conn_json(emulator.url))
+    request = TextToVideoRequest.build(prompt="p", model_name="kling-v9-imaginary")
+    with pytest.raises(exc.KlingInvalidRequestError, match="kling-v9-imaginary") as info:
+        KlingHook("kling_contract").submit_task("text2video", request)
+    assert (info.value.code, info.value.http_status) == (1203, 404)
+    assert emulator.emulator.stats.by_route[f"POST {T2V}"] == 1
+    assert emulator.emulator.stats.submits == 0
+
+
 def test_an_extra_model_passes_with_the_generic_rules(emulator: EmulatorServer) -> None:
     emulator.config.extra_models = ["kling-v4-preview"]
     assert (

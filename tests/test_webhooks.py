@@ -324,3 +324,40 @@ def test_the_cli_flags_reach_the_config() -> None:
         ["kling-v4"],
     )
     assert SECRET not in repr(config)
+
+
+def test_the_cli_signs_with_the_secret_from_its_environment(tmp_path: Any) -> None:
+    """The real ``kling-emulator`` process: secret from $KLING_EMULATOR_WEBHOOK_SECRET, never printed."""
+    import os
+
+    port_file = tmp_path / "port"
+    env = {**os.environ, "KLING_EMULATOR_WEBHOOK_SECRET": SECRET}
+    cli = [sys.executable, "-m", "airflow_provider_kling.emulator.cli", "--port", "0"]
+    timing = ["--submitted-seconds", "0.1", "--processing-seconds", "0.2"]
+    process = subprocess.Popen(
+        [*cli, *timing, "--port-file", str(port_file)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        for _ in range(300):
+            if port_file.exists() and port_file.read_text():
+                break
+            assert process.poll() is None, "the emulator exited"
+            time.sleep(0.05)
+        base = f"http://127.0.0.1:{port_file.read_text()}"
+        with Receiver(SECRET) as receiver:
+            body = {"video_id": SAMPLE_VIDEO_ID, "callback_url": receiver.url}
+            assert requests.post(base + V2A, json=body, headers=AUTH, timeout=10).json()["code"] == 0
+            receiver.wait_for(2)
+        assert receiver.refused == [] and len(receiver.accepted) == 2
+    finally:
+        process.terminate()
+        try:
+            output, _ = process.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            output, _ = process.communicate(timeout=20)
+    assert "signed (Webhook Signature)" in output and SECRET[6:] not in output

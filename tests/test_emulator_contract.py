@@ -67,6 +67,29 @@ def png(width: int, height: int) -> str:
     return base64.b64encode(data).decode()
 
 
+def jpeg(width: int, height: int) -> str:
+    """Raw Base64 of a real JPEG (encoded by FFmpeg's mjpeg through PyAV)."""
+    import io
+
+    import av
+    import numpy as np
+
+    buf = io.BytesIO()
+    with av.open(buf, mode="w", format="mjpeg") as container:
+        stream = container.add_stream("mjpeg", rate=1)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuvj420p"
+        frame = av.VideoFrame.from_ndarray(np.zeros((height, width, 3), np.uint8), format="rgb24")
+        for packet in [*stream.encode(frame), *stream.encode()]:
+            container.mux(packet)
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+def test_base64_jpeg_frames_are_sized_like_kling_requires(emulator: EmulatorServer) -> None:
+    assert post(emulator, I2V, {"image": jpeg(640, 360)}).json()["code"] == 0
+    refused(post(emulator, I2V, {"image": jpeg(320, 200)}), "image", "320x200", "300 px")
+    refused(post(emulator, I2V, {"image": IMAGE_URL, "image_tail": jpeg(1280, 320)}), "image_tail", "aspect")
+
+
 # ---------------------------------------------------------------------------- §4 HTTP statuses
 
 CONTRACT_STATUSES = {

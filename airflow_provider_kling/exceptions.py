@@ -53,7 +53,7 @@ class KlingAuthError(KlingAPIError):
 
 
 class KlingAccountError(KlingAPIError):
-    """1100-1103: account exception, arrears, resource pack used up or expired."""
+    """1100-1103: account exception, arrears, resource pack used up or expired, no permission."""
 
 
 class KlingInvalidRequestError(KlingAPIError):
@@ -99,6 +99,13 @@ class KlingResponseError(KlingError):
     """
 
     transient = True
+
+
+class KlingWebhookError(KlingError):
+    """A callback whose Webhook Signature is missing or wrong, or whose timestamp is stale.
+
+    The message names what failed, never the secret nor the signatures.
+    """
 
 
 class KlingTaskFailedError(KlingError):
@@ -177,8 +184,8 @@ def error_class_for(code: int | None, http_status: int | None) -> type[KlingAPIE
             return KlingServerError
         if http_status == 401:
             return KlingAuthError
-        if http_status == 403:
-            return KlingIPWhitelistError
+        if http_status == 403:  # Kling's only 403 is 1103, no permission for the API/model
+            return KlingAccountError
         if http_status == 429:
             return KlingRateLimitError
         if http_status in (400, 404, 422):

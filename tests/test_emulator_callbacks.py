@@ -70,7 +70,8 @@ def test_one_callback_per_status_change_with_the_task_object(
     processing, done = callbacks_after_finish(emulator, receiver, body)
     assert [processing["task_status"], done["task_status"]] == ["processing", "succeed"]
     assert processing["task_id"] == done["task_id"]
-    assert done["task_info"] == {"external_task_id": "cb-1"}
+    assert done["task_info"]["external_task_id"] == "cb-1"
+    assert done["task_info"]["parent_video"]["id"] == SAMPLE_VIDEO_ID
     assert done["task_result"]["audios"][0]["url_mp3"].endswith(".mp3")
     assert done["updated_at"] > processing["updated_at"] >= processing["created_at"]
     assert emulator.emulator.stats.callbacks_sent == 2

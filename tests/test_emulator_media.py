@@ -103,7 +103,7 @@ def test_probe_refuses_a_cut_movie_header(mvhd: bytes, after: bytes) -> None:
         probe.mp4_seconds(data)
 
 
-@pytest.mark.parametrize("duration", ["abc", [1], True, -5, 1e9, "nan", "inf", 2.9, 10.1])
+@pytest.mark.parametrize("duration", ["abc", [1], True, -5, 1e9, "nan", "inf", 2.9, 10.1, "5", 4.25, None])
 def test_text_to_audio_duration_out_of_range_is_a_1201(emulator: EmulatorServer, duration: Any) -> None:
     """Not an emulator 500, nor a task whose result file would take hours (or forever) to render."""
     response = submit(emulator, "/v1/audio/text-to-audio", {"prompt": "Rain", "duration": duration})
@@ -113,7 +113,7 @@ def test_text_to_audio_duration_out_of_range_is_a_1201(emulator: EmulatorServer,
 
 
 def test_text_to_audio_result_lasts_the_requested_seconds(emulator: EmulatorServer) -> None:
-    task = submit(emulator, "/v1/audio/text-to-audio", {"prompt": "Rain", "duration": "3.5"}).json()["data"]
+    task = submit(emulator, "/v1/audio/text-to-audio", {"prompt": "Rain", "duration": 3.5}).json()["data"]
     [audio] = finished(emulator, "/v1/audio/text-to-audio", task["task_id"])["audios"]
     assert media_info(audio["url_wav"]) == {"audio": pytest.approx(3.5, abs=0.05)}
 

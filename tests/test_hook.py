@@ -123,9 +123,10 @@ def test_query_by_external_task_id(kling_conn: EmulatorServer, monkeypatch) -> N
     [
         (1000, exc.KlingAuthError, 401),
         (1102, exc.KlingAccountError, 429),
+        (1103, exc.KlingAccountError, 403),
         (1201, exc.KlingInvalidRequestError, 400),
         (1301, exc.KlingContentPolicyError, 400),
-        (1304, exc.KlingIPWhitelistError, 403),
+        (1304, exc.KlingIPWhitelistError, 429),  # a 429, yet no rate limit: the code decides
     ],
 )
 def test_error_families_fail_without_retry(code, error_class, http_status, emulator, monkeypatch) -> None:

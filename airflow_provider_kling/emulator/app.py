@@ -9,17 +9,22 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-import uuid
 import warnings
 from collections import defaultdict, deque
 from typing import Any
-from urllib.parse import urlparse
 
 import jwt
 from aiohttp import ClientSession, ClientTimeout, web
 
-from airflow_provider_kling.emulator import media, probe
+from airflow_provider_kling.emulator import callbacks, media, probe
+from airflow_provider_kling.emulator.errors import (
+    KlingAPIFailure,
+    envelope,
+    error_response,
+    unmatched_route_response,
+)
 from airflow_provider_kling.emulator.state import EmulatedTask, EmulatorConfig, Fault, TaskStore
+from airflow_provider_kling.emulator.validation import check_video_seconds, validate
 
 KINDS = {
     "video-to-audio": "/v1/audio/video-to-audio",
@@ -27,22 +32,6 @@ KINDS = {
     "image2video": "/v1/videos/image2video",
     "text-to-audio": "/v1/audio/text-to-audio",
 }
-HTTP_FOR_CODE = {
-    range(1000, 1005): 401,
-    range(1100, 1104): 429,
-    range(1200, 1204): 400,
-    range(1300, 1302): 400,
-    range(1302, 1304): 429,
-    range(1304, 1305): 403,
-    range(5000, 5003): 500,
-}
-
-
-class KlingAPIFailure(Exception):
-    def __init__(self, code: int, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 class Stats:
@@ -83,15 +72,6 @@ class Stats:
         }
 
 
-def envelope(code: int, message: str, data: Any) -> dict[str, Any]:
-    return {"code": code, "message": message, "request_id": str(uuid.uuid4()), "data": data}
-
-
-def error_response(code: int, message: str) -> web.Response:
-    status = next((s for r, s in HTTP_FOR_CODE.items() if code in r), 400)
-    return web.json_response(envelope(code, message, None), status=status)
-
-
 # ---------------------------------------------------------------------------- auth
 
 
@@ -126,92 +106,6 @@ def authenticate(request: web.Request, config: EmulatorConfig) -> str:
     return f"ak:{access_key}"
 
 
-# ---------------------------------------------------------------------------- validation
-
-
-def _text(body: dict[str, Any], name: str, max_len: int | None = None, required: bool = False) -> str | None:
-    value = body.get(name)
-    if value is None or value == "":
-        if required:
-            raise KlingAPIFailure(1201, f"{name} is required")
-        return None
-    if not isinstance(value, str):
-        raise KlingAPIFailure(1201, f"{name} must be a string")
-    if max_len is not None and len(value) > max_len:
-        raise KlingAPIFailure(1201, f"{name} exceeds {max_len} characters")
-    return value
-
-
-def _url(body: dict[str, Any], name: str) -> str | None:
-    value = _text(body, name)
-    if value is not None:
-        parsed = urlparse(value)
-        if parsed.scheme not in ("http", "https") or not parsed.netloc:
-            raise KlingAPIFailure(1201, f"{name} must be an http(s) URL")
-    return value
-
-
-def validate(kind: str, body: dict[str, Any], store: TaskStore, config: EmulatorConfig) -> float | None:
-    """Check a submit body; return the duration (s) of the media the task will produce.
-
-    ``None`` for a ``video_url``: only its file knows its duration, so ``submit`` fetches it.
-    """
-    _text(body, "external_task_id", 128)
-    _url(body, "callback_url")
-    if kind == "video-to-audio":
-        video_id = _text(body, "video_id")
-        video_url = _url(body, "video_url")
-        if (video_id is None) == (video_url is None):
-            raise KlingAPIFailure(1201, "Either video_id or video_url must be provided, but not both")
-        _text(body, "sound_effect_prompt", 200)
-        _text(body, "bgm_prompt", 200)
-        if "asmr_mode" in body and not isinstance(body["asmr_mode"], bool):
-            raise KlingAPIFailure(1201, "asmr_mode must be a boolean")
-        if video_id is None:
-            return None
-        seconds = store.videos.get(video_id)
-        if seconds is None:
-            raise KlingAPIFailure(1201, f"video_id {video_id} not found (or older than 30 days)")
-        return check_video_seconds(seconds, config)
-    if kind in ("text2video", "image2video"):
-        _text(body, "prompt", 2500, required=kind == "text2video")
-        _text(body, "negative_prompt", 2500)
-        if kind == "image2video":
-            _text(body, "image", required=True)
-        duration = str(body.get("duration") or "5")
-        if duration not in ("5", "10"):
-            raise KlingAPIFailure(1201, "duration must be '5' or '10'")
-        if body.get("mode") not in (None, "", "std", "pro"):
-            raise KlingAPIFailure(1201, "mode must be 'std' or 'pro'")
-        if body.get("aspect_ratio") not in (None, "", "16:9", "9:16", "1:1"):
-            raise KlingAPIFailure(1201, "aspect_ratio must be one of 16:9, 9:16, 1:1")
-        return float(duration)
-    _text(body, "prompt", 500, required=True)
-    return _seconds(body, "duration", default=5.0, low=3.0, high=10.0)
-
-
-def _seconds(body: dict[str, Any], name: str, default: float, low: float, high: float) -> float:
-    """A length in seconds (number or numeric string) within ``low``..``high``; NaN and inf fail too."""
-    value = body.get(name)
-    if value is None or value == "":
-        return default
-    try:
-        seconds = float("nan") if isinstance(value, bool) else float(value)
-    except (TypeError, ValueError):
-        seconds = float("nan")
-    if not low <= seconds <= high:
-        raise KlingAPIFailure(1201, f"{name} must be a number of seconds from {low} to {high}")
-    return seconds
-
-
-def check_video_seconds(seconds: float, config: EmulatorConfig, source: str = "") -> float:
-    """A video-to-audio source must last ``min_video_seconds``..``max_video_seconds`` (3.0-20.0 s)."""
-    low, high = config.min_video_seconds, config.max_video_seconds
-    if not low <= seconds <= high:
-        raise KlingAPIFailure(1201, f"Video duration must be between {low} and {high} seconds{source}")
-    return seconds
-
-
 def _prompts(body: dict[str, Any]) -> str:
     return " ".join(str(body.get(k) or "") for k in ("prompt", "sound_effect_prompt", "bgm_prompt"))
 
@@ -219,10 +113,10 @@ def _prompts(body: dict[str, Any]) -> str:
 # ---------------------------------------------------------------------------- rendering
 
 
-def render_task(
+def _render_lifecycle(
     task: EmulatedTask, config: EmulatorConfig, results_base: str, now: float | None = None
 ) -> dict[str, Any]:
-    """The task object as Kling answers it (and POSTs it to callbacks), as of ``now``."""
+    """The task's status, times, results and deductions as of ``now`` (see ``render_task``)."""
     status = task.status(config, time.time() if now is None else now)
     changed = task.created
     if status == "processing":
@@ -258,6 +152,33 @@ def render_task(
             ],
         }
         out["final_unit_deduction"] = "1"
+    return out
+
+
+def render_task(
+    task: EmulatedTask, config: EmulatorConfig, results_base: str, now: float | None = None
+) -> dict[str, Any]:
+    """The task object as Kling answers it (and POSTs it to callbacks), as of ``now``.
+
+    Per endpoint: text-to-audio results carry ``audios`` only, video results ``videos`` only
+    (with ``watermark_url`` when ``watermark_info.enabled``), video-to-audio both, plus the
+    source video in ``task_info.parent_video``.
+    """
+    out = _render_lifecycle(task, config, results_base, now)
+    if task.parent_video is not None:
+        out["task_info"]["parent_video"] = dict(task.parent_video)
+    watermark = task.request.get("watermark_info")
+    if isinstance(watermark, dict):
+        out["watermark_info"] = {"enabled": bool(watermark.get("enabled"))}
+    result = out.get("task_result")
+    if result:
+        if task.kind == "text-to-audio":
+            result.pop("videos", None)
+        elif task.kind in ("text2video", "image2video"):
+            result.pop("audios", None)
+        if media.watermarked(task.request):
+            for video in result.get("videos", []):
+                video["watermark_url"] = media.watermark_name(video["url"])
     return out
 
 
@@ -299,7 +220,8 @@ class KlingEmulator:
             self.stats.connections.add((str(peer[0]), int(peer[1])))
         resource = request.match_info.route.resource
         self.stats.by_route[f"{request.method} {resource.canonical if resource else request.path}"] += 1
-        return await handler(request)
+        unmatched = unmatched_route_response(request)
+        return unmatched if unmatched is not None else await handler(request)
 
     def _handler(self, method: Any, kind: str) -> Any:
         async def handle(request: web.Request) -> web.StreamResponse:
@@ -405,9 +327,11 @@ class KlingEmulator:
         if kind in ("text2video", "image2video"):
             task.video_ids = [self.store.new_id()]
             self.store.videos[task.video_ids[0]] = seconds
+            self._remember_video_url(task, request)
         elif kind == "video-to-audio":
             task.video_ids = [self.store.new_id()]
             task.audio_ids = [self.store.new_id()]
+            task.parent_video = self._parent_video(body, seconds, request)
         else:
             task.audio_ids = [self.store.new_id()]
         self.store.add(task)
@@ -418,6 +342,23 @@ class KlingEmulator:
         if task.callback_url:
             self._spawn(self._send_callbacks(task, results_base))
         return web.json_response(envelope(0, "SUCCEED", render_task(task, self.config, results_base)))
+
+    def _remember_video_url(self, task: EmulatedTask, request: web.Request) -> None:
+        """Where a generated video will be: a later video-to-audio task names it as its parent."""
+        for video_id in task.video_ids:
+            self.store.video_urls[video_id] = f"{self._results_base(request)}/{task.task_id}/{video_id}.mp4"
+
+    def _parent_video(self, body: dict[str, Any], seconds: float, request: web.Request) -> dict[str, str]:
+        """``task_info.parent_video`` of a video-to-audio task: the source video's id, url, length."""
+        video_id = str(body.get("video_id") or "")
+        if video_id:
+            url = self.store.video_urls.get(video_id)
+            if url is None:  # the sample video the emulator "made" before it started
+                samples = self._results_base(request).removesuffix("/results") + "/samples"
+                url = f"{samples}/sample-{seconds:.1f}s.mp4"
+        else:
+            video_id, url = self.store.new_id(), str(body["video_url"])
+        return {"id": video_id, "url": url, "duration": f"{seconds:.1f}"}
 
     def _fail_message(self, body: dict[str, Any], external_id: str) -> str | None:
         """Why the new task will end ``failed``: the prompt's marker, or ``fault_rates.task_failure``."""
@@ -439,7 +380,7 @@ class KlingEmulator:
     async def query(self, request: web.Request, kind: str, owner: str) -> web.Response:
         task = self.store.find(owner, request.match_info["ident"], kind)
         if task is None:
-            return web.json_response(envelope(1203, "Task not found", None), status=404)
+            return error_response(1203, "Task not found")
         return web.json_response(
             envelope(0, "SUCCEED", render_task(task, self.config, self._results_base(request)))
         )
@@ -464,6 +405,8 @@ class KlingEmulator:
         task = self.store.tasks.get(request.match_info["task_id"])
         name = request.match_info["name"]
         stem, _, ext = name.rpartition(".")
+        if task is not None and media.watermarked(task.request):
+            stem = stem.removesuffix(media.WATERMARK_SUFFIX)
         if (
             task is None
             or task.status(self.config) != "succeed"
@@ -500,7 +443,7 @@ class KlingEmulator:
         task.add_done_callback(self._background.discard)
 
     async def _send_callbacks(self, task: EmulatedTask, results_base: str) -> None:
-        """POST the task (legacy callback format) on every status change, like Kling does."""
+        """POST the task on every status change, like Kling does (see ``_callback_request``)."""
         changes = [task.created + self.config.submitted_seconds, task.finishes_at(self.config)]
         sent = "submitted"  # the submit's own answer reported that one
         for change in changes:
@@ -515,11 +458,18 @@ class KlingEmulator:
             try:
                 if self._client is None or self._client.closed:
                     self._client = ClientSession(timeout=ClientTimeout(total=10))
-                async with self._client.post(str(task.callback_url), json=payload) as response:
+                body, headers = self._callback_request(task, payload)
+                async with self._client.post(str(task.callback_url), data=body, headers=headers) as response:
                     await response.read()
                 self.stats.callbacks_sent += 1
             except Exception:
                 self.stats.callbacks_failed += 1
+
+    def _callback_request(self, task: EmulatedTask, payload: dict[str, Any]) -> tuple[bytes, dict[str, str]]:
+        """Body and headers in the configured ``callback_format``, signed if ``webhook_secret`` is set."""
+        if self.config.callback_format == "new":
+            payload = callbacks.new_format(payload, task.kind)
+        return callbacks.callback_request(payload, self.config.webhook_secret)
 
     async def _cleanup(self, app: web.Application) -> None:
         for task in list(self._background):

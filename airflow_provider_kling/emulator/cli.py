@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import signal
 
 from airflow_provider_kling.emulator.server import EmulatorServer
 from airflow_provider_kling.emulator.state import (
+    CALLBACK_FORMATS,
     DEFAULT_ACCESS_KEY,
     DEFAULT_API_KEY,
     DEFAULT_SECRET_KEY,
@@ -17,7 +19,7 @@ from airflow_provider_kling.emulator.state import (
 
 # --fault-<name> RATE: probability per API request (see FaultRates).
 FAULT_FLAGS = {
-    "5xx": ("server_error", "answer 5000-5002 / HTTP 500 (for a submit: half the time after creating it)"),
+    "5xx": ("server_error", "answer 5000-5002 / HTTP 5xx (for a submit: half the time after creating it)"),
     "1302": ("rate_limited", "answer 1302 rate limit"),
     "1303": ("concurrency_limited", "answer 1303 concurrency limit (submits only)"),
     "reset-before": ("reset_before", "drop the connection before handling the request"),
@@ -42,6 +44,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-concurrent-tasks", type=int, default=None, help="parallel tasks per key (1303)")
     p.add_argument("--max-requests-per-second", type=float, default=None, help="rate limit per key (1302)")
     p.add_argument("--port-file", default=None, help="write the bound port here once listening")
+    p.add_argument(
+        "--webhook-secret",
+        default=os.environ.get("KLING_EMULATOR_WEBHOOK_SECRET"),
+        help="a whsec_ secret: sign callbacks with the Webhook Signature (default: "
+        "$KLING_EMULATOR_WEBHOOK_SECRET, which keeps it out of the process list; unsigned without)",
+    )
+    p.add_argument(
+        "--callback-format",
+        choices=CALLBACK_FORMATS,
+        default="legacy",
+        help="callback body: legacy (bare task object, as the /v1 endpoints send) or new (new design)",
+    )
+    p.add_argument(
+        "--extra-model",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="accept this video model_name with the generic rules (repeatable); unknown ones get 1203",
+    )
     faults = p.add_argument_group("fault injection (rates are probabilities 0..1 per API request)")
     for flag, (_, help_text) in FAULT_FLAGS.items():
         faults.add_argument(f"--fault-{flag}", type=float, default=0.0, metavar="RATE", help=help_text)
@@ -51,6 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
+    """The configuration the flags describe; a bad ``--webhook-secret`` is a ValueError (not echoed)."""
     return EmulatorConfig(
         access_keys={args.access_key: args.secret_key},
         api_keys={args.api_key} if args.api_key else set(),
@@ -59,6 +81,9 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
         processing_seconds=args.processing_seconds,
         max_concurrent_tasks=args.max_concurrent_tasks,
         max_requests_per_second=args.max_requests_per_second,
+        webhook_secret=args.webhook_secret or None,
+        callback_format=args.callback_format,
+        extra_models=list(args.extra_model),
         fault_rates=FaultRates(
             slow_seconds=args.slow_seconds,
             **{
@@ -76,6 +101,8 @@ async def serve(args: argparse.Namespace) -> None:
     print(f"Kling emulator listening on {server.url}", flush=True)
     print(f"  official mode: login={args.access_key} password=<--secret-key>", flush=True)
     print("  proxy mode:    login empty, password=<--api-key>", flush=True)
+    signed = "signed (Webhook Signature)" if args.webhook_secret else "unsigned"
+    print(f"  callbacks:     {args.callback_format} format, {signed}", flush=True)
     if args.port_file:
         with open(args.port_file, "w") as fh:
             fh.write(str(server.port))
@@ -88,7 +115,13 @@ async def serve(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    asyncio.run(serve(build_parser().parse_args(argv)))
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        config_from_args(args)  # refuse a bad secret before binding a port
+    except ValueError as exc:
+        parser.error(str(exc))
+    asyncio.run(serve(args))
 
 
 if __name__ == "__main__":

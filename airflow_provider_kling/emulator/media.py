@@ -57,6 +57,21 @@ def _render(fmt: str, seconds: float) -> bytes:
     raise ValueError(f"unknown media format {fmt!r}")
 
 
+# ``watermark_info.enabled``: each video also has a watermarked copy, served under this name.
+WATERMARK_SUFFIX = "-watermark"
+
+
+def watermarked(request: dict[str, object]) -> bool:
+    info = request.get("watermark_info")
+    return isinstance(info, dict) and info.get("enabled") is True
+
+
+def watermark_name(url: str) -> str:
+    """``…/<id>.mp4`` -> ``…/<id>-watermark.mp4``."""
+    stem, dot, ext = url.rpartition(".")
+    return stem + WATERMARK_SUFFIX + dot + ext
+
+
 CONTENT_TYPES = {"wav": "audio/wav", "mp3": "audio/mpeg", "mp4": "video/mp4"}
 
 # ``sample-5s.mp4``, ``sample-2.5s.mp4``, ``sample-25s.mp4``, ``sample-5s.wav``: any length, so

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import itertools
 import random
@@ -56,7 +58,7 @@ class FaultRates:
     ``server_error`` and the body faults hit a submit *after* its task was created half the time.
     """
 
-    server_error: float = 0.0  # 5000-5002 (HTTP 500)
+    server_error: float = 0.0  # 5000-5002 (HTTP 500, 503, 504)
     rate_limited: float = 0.0  # 1302
     concurrency_limited: float = 0.0  # 1303 (submits only)
     reset_before: float = 0.0  # connection dropped, nothing done
@@ -92,6 +94,21 @@ class FaultRates:
         return cls(**values)
 
 
+CALLBACK_FORMATS = ("legacy", "new")
+
+
+def check_webhook_secret(secret: str) -> None:
+    """Kling's webhook secrets are ``whsec_`` + Base64 (the key bytes)."""
+    if not isinstance(secret, str) or not secret.startswith("whsec_"):
+        raise ValueError("webhook_secret must start with 'whsec_'")
+    try:
+        key = base64.b64decode(secret.removeprefix("whsec_"), validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError("webhook_secret: the part after 'whsec_' must be Base64") from None
+    if not key:
+        raise ValueError("webhook_secret is empty after 'whsec_'")
+
+
 @dataclass
 class EmulatorConfig:
     """Everything a test or a developer may want to tune. Mutable while the server runs."""
@@ -113,6 +130,12 @@ class EmulatorConfig:
     max_video_seconds: float = 20.0
     # Answer list calls with thin entries (no task_result), as some servers do.
     list_omits_results: bool = False
+    # Video models newer than the emulator's table, accepted with the generic rules only.
+    extra_models: list[str] = field(default_factory=list)
+    # Callbacks: "legacy" (a bare task object, what the /v1 endpoints send) or "new" (new design).
+    callback_format: str = "legacy"
+    # A ``whsec_`` secret: callbacks then carry the Webhook Signature headers; none without it.
+    webhook_secret: str | None = field(default=None, repr=False)
     # Scripted faults, consumed in order by matching requests; then random ones at these rates.
     faults: list[Fault] = field(default_factory=list)
     fault_rates: FaultRates = field(default_factory=FaultRates)
@@ -120,6 +143,12 @@ class EmulatorConfig:
     _rng: random.Random = field(default_factory=random.Random, init=False, repr=False, compare=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False, compare=False)
     _rng_seed: Any = field(default=object(), init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.callback_format not in CALLBACK_FORMATS:
+            raise ValueError(f"callback_format must be one of {CALLBACK_FORMATS}")
+        if self.webhook_secret is not None:
+            check_webhook_secret(self.webhook_secret)
 
     def inject(self, *faults: Fault) -> None:
         with self._lock:
@@ -181,6 +210,10 @@ class EmulatorConfig:
                 value = [Fault(**f) for f in value]
             if key == "fault_rates":
                 value = FaultRates.from_dict(value)
+            if key == "callback_format" and value not in CALLBACK_FORMATS:
+                raise ValueError(f"callback_format must be one of {CALLBACK_FORMATS}")
+            if key == "webhook_secret" and value is not None:
+                check_webhook_secret(value)
             setattr(self, key, value)
 
 
@@ -197,6 +230,8 @@ class EmulatedTask:
     callback_url: str | None = None
     video_ids: list[str] = field(default_factory=list)
     audio_ids: list[str] = field(default_factory=list)
+    # Video-to-audio: the source video ``{id, url, duration}`` (``task_info.parent_video``).
+    parent_video: dict[str, str] | None = None
 
     def status(self, config: EmulatorConfig, now: float | None = None) -> str:
         age = (now if now is not None else time.time()) - self.created
@@ -218,6 +253,8 @@ class TaskStore:
         self.by_external: dict[tuple[str, str], str] = {}
         # Durations of the videos this emulator generated (video-to-audio checks video_id here).
         self.videos: dict[str, float] = {SAMPLE_VIDEO_ID: SAMPLE_VIDEO_SECONDS}
+        # Where each generated video is served (``task_info.parent_video.url`` of its audio tasks).
+        self.video_urls: dict[str, str] = {}
         self._ids = itertools.count(int(time.time() * 1000) * 1000)
 
     def new_id(self) -> str:

@@ -10,6 +10,8 @@ import time
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from airflow_provider_kling.emulator.billing import ResourcePack, default_packs
+
 DEFAULT_ACCESS_KEY = "emulator-access-key"
 DEFAULT_SECRET_KEY = "emulator-secret-key-0123456789abcdef"
 DEFAULT_API_KEY = "emulator-api-key"
@@ -113,6 +115,10 @@ class EmulatorConfig:
     max_video_seconds: float = 20.0
     # Answer list calls with thin entries (no task_result), as some servers do.
     list_omits_results: bool = False
+    # Billing (emulator/billing.py): packs drawn down by succeeded tasks at a made-up price;
+    # a submit answers 1102 once no online pack has units left.
+    resource_packs: list[ResourcePack] = field(default_factory=default_packs)
+    units_per_second: float = 0.2
     # Scripted faults, consumed in order by matching requests; then random ones at these rates.
     faults: list[Fault] = field(default_factory=list)
     fault_rates: FaultRates = field(default_factory=FaultRates)
@@ -181,6 +187,8 @@ class EmulatorConfig:
                 value = [Fault(**f) for f in value]
             if key == "fault_rates":
                 value = FaultRates.from_dict(value)
+            if key == "resource_packs":
+                value = [ResourcePack.from_dict(p) for p in value]
             setattr(self, key, value)
 
 

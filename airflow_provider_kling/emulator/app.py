@@ -441,7 +441,7 @@ class KlingEmulator:
         if limit is not None and self.store.running(owner, self.config) >= limit:
             raise KlingAPIFailure(1303, "Parallel task over resource pack limit")
         if self.ledger.exhausted(self.config.resource_packs):
-            raise KlingAPIFailure(1102, "Resource pack exhausted or expired: buy a resource pack")
+            raise KlingAPIFailure(1102, "Account resource pack has been depleted or expired")
 
     async def query(self, request: web.Request, kind: str, owner: str) -> web.Response:
         task = self.store.find(owner, request.match_info["ident"], kind)

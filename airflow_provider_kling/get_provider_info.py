@@ -76,6 +76,17 @@ def get_provider_info() -> dict[str, Any]:
                         "example": "60",
                         "default": "60",
                     },
+                    "resource_packs_cache_dir": {
+                        "description": (
+                            "Folder of the file that lets the processes of one host (each task "
+                            "instance is one) share one GET /account/costs answer. Empty: "
+                            "$AIRFLOW_HOME/kling_cache."
+                        ),
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": "/var/cache/airflow/kling",
+                        "default": "",
+                    },
                 },
             }
         },

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import shutil
+import subprocess
+import sys
 import threading
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +27,11 @@ from airflow_provider_kling.exceptions import (
     KlingInvalidRequestError,
     KlingValidationError,
 )
-from airflow_provider_kling.hooks.kling import KlingHook
+from airflow_provider_kling.hooks.kling import (
+    KlingHook,
+    _resource_packs_cache,
+    resource_packs_cache_dir,
+)
 from airflow_provider_kling.operators.video_to_audio import VideoToAudioOperator
 from airflow_provider_kling.resource_packs import check_floor, parse_resource_packs
 from tests.conftest import load_fixture
@@ -33,6 +42,19 @@ from tests.test_pipeline import published_events
 COSTS_ROUTE = "GET /account/costs"
 SUBMIT_ROUTE = "POST /v1/audio/video-to-audio"
 V2A_UNITS = round(SAMPLE_VIDEO_SECONDS * 0.2, 2)  # the emulator's made-up price: 0.2 units per second
+
+
+@pytest.fixture(autouse=True)
+def fresh_packs_cache() -> Iterator[None]:
+    """Cached answers are keyed by base URL: a later emulator on a reused port must not see them."""
+
+    def clear() -> None:
+        _resource_packs_cache.clear()
+        shutil.rmtree(resource_packs_cache_dir(), ignore_errors=True)
+
+    clear()
+    yield
+    clear()
 
 
 def packs(server: EmulatorServer, *entries: dict[str, Any]) -> None:
@@ -291,6 +313,28 @@ def test_concurrent_callers_on_loops_and_threads_share_one_call(kling_conn: Emul
     for thread in threads:
         thread.join(30)
     assert seen == [1_000_000.0] * 54
+    assert kling_conn.emulator.stats.by_route[COSTS_ROUTE] == 1
+
+
+def test_processes_on_one_host_share_one_call(kling_conn: EmulatorServer) -> None:
+    """Airflow runs each task instance in a process of its own: the file layer serves them all."""
+    kling_conn.config.inject(Fault("slow", delay=1.0, method="GET"))
+    code = (
+        "from airflow_provider_kling.hooks.kling import KlingHook\n"
+        "print(KlingHook().get_resource_packs().online_remaining)"
+    )
+    workers = [
+        subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, env=os.environ.copy())
+        for _ in range(4)
+    ]
+    try:
+        outputs = [w.communicate(timeout=120)[0].decode().split() for w in workers]
+    finally:
+        for worker in workers:
+            worker.kill()
+            worker.wait(10)
+    assert [w.returncode for w in workers] == [0] * 4
+    assert [out[-1] for out in outputs] == ["1000000.0"] * 4
     assert kling_conn.emulator.stats.by_route[COSTS_ROUTE] == 1
 
 

@@ -30,7 +30,6 @@ class SingleFlightCache(Generic[T]):
         self._lock = threading.Lock()
         self._answers: dict[Hashable, tuple[float, T]] = {}
         self._calls: dict[Hashable, concurrent.futures.Future[T]] = {}
-        self.fetches = 0  # how many calls were actually made (tests and benchmarks read it)
 
     def clear(self) -> None:
         with self._lock:
@@ -46,7 +45,6 @@ class SingleFlightCache(Generic[T]):
                 mine = call is None
                 if call is None:
                     call = self._calls[key] = concurrent.futures.Future()
-                    self.fetches += 1
             if not mine:
                 try:
                     # shield: a waiter that is cancelled must not cancel the call others wait for.

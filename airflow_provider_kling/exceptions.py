@@ -8,7 +8,7 @@ retry with backoff may succeed.
 
 from __future__ import annotations
 
-from airflow.sdk.exceptions import AirflowException
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 
 class KlingError(AirflowException):
@@ -52,8 +52,11 @@ class KlingAuthError(KlingAPIError):
     """1000-1004: authentication failed, empty, invalid, not yet valid or expired."""
 
 
-class KlingAccountError(KlingAPIError):
-    """1100-1103: account exception, arrears, resource pack used up or expired, no permission."""
+class KlingAccountError(KlingAPIError, AirflowFailException):
+    """1100-1103: account exception, arrears, resource pack used up or expired, no permission.
+
+    No retry can fix these (someone has to pay or buy a pack): the task fails without retries.
+    """
 
 
 class KlingInvalidRequestError(KlingAPIError):
@@ -105,6 +108,13 @@ class KlingWebhookError(KlingError):
     """A callback whose Webhook Signature is missing or wrong, or whose timestamp is stale.
 
     The message names what failed, never the secret nor the signatures.
+    """
+
+
+class KlingBudgetError(KlingError, AirflowFailException):
+    """The packs' remaining units are below ``min_remaining_units``: nothing was submitted.
+
+    Retrying would read the same figures, so the task fails without Airflow retries.
     """
 
 

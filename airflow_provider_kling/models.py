@@ -6,6 +6,7 @@ sent); responses are tolerant (optional fields may be missing, new fields are ig
 
 from __future__ import annotations
 
+import math
 from enum import Enum
 from typing import Annotated, Any, Literal, TypeVar
 from urllib.parse import urlparse
@@ -197,6 +198,24 @@ class TaskInfo(_Tolerant):
     parent_video: KlingVideo | None = None
 
 
+class BalanceDeduction(_Tolerant):
+    """``final_balance_deduction``: the cash a task cost, after discount (``quota``) and at list price."""
+
+    quota: str | None = None
+    list_price: str | None = None
+
+
+def units_from_text(value: str | None) -> float | None:
+    """``final_unit_deduction`` ("1.5") as a number; None when absent or not a finite number."""
+    if value is None:
+        return None
+    try:
+        units = float(value)
+    except ValueError:
+        return None
+    return units if math.isfinite(units) else None
+
+
 # The newer callback format says "succeeded"; the query API says "succeed".
 _STATUS_ALIASES = {"succeeded": "succeed"}
 
@@ -234,7 +253,9 @@ class KlingTask(_Tolerant):
     task_result: Annotated[TaskResult, BeforeValidator(_none_to_empty)] = Field(default_factory=TaskResult)
     created_at: Timestamp = None
     updated_at: Timestamp = None
-    final_unit_deduction: str | None = None
+    # Informational, like the timestamps: a malformed deduction must not make the task unreadable.
+    final_unit_deduction: Annotated[str | None, WrapValidator(_none_if_invalid)] = None
+    final_balance_deduction: Annotated[BalanceDeduction | None, WrapValidator(_none_if_invalid)] = None
 
     @property
     def external_task_id(self) -> str | None:
@@ -255,6 +276,10 @@ class KlingTask(_Tolerant):
             "audios": [a.model_dump() for a in self.task_result.audios],
             "created_at": self.created_at,
             "updated_at": self.updated_at,
+            "credits": units_from_text(self.final_unit_deduction),
+            "balance_deduction": (
+                self.final_balance_deduction.model_dump() if self.final_balance_deduction else None
+            ),
         }
 
 

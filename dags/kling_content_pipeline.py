@@ -27,6 +27,8 @@ from airflow_provider_kling.operators.video_to_audio import VideoToAudioOperator
 
 POLL_INTERVAL = conf.getfloat("kling", "poll_interval", fallback=5.0)
 PUBLISHED = Asset("kling_published")
+# Budget floor: fail (without retries, before submitting) when fewer units remain in the packs.
+MIN_REMAINING_UNITS = 20
 
 
 @dag(
@@ -64,6 +66,7 @@ def kling_content_pipeline() -> None:
         task_id="make_video",
         prompt="{{ params.prompt }}",
         duration="{{ params.duration }}",
+        min_remaining_units=MIN_REMAINING_UNITS,  # no new spend when the packs run low
         poll_interval=POLL_INTERVAL,
         timeout=1800,
     )

@@ -16,7 +16,7 @@ from typing import Any
 import jwt
 from aiohttp import ClientSession, ClientTimeout, web
 
-from airflow_provider_kling.emulator import callbacks, media, probe
+from airflow_provider_kling.emulator import billing, callbacks, media, probe
 from airflow_provider_kling.emulator.errors import (
     KlingAPIFailure,
     envelope,
@@ -151,7 +151,7 @@ def _render_lifecycle(
                 for aid in task.audio_ids
             ],
         }
-        out["final_unit_deduction"] = "1"
+        out.update(billing.deductions(task.duration, config.units_per_second))
     return out
 
 
@@ -195,6 +195,7 @@ class KlingEmulator:
         self._request_times: dict[str, deque[float]] = defaultdict(deque)
         self._background: set[asyncio.Task[None]] = set()
         self._client: ClientSession | None = None
+        self.ledger = billing.Ledger()
 
     def build_app(self) -> web.Application:
         app = web.Application(middlewares=[self._middleware], client_max_size=2 * 1024**2)
@@ -204,6 +205,7 @@ class KlingEmulator:
             app.router.add_get(prefix + path, self._handler(self.list_tasks, kind))
             # The explicit pattern also matches ids with "{" or "}" (aiohttp's default does not).
             app.router.add_get(prefix + path + "/{ident:[^/]+}", self._handler(self.query, kind))
+        app.router.add_get(prefix + "/account/costs", self._handler(self.account_costs, "account"))
         app.router.add_get(prefix + "/results/{task_id}/{name}", self.result_file)
         app.router.add_get(prefix + "/samples/{name}", media.sample_file)
         app.router.add_get("/_emulator/stats", self.get_stats)
@@ -338,6 +340,9 @@ class KlingEmulator:
         self.stats.submits += 1
         # Occupancy only grows at a submit, so the peak is seen here.
         self.stats.peak_running = max(self.stats.peak_running, self.store.running(owner, self.config))
+        if fail_message is None:  # only a task that succeeds is charged, once it has finished
+            units = billing.units_for(seconds, self.config.units_per_second)
+            self.ledger.record(task_id, task.finishes_at(self.config), units)
         results_base = self._results_base(request)
         if task.callback_url:
             self._spawn(self._send_callbacks(task, results_base))
@@ -376,6 +381,8 @@ class KlingEmulator:
         limit = self.config.max_concurrent_tasks
         if limit is not None and self.store.running(owner, self.config) >= limit:
             raise KlingAPIFailure(1303, "Parallel task over resource pack limit")
+        if self.ledger.exhausted(self.config.resource_packs):
+            raise KlingAPIFailure(1102, "Account resource pack has been depleted or expired")
 
     async def query(self, request: web.Request, kind: str, owner: str) -> web.Response:
         task = self.store.find(owner, request.match_info["ident"], kind)
@@ -400,6 +407,15 @@ class KlingEmulator:
             for entry in entries:
                 entry.pop("task_result", None)
         return web.json_response(envelope(0, "SUCCEED", entries))
+
+    async def account_costs(self, request: web.Request, kind: str, owner: str) -> web.Response:
+        """``GET /account/costs``: the packs (one account for every key) and what remains."""
+        self.ledger.settle(self.config.resource_packs)
+        try:
+            data = billing.costs_data(dict(request.query), self.config.resource_packs)
+        except ValueError as exc:
+            raise KlingAPIFailure(1201, str(exc)) from None
+        return web.json_response(envelope(0, "SUCCEED", data))
 
     async def result_file(self, request: web.Request) -> web.Response:
         task = self.store.tasks.get(request.match_info["task_id"])

@@ -7,6 +7,7 @@ import asyncio
 import os
 import signal
 
+from airflow_provider_kling.emulator.billing import ResourcePack, default_packs
 from airflow_provider_kling.emulator.server import EmulatorServer
 from airflow_provider_kling.emulator.state import (
     CALLBACK_FORMATS,
@@ -43,6 +44,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--processing-seconds", type=float, default=5.0, help="time a task stays 'processing'")
     p.add_argument("--max-concurrent-tasks", type=int, default=None, help="parallel tasks per key (1303)")
     p.add_argument("--max-requests-per-second", type=float, default=None, help="rate limit per key (1302)")
+    p.add_argument(
+        "--resource-pack",
+        action="append",
+        type=ResourcePack.parse,
+        metavar="NAME=TOTAL[/REMAINING]",
+        help="a resource pack (repeatable; default: one of 1,000,000 units); submits answer 1102 once "
+        "all are used up",
+    )
+    p.add_argument(
+        "--units-per-second",
+        type=float,
+        default=0.2,
+        help="made-up price: units a succeeded task costs per second of output",
+    )
     p.add_argument("--port-file", default=None, help="write the bound port here once listening")
     p.add_argument(
         "--webhook-secret",
@@ -84,6 +99,8 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
         webhook_secret=args.webhook_secret or None,
         callback_format=args.callback_format,
         extra_models=list(args.extra_model),
+        resource_packs=args.resource_pack or default_packs(),
+        units_per_second=args.units_per_second,
         fault_rates=FaultRates(
             slow_seconds=args.slow_seconds,
             **{

@@ -12,6 +12,8 @@ import time
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from airflow_provider_kling.emulator.billing import ResourcePack, default_packs
+
 DEFAULT_ACCESS_KEY = "emulator-access-key"
 DEFAULT_SECRET_KEY = "emulator-secret-key-0123456789abcdef"
 DEFAULT_API_KEY = "emulator-api-key"
@@ -136,6 +138,10 @@ class EmulatorConfig:
     callback_format: str = "legacy"
     # A ``whsec_`` secret: callbacks then carry the Webhook Signature headers; none without it.
     webhook_secret: str | None = field(default=None, repr=False)
+    # Billing (emulator/billing.py): packs drawn down by succeeded tasks at a made-up price;
+    # a submit answers 1102 once no online pack has units left.
+    resource_packs: list[ResourcePack] = field(default_factory=default_packs)
+    units_per_second: float = 0.2
     # Scripted faults, consumed in order by matching requests; then random ones at these rates.
     faults: list[Fault] = field(default_factory=list)
     fault_rates: FaultRates = field(default_factory=FaultRates)
@@ -214,6 +220,8 @@ class EmulatorConfig:
                 raise ValueError(f"callback_format must be one of {CALLBACK_FORMATS}")
             if key == "webhook_secret" and value is not None:
                 check_webhook_secret(value)
+            if key == "resource_packs":
+                value = [ResourcePack.from_dict(p) for p in value]
             setattr(self, key, value)
 
 

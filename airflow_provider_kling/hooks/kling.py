@@ -15,7 +15,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import random
+import time
 import uuid
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -36,9 +38,11 @@ from airflow_provider_kling.exceptions import (
     KlingRateLimitError,
     KlingResponseError,
     KlingTransportError,
+    KlingValidationError,
     api_error,
     is_not_found,
 )
+from airflow_provider_kling.host_cache import HostCache
 from airflow_provider_kling.models import (
     Envelope,
     KlingRequest,
@@ -47,6 +51,8 @@ from airflow_provider_kling.models import (
     parse_task,
     parse_task_list,
 )
+from airflow_provider_kling.resource_packs import ResourcePacks, parse_resource_packs
+from airflow_provider_kling.single_flight import SingleFlightCache
 from airflow_provider_kling.task_kinds import TaskKind, get_kind
 
 if TYPE_CHECKING:
@@ -55,6 +61,41 @@ if TYPE_CHECKING:
 DEFAULT_BASE_URL = "https://api-singapore.klingai.com"
 
 T = TypeVar("T")
+
+ACCOUNT_COSTS_PATH = "/account/costs"  # no /v1 prefix (KLING_API.md §2.4)
+# Packs whose validity overlaps [now - this, now] are asked for: a pack bought a year ago may still be on.
+RESOURCE_PACKS_LOOKBACK_MS = 400 * 86_400_000
+DEFAULT_RESOURCE_PACKS_CACHE_SECONDS = 60.0
+# Two layers: one per process (every hook, any loop, any thread: concurrent callers make one call),
+# over a file per host (every task instance is a process of its own: they share one call too).
+_resource_packs_cache: SingleFlightCache[ResourcePacks] = SingleFlightCache()
+
+
+def resource_packs_cache_dir() -> str:
+    """``[kling] resource_packs_cache_dir``, default ``$AIRFLOW_HOME/kling_cache``."""
+    from airflow.sdk.configuration import conf
+
+    configured = (conf.get("kling", "resource_packs_cache_dir", fallback="") or "").strip()
+    home = os.environ.get("AIRFLOW_HOME") or "~/airflow"
+    return os.path.expanduser(configured or os.path.join(home, "kling_cache"))
+
+
+def resource_packs_cache_seconds() -> float:
+    """``[kling] resource_packs_cache_seconds`` (default 60)."""
+    from airflow.sdk.configuration import conf
+
+    raw = conf.get("kling", "resource_packs_cache_seconds", fallback=None)
+    if raw is None or not str(raw).strip():
+        return DEFAULT_RESOURCE_PACKS_CACHE_SECONDS
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = float("nan")
+    if not 0 <= seconds < float("inf"):
+        raise KlingValidationError(
+            f"[kling] resource_packs_cache_seconds: must be a number of seconds >= 0, got {raw!r}"
+        )
+    return seconds
 
 
 @dataclass(frozen=True)
@@ -458,7 +499,52 @@ class KlingHook(BaseHook):
 
         return await self._with_retries(f"Submit {k.name}", attempt, retry_concurrency=retry_concurrency)
 
+    async def aget_resource_packs(
+        self, *, resource_pack_name: str | None = None, max_age: float | None = None
+    ) -> ResourcePacks:
+        """
+        The account's resource packs and what remains (``GET /account/costs``).
+
+        Kling asks for at most one call per second here, so an answer is shared for ``max_age``
+        seconds (default ``[kling] resource_packs_cache_seconds``, 60) by every hook in the
+        process and, through a file in ``[kling] resource_packs_cache_dir``, by every process on
+        the host; callers that ask at the same time wait for one call. ``remaining_quantity`` lags
+        the real spend by up to 12 h on Kling's side.
+        """
+        base = await self.aget_conn()
+        age = resource_packs_cache_seconds() if max_age is None else max_age
+        key = (base, self.kling_conn_id, resource_pack_name or "")
+        return await _resource_packs_cache.get(
+            key, age, lambda: self._shared_resource_packs(repr(key), age, resource_pack_name)
+        )
+
+    async def _shared_resource_packs(self, key: str, age: float, name: str | None) -> ResourcePacks:
+        if age <= 0:
+            return parse_resource_packs(await self._fetch_resource_packs(name))
+        data = await HostCache(resource_packs_cache_dir()).get(
+            key, age, lambda: self._fetch_resource_packs(name)
+        )
+        return parse_resource_packs(data)
+
+    async def _fetch_resource_packs(self, resource_pack_name: str | None) -> Any:
+        """The ``data`` of one ``GET /account/costs``, checked before it is shared."""
+        now = int(time.time() * 1000)
+        params: dict[str, Any] = {"start_time": now - RESOURCE_PACKS_LOOKBACK_MS, "end_time": now}
+        if resource_pack_name:
+            params["resource_pack_name"] = resource_pack_name
+        data = await self.arequest("GET", ACCOUNT_COSTS_PATH, params=params)
+        parse_resource_packs(data)  # an unreadable answer raises here instead of being cached
+        return data
+
     # ------------------------------------------------------------------ endpoints (sync)
+
+    def get_resource_packs(
+        self, *, resource_pack_name: str | None = None, max_age: float | None = None
+    ) -> ResourcePacks:
+        """Sync :meth:`aget_resource_packs`."""
+        return self._run_sync(
+            lambda: self.aget_resource_packs(resource_pack_name=resource_pack_name, max_age=max_age)
+        )
 
     def get_task(self, kind: str | TaskKind, ident: str) -> KlingTask:
         return self._run_sync(lambda: self.aget_task(kind, ident))

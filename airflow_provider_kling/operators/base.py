@@ -16,6 +16,7 @@ from airflow_provider_kling import DEFAULT_CONN_ID
 from airflow_provider_kling.exceptions import (
     KlingCapacityTimeoutError,
     KlingConcurrencyLimitError,
+    KlingError,
     KlingRateLimitError,
     KlingValidationError,
 )
@@ -28,6 +29,9 @@ if TYPE_CHECKING:
 
     from airflow_provider_kling.hooks.kling import KlingHook
     from airflow_provider_kling.models import KlingRequest, KlingTask
+
+BUDGET_CHECK_ERROR_POLICIES = ("fail", "skip")
+
 
 class _AtCapacity(Exception):
     """Kling refused with 1303 (or 1302 past the hook's retries): carries what to submit later."""
@@ -53,7 +57,14 @@ class KlingSubmitTaskOperator(BaseOperator):
     Subclasses set ``task_kind`` (which names the request model, see ``task_kinds.py``) and
     ``request_fields`` (operator attributes that make up the request body). The rest is shared:
     validation before any request, at-most-once submission, blocking or deferrable waiting,
-    the XCom result.
+    the XCom result, and the budget floor checked before a submit:
+
+    :param min_remaining_units: Do not submit when the online resource packs hold fewer units
+        than this (the task fails without retries). Default ``[kling] min_remaining_units``;
+        unset means no check, 0 turns it off. Kling's remaining figures lag by up to 12 h.
+    :param on_budget_check_error: When the packs cannot be read: ``"fail"`` (default) fails the
+        task with that error, so Airflow retries apply to a transient one; ``"skip"`` logs a
+        warning and submits without the check.
     """
 
     task_kind: ClassVar[str]
@@ -72,9 +83,20 @@ class KlingSubmitTaskOperator(BaseOperator):
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         poll_interval: float = 10.0,
         timeout: float = 3600.0,
+        min_remaining_units: float | None = None,
+        on_budget_check_error: str = "fail",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        if on_budget_check_error not in BUDGET_CHECK_ERROR_POLICIES:
+            raise KlingValidationError(
+                f"Invalid {type(self).__name__}: on_budget_check_error: must be one of "
+                f"{BUDGET_CHECK_ERROR_POLICIES}, got {on_budget_check_error!r}"
+            )
+        if min_remaining_units is not None:
+            budget_floor(min_remaining_units, type(self).__name__)  # a bad value fails at parse time
+        self.min_remaining_units = min_remaining_units
+        self.on_budget_check_error = on_budget_check_error
         self.kling_conn_id = kling_conn_id
         self.external_task_id = external_task_id
         self.callback_url = callback_url
@@ -111,6 +133,7 @@ class KlingSubmitTaskOperator(BaseOperator):
 
         request = self.build_request()  # before any connection lookup or request
         external_id = request.external_task_id or self._default_external_id(context)
+        self._check_budget(context, external_id)
         deadline = time.time() + self.timeout
         try:
             task = self.hook.run_sync(lambda: self._submit_or_reattach(request, external_id))
@@ -249,6 +272,43 @@ class KlingSubmitTaskOperator(BaseOperator):
 
     # ------------------------------------------------------------------ helpers
 
+    def _check_budget(self, context: Context, external_id: str) -> None:
+        """Refuse to submit when the online packs hold fewer units than ``min_remaining_units``."""
+        from airflow_provider_kling.resource_packs import check_floor
+
+        floor = budget_floor(self.min_remaining_units, type(self).__name__)
+        if floor is None:
+            return
+        try:
+            packs = self.hook.get_resource_packs()
+        except KlingError as exc:
+            if self.on_budget_check_error == "skip":
+                self.log.warning(
+                    "Budget check skipped (on_budget_check_error='skip'): the resource packs could "
+                    "not be read (%s); submitting without it",
+                    exc,
+                )
+                return
+            self.log.error(
+                "Budget check failed: the resource packs could not be read, so nothing is submitted "
+                "(on_budget_check_error='fail'; 'skip' would submit without the check)"
+            )
+            raise
+        try:
+            remaining = check_floor(packs, floor)
+        except KlingError:
+            # An earlier try's task is already paid for: collect it rather than refuse.
+            existing = self.hook.find_task(self.task_kind, external_id)
+            if existing is None or existing.task_status.value == "failed":
+                raise
+            self.log.warning("Below the budget floor, but re-attaching to Kling task %s", existing.task_id)
+            return
+        self.log.info(
+            "Budget check passed: %g units remain in online resource packs (min_remaining_units=%g)",
+            remaining,
+            floor,
+        )
+
     def _default_external_id(self, context: Context) -> str:
         ti = context["ti"]
         return derive_external_task_id(ti.dag_id, ti.run_id, ti.task_id, getattr(ti, "map_index", -1))
@@ -268,7 +328,38 @@ class KlingSubmitTaskOperator(BaseOperator):
 
         result = result_from_event(event, task_id_hint=self.kling_task_id, timeout=self.timeout)
         self.log.info("Kling task %s succeeded: %s", result.get("task_id"), _describe_outputs(result))
+        self.log.info("Kling task %s cost %s", result.get("task_id"), describe_cost(result))
         return result
+
+
+def budget_floor(value: Any, operator: str) -> float | None:
+    """The operator's ``min_remaining_units``, else ``[kling] min_remaining_units``; None: no check."""
+    where = f"Invalid {operator}: min_remaining_units"
+    if value is None:
+        value = conf.get("kling", "min_remaining_units", fallback=None)
+        where = "[kling] min_remaining_units"
+        if value is None or not str(value).strip():
+            return None
+    try:
+        floor = float(value) if not isinstance(value, bool) else float("nan")
+    except (TypeError, ValueError):
+        floor = float("nan")
+    if not 0 <= floor < float("inf"):
+        raise KlingValidationError(f"{where}: must be a number of units >= 0, got {value!r}")
+    return floor or None  # 0 turns the check off
+
+
+def describe_cost(task: dict[str, Any]) -> str:
+    """``1.02 units (balance: 0.1142 after discount, 0.1428 at list price)``, from the XCom result."""
+    credits = task.get("credits")
+    text = "an unknown number of units (Kling sent no final_unit_deduction)"
+    if credits is not None:
+        text = f"{credits:g} units"
+    balance = task.get("balance_deduction") or {}
+    if balance.get("quota") is not None or balance.get("list_price") is not None:
+        quota, list_price = balance.get("quota"), balance.get("list_price")
+        text += f" (balance: {quota} after discount, {list_price} at list price)"
+    return text
 
 
 def _describe_outputs(task: dict[str, Any]) -> str:

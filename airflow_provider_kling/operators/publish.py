@@ -67,7 +67,10 @@ class KlingPublishOperator(BaseOperator):
     and other HTTP 4xx answers fail it for good.
 
     Returns ``{"destination": uri, "files": [{"kind", "kling_id", "format", "path", "size",
-    "downloaded"}, ...]}``, and records the same in the outlet asset event's ``extra``.
+    "downloaded"}, ...], "credits": units}``, and records the same in the outlet asset event's
+    ``extra``. ``credits`` is the total Kling units of what was published (the results' XCom
+    ``credits``, plus ``source_video``'s when it is another task's result and was muxed), None
+    when none of them says: a downstream DAG or a dashboard can sum the spend per run.
 
     :param result: The Kling task result to publish: an upstream Kling operator's XCom
         (``make_audio.output``, or a template such as ``"{{ ti.xcom_pull('make_audio') }}"``),
@@ -135,7 +138,12 @@ class KlingPublishOperator(BaseOperator):
             if exc.retryable:
                 raise
             raise AirflowFailException(f"Publishing to {root} failed: {exc}") from exc
-        published: dict[str, Any] = {"destination": str(root), "files": [f.to_dict() for f in files]}
+        paid_for = results + (source_result(self.source_video, results) if self.mux else [])
+        published: dict[str, Any] = {
+            "destination": str(root),
+            "files": [f.to_dict() for f in files],
+            "credits": total_credits(paid_for),
+        }
         for outlet in self.outlets:
             if isinstance(outlet, Asset):
                 context["outlet_events"][outlet].extra = published
@@ -267,6 +275,27 @@ def parse_results(value: Any) -> list[dict[str, Any]]:
                 f"e.g. an upstream Kling operator's .output; got {str(item)[:200]!r}"
             )
     return results
+
+
+def total_credits(results: list[dict[str, Any]]) -> float | None:
+    """Sum of the results' ``credits`` (Kling units); None when no result carries a number."""
+    known = [
+        float(r["credits"])
+        for r in results
+        if isinstance(r.get("credits"), (int, float)) and not isinstance(r.get("credits"), bool)
+    ]
+    return round(sum(known), 4) if known else None
+
+
+def source_result(source: Any, results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``source_video`` as an extra result whose units count, when it is another task's result."""
+    if isinstance(source, str) and source.strip().startswith("{"):
+        source = _loads(source)
+    if not isinstance(source, dict) or "videos" not in source:
+        return []
+    if source.get("task_id") in {r.get("task_id") for r in results}:
+        return []
+    return [source]
 
 
 def parse_formats(value: str | Sequence[str]) -> list[str]:

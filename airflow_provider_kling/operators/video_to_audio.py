@@ -36,6 +36,9 @@ class VideoToAudioOperator(KlingSubmitTaskOperator):
         ``[operators] default_deferrable``).
     :param poll_interval: Seconds between status checks.
     :param timeout: Seconds to wait for the task before failing with its task id.
+    :param min_remaining_units: Budget floor checked before submitting (default
+        ``[kling] min_remaining_units``; see ``KlingSubmitTaskOperator``).
+    :param on_budget_check_error: ``"fail"`` (default) or ``"skip"`` when the packs cannot be read.
     """
 
     task_kind = "video-to-audio"

@@ -306,10 +306,11 @@ def test_a_slow_round_does_not_carry_a_wait_past_its_deadline(kling_conn: Emulat
 @pytest.mark.slow
 def test_fault_run_200_under_a_tight_request_rate_limit() -> None:
     """1302 refusals from the limiter on top of the random faults: still one task each."""
-    report = fault_run.run(fault_run.Settings(tasks=200, seed=9, max_requests_per_second=150))
+    report = fault_run.run(fault_run.Settings(tasks=200, seed=9, max_requests_per_second=60))
     _assert_fault_run(report, 200)
     # Precondition, not a bound: the limiter really refused requests. How many depends on how
-    # fast this machine drives the client (117 to 2939 seen), so only "some" is asserted.
+    # fast this machine drives the client (at 150 req/s: 0 to 2939 seen, so 60 req/s), so only
+    # "some" is asserted.
     assert report.limit_refusals.get(1302, 0) > 0
 
 

@@ -6,12 +6,15 @@ sent); responses are tolerant (optional fields may be missing, new fields are ig
 
 from __future__ import annotations
 
+import ast
+import json
 import math
 from enum import Enum
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, TypeVar
 from urllib.parse import urlparse
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -120,35 +123,91 @@ class VideoToAudioRequest(KlingRequest):
         return self
 
 
-class TextToVideoRequest(KlingRequest):
-    """``POST /v1/videos/text2video``."""
+class RuleViolations(ValueError):
+    """Cross-field rules a model validator found broken, each already worded ``field: rule``."""
 
-    prompt: Annotated[str, Field(min_length=1, max_length=2500)]
-    negative_prompt: LongText = None
-    model_name: OptionalText = None
-    mode: Literal["std", "pro"] | None = None
-    duration: Literal["5", "10"] | None = None
-    aspect_ratio: Literal["16:9", "9:16", "1:1"] | None = None
-    cfg_scale: Annotated[float | None, Field(ge=0, le=1)] = None
-
-    @field_validator("duration", mode="before")
-    @classmethod
-    def _duration_as_text(cls, value: Any) -> Any:
-        return str(value) if isinstance(value, int) and not isinstance(value, bool) else _blank_to_none(value)
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
 
 
-class ImageToVideoRequest(TextToVideoRequest):
-    """``POST /v1/videos/image2video``: ``image`` is a URL or Base64; ``prompt`` is optional."""
+def parse_rendered_json(value: Any) -> Any:
+    """A template renders a dict or list to text: JSON (or the repr Jinja makes of it) is parsed back."""
+    if isinstance(value, str):
+        if not value.strip():
+            return None
+        try:
+            return json.loads(value)
+        except ValueError:
+            try:
+                return ast.literal_eval(value)
+            except (ValueError, SyntaxError):
+                raise ValueError("must be JSON; the rendered text is not valid JSON") from None
+    return value
 
-    prompt: LongText = None  # type: ignore[assignment]
-    image: Annotated[str, Field(min_length=1)]
-    image_tail: OptionalText = None
+
+class ForwardCompatibleRequest(KlingRequest):
+    """A request that can carry parameters newer than this provider in ``extra_body``.
+
+    ``extra_body`` must be a JSON object; its keys are sent as given, next to the provider's
+    fields, and may not name a field this model sets itself (that would bypass its rules).
+    """
+
+    extra_body: Annotated[dict[str, Any] | None, BeforeValidator(parse_rendered_json)] = Field(
+        default=None, exclude=True, description="Parameters newer than this provider, sent as given."
+    )
+
+    @model_validator(mode="after")
+    def _extra_body_is_new_json(self) -> ForwardCompatibleRequest:
+        if not self.extra_body:
+            return self
+        own = sorted(set(self.extra_body) & set(type(self).model_fields))
+        if own:
+            raise RuleViolations(
+                [f"extra_body.{key}: {key} is set by the provider (use the {key} argument)" for key in own]
+            )
+        try:
+            json.dumps(self.extra_body, allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise RuleViolations([f"extra_body: must be valid JSON ({exc})"]) from None
+        return self
+
+    def to_payload(self) -> dict[str, Any]:
+        return {**(self.extra_body or {}), **super().to_payload()}
+
+
+def _one_decimal(value: float) -> float:
+    if round(value, 1) != value:
+        raise ValueError("must have at most one decimal place (e.g. 6.5)")
+    return value
+
+
+class TextToAudioRequest(ForwardCompatibleRequest):
+    """``POST /v1/audio/text-to-audio``: a sound described by ``prompt``, 3.0-10.0 s long."""
+
+    prompt: Prompt = None
+    duration: Annotated[
+        Annotated[float, Field(ge=3.0, le=10.0, allow_inf_nan=False), AfterValidator(_one_decimal)] | None,
+        BeforeValidator(_blank_to_none),
+    ] = None
+
+    @model_validator(mode="after")
+    def _prompt_and_duration_given(self) -> TextToAudioRequest:
+        missing = [name for name in ("prompt", "duration") if getattr(self, name) is None]
+        if missing:
+            raise RuleViolations([f"{name}: is required" for name in missing])
+        return self
 
 
 def describe_validation_error(model_name: str, exc: ValidationError) -> str:
     """One line per broken rule, each naming the field: ``video_url: must be an http(s) URL``."""
     lines = []
     for err in exc.errors(include_url=False, include_input=False):
+        cause = err.get("ctx", {}).get("error")
+        if isinstance(cause, RuleViolations):  # already worded "field: rule", one per problem
+            prefix = ".".join(str(p) for p in err["loc"])
+            lines += [f"{prefix}.{p}" if prefix else p for p in cause.problems]
+            continue
         field = ".".join(str(p) for p in err["loc"]) or "request"
         msg = err["msg"].removeprefix("Value error, ")
         lines.append(f"{field}: {msg}")
@@ -178,6 +237,13 @@ class KlingVideo(_Tolerant):
     id: str
     url: str | None = None
     duration: str | None = None
+    watermark_url: str | None = None  # only when the request enabled watermark_info
+
+    def to_xcom(self) -> dict[str, Any]:
+        entry = self.model_dump()
+        if entry["watermark_url"] is None:  # keep entries of unwatermarked videos as they were
+            del entry["watermark_url"]
+        return entry
 
 
 class KlingAudio(_Tolerant):
@@ -272,7 +338,7 @@ class KlingTask(_Tolerant):
             "external_task_id": self.external_task_id,
             "status": self.task_status.value,
             "status_message": self.task_status_msg or "",
-            "videos": [v.model_dump() for v in self.task_result.videos],
+            "videos": [v.to_xcom() for v in self.task_result.videos],
             "audios": [a.model_dump() for a in self.task_result.audios],
             "created_at": self.created_at,
             "updated_at": self.updated_at,
@@ -280,6 +346,8 @@ class KlingTask(_Tolerant):
             "balance_deduction": (
                 self.final_balance_deduction.model_dump() if self.final_balance_deduction else None
             ),
+            # v2a: the source video {id, url, duration}; None when Kling does not send it.
+            "parent_video": self.task_info.parent_video.to_xcom() if self.task_info.parent_video else None,
         }
 
 

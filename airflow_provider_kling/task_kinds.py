@@ -22,12 +22,13 @@ class TaskKind:
     path: str
     # Named, not imported: operator modules import this at DAG parse, pydantic models on use.
     request_model_name: str | None
+    request_module: str = "airflow_provider_kling.models"
 
     @property
     def request_model(self) -> type[KlingRequest]:
         if self.request_model_name is None:
             raise KlingValidationError(f"task_kind: {self.name} has no request model in this provider yet")
-        models = importlib.import_module("airflow_provider_kling.models")
+        models = importlib.import_module(self.request_module)
         model: type[KlingRequest] = getattr(models, self.request_model_name)
         return model
 
@@ -36,9 +37,10 @@ class TaskKind:
 
 
 VIDEO_TO_AUDIO = TaskKind("video-to-audio", "/v1/audio/video-to-audio", "VideoToAudioRequest")
-TEXT_TO_VIDEO = TaskKind("text2video", "/v1/videos/text2video", "TextToVideoRequest")
-IMAGE_TO_VIDEO = TaskKind("image2video", "/v1/videos/image2video", "ImageToVideoRequest")
-TEXT_TO_AUDIO = TaskKind("text-to-audio", "/v1/audio/text-to-audio", None)
+_VIDEO_REQUESTS = "airflow_provider_kling.video_requests"
+TEXT_TO_VIDEO = TaskKind("text2video", "/v1/videos/text2video", "TextToVideoRequest", _VIDEO_REQUESTS)
+IMAGE_TO_VIDEO = TaskKind("image2video", "/v1/videos/image2video", "ImageToVideoRequest", _VIDEO_REQUESTS)
+TEXT_TO_AUDIO = TaskKind("text-to-audio", "/v1/audio/text-to-audio", "TextToAudioRequest")
 
 TASK_KINDS: dict[str, TaskKind] = {
     k.name: k for k in (VIDEO_TO_AUDIO, TEXT_TO_VIDEO, IMAGE_TO_VIDEO, TEXT_TO_AUDIO)

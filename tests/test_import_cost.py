@@ -18,6 +18,7 @@ DEFERRED = (
     "av",
     "numpy",
     "airflow_provider_kling.models",
+    "airflow_provider_kling.video_requests",
     "airflow_provider_kling.hooks.kling",
     "airflow_provider_kling.waiting",
     "airflow.triggers.base",
@@ -29,6 +30,7 @@ DEFERRED = (
     [
         "airflow_provider_kling.operators.video_to_audio",
         "airflow_provider_kling.operators.video",
+        "airflow_provider_kling.operators.text_to_audio",
         "airflow_provider_kling.sensors.kling",
     ],
 )

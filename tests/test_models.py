@@ -8,11 +8,11 @@ from airflow_provider_kling.exceptions import KlingResponseError, KlingValidatio
 from airflow_provider_kling.models import (
     KlingTask,
     TaskStatus,
-    TextToVideoRequest,
     VideoToAudioRequest,
     parse_task,
     parse_task_list,
 )
+from airflow_provider_kling.video_requests import TextToVideoRequest
 from tests.conftest import load_fixture
 
 
@@ -103,8 +103,8 @@ class TestVideoToAudioRequest:
 
 def test_text_to_video_duration_rule() -> None:
     assert TextToVideoRequest.build(prompt="a cat", duration=5).to_payload()["duration"] == "5"
-    with pytest.raises(KlingValidationError, match="duration"):
-        TextToVideoRequest.build(prompt="a cat", duration="7")
+    with pytest.raises(KlingValidationError, match="duration: kling-v2-6 takes '5' / '10', not '7'"):
+        TextToVideoRequest.build(prompt="a cat", model_name="kling-v2-6", duration="7")
 
 
 class TestResponses:

@@ -101,17 +101,23 @@ def get_provider_info() -> dict[str, Any]:
                 # the Airflow 2 form (the Airflow 3 form always shows its "Extra Fields JSON" box).
                 # The port stays visible: Airflow 3.3.2's row "Test" button sends port 0 for a
                 # connection without one and the API refuses it (fixed in apache/airflow#73298).
+                # Kling documents the API key "for all models" and AK/SK -> JWT for the legacy
+                # design only: the labels put the API key first. Auth stays in the standard fields
+                # (password = API key, login empty) so existing connections keep working.
                 "ui-field-behaviour": {
                     "hidden-fields": ["schema", "extra"],
                     "relabeling": {
                         "host": "Base URL",
-                        "login": "Access key",
-                        "password": "Secret key or API key",
+                        "login": "Access key (legacy JWT)",
+                        "password": "API key (or legacy secret key)",
                     },
                     "placeholders": {
-                        "host": "https://api-singapore.klingai.com (or a proxy: https://www.kkiai.com/kling)",
-                        "login": "official API: your access key; proxy: leave empty",
-                        "password": "official API: your secret key; proxy: its API key",
+                        "host": (
+                            "https://api-singapore.klingai.com (China: https://api-beijing.klingai.com; "
+                            "proxy: https://www.kkiai.com/kling)"
+                        ),
+                        "login": "leave empty for an API key; legacy design (JWT): your access key",
+                        "password": "your API key (official or proxy); legacy design: your secret key",
                         "port": "443 (set a port: Airflow 3.3.2's Test button needs one)",
                     },
                 },

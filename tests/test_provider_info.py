@@ -55,9 +55,13 @@ def test_connection_type_matches_the_hook_and_names_real_fields() -> None:
     assert set(behaviour["placeholders"]) <= STANDARD_FIELDS - hidden
     assert behaviour["relabeling"] == {
         "host": "Base URL",
-        "login": "Access key",
-        "password": "Secret key or API key",
+        "login": "Access key (legacy JWT)",
+        "password": "API key (or legacy secret key)",
     }
+    # The API key is the first mode: its field says so, and the access key is marked legacy.
+    assert behaviour["placeholders"]["password"].startswith("your API key")
+    assert behaviour["placeholders"]["login"].startswith("leave empty for an API key")
+    assert "https://api-beijing.klingai.com" in behaviour["placeholders"]["host"]
     # Kept visible on purpose: the Airflow 3.3.2 row Test button fails for a connection without a port.
     assert "port" not in hidden
 
@@ -75,7 +79,8 @@ def test_airflow_serves_the_kling_form_to_the_ui() -> None:
     assert fields is not None
     assert fields.url_schema is not None and fields.url_schema.hidden
     placeholders = kling_connection_type()["ui-field-behaviour"]["placeholders"]
-    for name, title in (("host", "Base URL"), ("login", "Access key"), ("password", "Secret key or API key")):
+    relabel = kling_connection_type()["ui-field-behaviour"]["relabeling"]
+    for name, title in relabel.items():
         field = getattr(fields, name)
         assert (field.hidden, field.title, field.placeholder) == (False, title, placeholders[name])
     assert fields.port is not None and not fields.port.hidden

@@ -212,10 +212,16 @@ class KlingHook(BaseHook):
     """
     Talk to the Kling AI API (official, or a reseller proxy whose base URL has a path prefix).
 
-    Connection ``kling``: **Host** is the base URL (default ``https://api-singapore.klingai.com``;
-    proxies such as ``https://www.kkiai.com/kling`` keep their prefix). With **Login** set, the
-    login is the access key and the password the secret key, and requests carry an HS256 JWT
-    that is refreshed before it expires. With Login empty, the password is a static API key.
+    Connection ``kling``: **Host** is the base URL: ``https://api-singapore.klingai.com`` (global,
+    the default), ``https://api-beijing.klingai.com`` (China), or a proxy such as
+    ``https://www.kkiai.com/kling`` (its path prefix is kept).
+
+    Auth, in the order Kling documents it:
+
+    1. **API key** (official, "for all models", or a proxy's key): leave Login empty and put the
+       key in **Password**; every request carries ``Authorization: Bearer <key>``.
+    2. **Access key + secret key** (legacy design only): Login is the access key, Password the
+       secret key; requests carry an HS256 JWT that is refreshed before it expires.
 
     :param kling_conn_id: Airflow connection id of type ``kling``.
     :param timeout: Seconds for one HTTP request (connect + read).

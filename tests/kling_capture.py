@@ -1,4 +1,4 @@
-"""A small Kling stand-in on loopback that records every submit body exactly as it arrived.
+"""A small Kling stand-in on loopback that records every submit body as it arrived; a file server.
 
 For fields the emulator does not accept yet (it is being brought to the current contract
 separately): the test then checks what the client puts on the wire, and how it reads the
@@ -78,6 +78,14 @@ def capture_server() -> Iterator[Capture]:
     for path in PATHS:
         app.router.add_post(path, submit)
         app.router.add_get(path + "/{ident}", query)
+    with serve_app(app) as url:
+        capture.url = url
+        yield capture
+
+
+@contextmanager
+def serve_app(app: web.Application) -> Iterator[str]:
+    """Run ``app`` on a free loopback port in a thread; yields its base URL, stops it after."""
     loop = asyncio.new_event_loop()
     runner = web.AppRunner(app)
     loop.run_until_complete(runner.setup())
@@ -86,9 +94,8 @@ def capture_server() -> Iterator[Capture]:
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
-    capture.url = f"http://127.0.0.1:{port}"
     try:
-        yield capture
+        yield f"http://127.0.0.1:{port}"
     finally:
         loop.call_soon_threadsafe(loop.stop)
         thread.join(5)

@@ -15,6 +15,7 @@ from airflow.sdk import Asset, BaseOperator, ObjectStoragePath
 from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_provider_kling.publishing import (
+    BED_MODES,
     Downloader,
     DownloadLimits,
     PublishedFile,
@@ -23,6 +24,7 @@ from airflow_provider_kling.publishing import (
     file_size,
     local_file,
     mux,
+    mux_music_bed,
     safe_name,
 )
 
@@ -82,6 +84,15 @@ class KlingPublishOperator(BaseOperator):
     :param mux: Also write the source video with the generated audio as one MP4.
     :param source_video: The video to mux the audio onto: an upstream video operator's result,
         one ``{"id", "url"}`` entry, or an http(s) URL (templated). Default: the result's first video.
+    :param music_bed: Audio to lay under the video as a music bed: a ``TextToAudioOperator``
+        result (its first audio, WAV preferred), one ``{"id", "url_wav"/"url_mp3"}`` entry, or an
+        http(s) URL (templated). Writes ``<video_id>-<mode>-<audio_id>.mp4`` next to the other
+        files and publishes the bed's audio file too. The video is ``source_video`` or the
+        result's first video.
+    :param music_bed_mode: ``mix`` (default): the bed, scaled by ``music_bed_volume``, under the
+        video's own sound (a silent video gets the scaled bed alone); ``replace``: the bed at
+        full level is the only track (templated).
+    :param music_bed_volume: Gain of the bed in ``mix`` mode, 0..2 (default 0.3).
     :param max_bytes: Refuse files larger than this (default 1 GiB).
     :param connect_timeout: Seconds to connect to the file server.
     :param read_timeout: Seconds to wait for the next chunk of a download.
@@ -89,7 +100,14 @@ class KlingPublishOperator(BaseOperator):
         ``Asset("kling_published")``. Passing ``outlets=`` yourself overrides this.
     """
 
-    template_fields: Sequence[str] = ("result", "destination", "audio_formats", "source_video")
+    template_fields: Sequence[str] = (
+        "result",
+        "destination",
+        "audio_formats",
+        "source_video",
+        "music_bed",
+        "music_bed_mode",
+    )
     ui_color = "#e8fff0"
 
     def __init__(
@@ -102,6 +120,9 @@ class KlingPublishOperator(BaseOperator):
         include_videos: bool = True,
         mux: bool = False,
         source_video: Any = None,
+        music_bed: Any = None,
+        music_bed_mode: str = "mix",
+        music_bed_volume: float = 0.3,
         max_bytes: int = DownloadLimits.max_bytes,
         connect_timeout: float = DownloadLimits.connect_timeout,
         read_timeout: float = DownloadLimits.read_timeout,
@@ -118,12 +139,18 @@ class KlingPublishOperator(BaseOperator):
         self.include_videos = include_videos
         self.mux = mux
         self.source_video = source_video
+        self.music_bed = music_bed
+        self.music_bed_mode = music_bed_mode
+        self.music_bed_volume = music_bed_volume
         self.limits = DownloadLimits(
             max_bytes=max_bytes, connect_timeout=connect_timeout, read_timeout=read_timeout
         )
 
     def execute(self, context: Context) -> dict[str, Any]:
         results = parse_results(self.result)
+        if self.music_bed not in (None, ""):  # checked before anything is downloaded
+            check_music_bed_options(self.music_bed_mode, self.music_bed_volume)
+            music_bed_entry(self.music_bed)
         formats = parse_formats(self.audio_formats)
         root = ObjectStoragePath(
             _as_uri(self.destination or default_destination()), conn_id=self.destination_conn_id
@@ -177,6 +204,8 @@ class KlingPublishOperator(BaseOperator):
                     self.log.warning("Kling gave no %s URL for audio %s: skipped", fmt, audio.get("id"))
         if self.mux:
             files += self._mux(downloader, result, files, root)
+        if self.music_bed not in (None, ""):
+            files += self._music_bed(downloader, result, files, root)
         return files
 
     def _copy(
@@ -240,6 +269,48 @@ class KlingPublishOperator(BaseOperator):
             size,
         )
         return [*extra, PublishedFile("muxed", audio.kling_id, "mp4", str(target), size, True)]
+
+    def _music_bed(
+        self,
+        downloader: Downloader,
+        result: dict[str, Any],
+        published: list[PublishedFile],
+        root: ObjectStoragePath,
+    ) -> list[PublishedFile]:
+        bed_id, bed_format, bed_url = music_bed_entry(self.music_bed)
+        video_id, video_url = source_video_entry(self.source_video, result)
+        extra: list[PublishedFile] = []
+        bed = next(
+            (f for f in published if f.kind == "audio" and (f.kling_id, f.format) == (bed_id, bed_format)),
+            None,
+        )
+        if bed is None:  # keep the bed itself too: Kling deletes it after 30 days
+            bed = self._copy(downloader, root, "audio", bed_id, bed_format, bed_url)
+            extra.append(bed)
+        video = next((f for f in published if f.kind == "video" and f.kling_id == video_id), None)
+        if video is None:
+            video = self._copy(downloader, root, "video", video_id, "mp4", video_url)
+            extra.append(video)
+        mode = self.music_bed_mode
+        target = root / safe_name(f"{video_id}-{mode}-{bed_id}", "mp4")
+        existing = file_size(target)
+        if existing is not None:  # written atomically: a file under this name is complete
+            self.log.info("%s already exists: music bed not laid again", target)
+            return [*extra, PublishedFile("music_bed", bed_id, "mp4", str(target), existing, False)]
+        with (
+            local_file(ObjectStoragePath(video.path, conn_id=self.destination_conn_id)) as video_path,
+            local_file(ObjectStoragePath(bed.path, conn_id=self.destination_conn_id)) as bed_path,
+            tempfile.TemporaryDirectory(prefix="kling-bed-") as tmp,
+        ):
+            out = Path(tmp) / target.name
+            seconds = mux_music_bed(
+                video_path, bed_path, str(out), mode=mode, volume=float(self.music_bed_volume)
+            )
+            size = copy_file(out, target)
+        self.log.info(
+            "Laid music bed %s under %s (%s) into %s (%.2f s)", bed_id, video_id, mode, target, seconds
+        )
+        return [*extra, PublishedFile("music_bed", bed_id, "mp4", str(target), size, True)]
 
 
 # ---------------------------------------------------------------------- inputs
@@ -321,3 +392,30 @@ def source_video_entry(source: Any, result: dict[str, Any]) -> tuple[str, str]:
     if not isinstance(source, dict) or not source.get("url"):
         raise AirflowFailException("mux=True needs a source video: pass source_video or a result with videos")
     return str(source.get("id") or Path(urlsplit(str(source["url"])).path).stem), str(source["url"])
+
+
+def check_music_bed_options(mode: Any, volume: Any) -> None:
+    if mode not in BED_MODES:
+        raise AirflowFailException(f"music_bed_mode: must be one of {list(BED_MODES)}, not {mode!r}")
+    if isinstance(volume, bool) or not isinstance(volume, (int, float)) or not 0 <= volume <= 2:
+        raise AirflowFailException(f"music_bed_volume: must be a number from 0 to 2, not {volume!r}")
+
+
+def music_bed_entry(bed: Any) -> tuple[str, str, str]:
+    """(id, format, url) of the audio to lay under a video: a result, one audio entry, or a URL."""
+    if isinstance(bed, str) and bed.strip().startswith(("{", "[")):
+        bed = _loads(bed)
+    if isinstance(bed, str):
+        path = Path(urlsplit(bed).path)
+        fmt = path.suffix.lstrip(".").lower()
+        return path.stem or "music_bed", fmt if fmt.isalnum() else "audio", bed
+    if isinstance(bed, dict) and "audios" in bed:
+        bed = (bed.get("audios") or [None])[0]
+    if isinstance(bed, dict):
+        for fmt in ("wav", "mp3"):  # lossless first: the track is re-encoded anyway
+            if bed.get(f"url_{fmt}"):
+                return str(bed.get("id") or "music_bed"), fmt, str(bed[f"url_{fmt}"])
+    raise AirflowFailException(
+        "music_bed must be a text-to-audio result (its .output), one of its audios, or an http(s) URL; "
+        f"got {str(bed)[:200]!r}"
+    )

@@ -186,6 +186,7 @@ def test_a_bed_under_a_silent_kling_video_and_a_rerun(
     [
         ({"music_bed_mode": "duck"}, "music_bed_mode: must be one of"),
         ({"music_bed_volume": 3}, "music_bed_volume: must be a number from 0 to 2"),
+        ({"music_bed_volume": "loud"}, "music_bed_volume: must be a number from 0 to 2"),
         ({"music_bed": {"videos": []}}, "music_bed must be a text-to-audio result"),
     ],
 )

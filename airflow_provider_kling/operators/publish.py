@@ -92,7 +92,7 @@ class KlingPublishOperator(BaseOperator):
     :param music_bed_mode: ``mix`` (default): the bed, scaled by ``music_bed_volume``, under the
         video's own sound (a silent video gets the scaled bed alone); ``replace``: the bed at
         full level is the only track (templated).
-    :param music_bed_volume: Gain of the bed in ``mix`` mode, 0..2 (default 0.3).
+    :param music_bed_volume: Gain of the bed in ``mix`` mode, 0..2 (default 0.3; templated).
     :param max_bytes: Refuse files larger than this (default 1 GiB).
     :param connect_timeout: Seconds to connect to the file server.
     :param read_timeout: Seconds to wait for the next chunk of a download.
@@ -107,6 +107,7 @@ class KlingPublishOperator(BaseOperator):
         "source_video",
         "music_bed",
         "music_bed_mode",
+        "music_bed_volume",
     )
     ui_color = "#e8fff0"
 
@@ -122,7 +123,7 @@ class KlingPublishOperator(BaseOperator):
         source_video: Any = None,
         music_bed: Any = None,
         music_bed_mode: str = "mix",
-        music_bed_volume: float = 0.3,
+        music_bed_volume: float | str = 0.3,
         max_bytes: int = DownloadLimits.max_bytes,
         connect_timeout: float = DownloadLimits.connect_timeout,
         read_timeout: float = DownloadLimits.read_timeout,
@@ -149,7 +150,7 @@ class KlingPublishOperator(BaseOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         results = parse_results(self.result)
         if self.music_bed not in (None, ""):  # checked before anything is downloaded
-            check_music_bed_options(self.music_bed_mode, self.music_bed_volume)
+            self.music_bed_volume = check_music_bed_options(self.music_bed_mode, self.music_bed_volume)
             music_bed_entry(self.music_bed)
         formats = parse_formats(self.audio_formats)
         root = ObjectStoragePath(
@@ -394,11 +395,17 @@ def source_video_entry(source: Any, result: dict[str, Any]) -> tuple[str, str]:
     return str(source.get("id") or Path(urlsplit(str(source["url"])).path).stem), str(source["url"])
 
 
-def check_music_bed_options(mode: Any, volume: Any) -> None:
+def check_music_bed_options(mode: Any, volume: Any) -> float:
+    """The bed's gain as a number; a rendered template's text counts."""
     if mode not in BED_MODES:
         raise AirflowFailException(f"music_bed_mode: must be one of {list(BED_MODES)}, not {mode!r}")
-    if isinstance(volume, bool) or not isinstance(volume, (int, float)) or not 0 <= volume <= 2:
+    try:
+        gain = float("nan") if isinstance(volume, bool) else float(volume)
+    except (TypeError, ValueError):
+        gain = float("nan")
+    if not 0 <= gain <= 2:
         raise AirflowFailException(f"music_bed_volume: must be a number from 0 to 2, not {volume!r}")
+    return gain
 
 
 def music_bed_entry(bed: Any) -> tuple[str, str, str]:

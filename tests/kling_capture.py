@@ -27,6 +27,8 @@ class Capture:
     tasks: dict[str, dict[str, Any]] = field(default_factory=dict)  # by task id and external id
     # Extra keys merged into every answered task (e.g. task_info.parent_video).
     answer_extra: dict[str, Any] = field(default_factory=dict)
+    # True: submit answers "processing" and the task finishes on its first query or list.
+    finish_later: bool = False
 
 
 def _envelope(data: Any, code: int = 0, message: str = "SUCCEED") -> dict[str, Any]:
@@ -66,6 +68,8 @@ def capture_server() -> Iterator[Capture]:
         capture.tasks[task["task_id"]] = task
         if body.get("external_task_id"):
             capture.tasks[body["external_task_id"]] = task
+        if capture.finish_later:
+            return web.json_response(_envelope({**task, "task_status": "processing", "task_result": {}}))
         return web.json_response(_envelope(task))
 
     async def query(request: web.Request) -> web.Response:
@@ -74,9 +78,14 @@ def capture_server() -> Iterator[Capture]:
             return web.json_response(_envelope(None, 1203, "Task not found"), status=404)
         return web.json_response(_envelope(task))
 
+    async def list_tasks(request: web.Request) -> web.Response:
+        unique = {t["task_id"]: t for t in capture.tasks.values()}
+        return web.json_response(_envelope(list(unique.values())))
+
     app = web.Application()
     for path in PATHS:
         app.router.add_post(path, submit)
+        app.router.add_get(path, list_tasks)
         app.router.add_get(path + "/{ident}", query)
     with serve_app(app) as url:
         capture.url = url

@@ -17,7 +17,7 @@ from airflow_provider_kling.exceptions import KlingValidationError
 from airflow_provider_kling.operators.video import ImageToVideoOperator, TextToVideoOperator
 from tests.conftest import conn_json, load_fixture
 from tests.kling_capture import Capture, capture_server
-from tests.test_operator import RecordingTI
+from tests.test_operator import RecordingTI, run_deferred
 
 
 @pytest.fixture
@@ -107,6 +107,19 @@ def test_parent_video_reaches_the_xcom_result(capture: Capture) -> None:
     }
     result = run(TextToVideoOperator(task_id="t2v", prompt="p"))
     assert result["parent_video"] == {"id": "p1", "url": "https://cdn.example/p1.mp4", "duration": "5.1"}
+
+
+def test_parent_video_and_watermark_url_survive_a_deferred_wait(capture: Capture) -> None:
+    capture.finish_later = True
+    capture.answer_extra = {"task_info": {"parent_video": {"id": "p2", "url": "https://cdn.example/p2.mp4"}}}
+    op = TextToVideoOperator(
+        task_id="t2v", prompt="p", watermark_info={"enabled": True}, deferrable=True, poll_interval=0.1
+    )
+    event, _ = run_deferred(op, {"ti": RecordingTI(task_id="t2v")})
+    result = op.execute_complete({}, event)
+    assert result["status"] == "succeed"
+    assert result["parent_video"] == {"id": "p2", "url": "https://cdn.example/p2.mp4", "duration": None}
+    assert result["videos"][0]["watermark_url"].endswith("-wm.mp4")
 
 
 def test_a_retry_reattaches_instead_of_paying_again(capture: Capture) -> None:

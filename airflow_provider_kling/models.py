@@ -261,7 +261,8 @@ class TaskResult(_Tolerant):
 
 class TaskInfo(_Tolerant):
     external_task_id: str | None = None
-    parent_video: KlingVideo | None = None
+    # Informational: a parent_video without an id must not make the task unreadable.
+    parent_video: Annotated[KlingVideo | None, WrapValidator(_none_if_invalid)] = None
 
 
 class BalanceDeduction(_Tolerant):

@@ -117,6 +117,28 @@ class TestResponses:
         assert xcom["audios"][0]["duration_mp3"] == "5.1"
         assert xcom["videos"][0]["id"] == "856382541251624961"
 
+    def test_parent_video_reaches_the_xcom_result(self) -> None:
+        xcom = parse_task(load_fixture("v2a-query-succeed.json")["data"]).to_xcom()
+        assert xcom["parent_video"] == {
+            "id": "825406034503692376",
+            "url": "https://cdn.example/kling/825406034503692376.mp4",
+            "duration": "5.1",
+        }
+        assert parse_task({"task_id": "1", "task_status": "succeed"}).to_xcom()["parent_video"] is None
+
+    @pytest.mark.parametrize("parent", [{}, {"url": "https://x/v.mp4"}, "825406034503692376", []])
+    def test_an_unreadable_parent_video_does_not_make_the_task_unreadable(self, parent: object) -> None:
+        task = parse_task({"task_id": "1", "task_status": "succeed", "task_info": {"parent_video": parent}})
+        assert task.is_terminal and task.to_xcom()["parent_video"] is None
+
+    def test_watermark_url_only_on_watermarked_videos(self) -> None:
+        videos = [{"id": "a", "url": "https://x/a.mp4", "watermark_url": "https://x/a-wm.mp4"}, {"id": "b"}]
+        xcom = parse_task(
+            {"task_id": "1", "task_status": "succeed", "task_result": {"videos": videos}}
+        ).to_xcom()
+        assert xcom["videos"][0]["watermark_url"] == "https://x/a-wm.mp4"
+        assert "watermark_url" not in xcom["videos"][1]
+
     def test_failed_and_processing_fixtures(self) -> None:
         failed = parse_task(load_fixture("v2a-query-failed.json")["data"])
         assert failed.task_status_msg.startswith("Video duration")  # type: ignore[union-attr]

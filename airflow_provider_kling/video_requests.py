@@ -139,12 +139,9 @@ class Shot(_Strict):
 
 
 class Element(_Strict):
-    element_id: Annotated[str, Field(min_length=1)]
+    """An element (subject) id as Kling issued it: a number or text, sent as given."""
 
-    @field_validator("element_id", mode="before")
-    @classmethod
-    def _id_as_text(cls, value: Any) -> Any:
-        return _as_text(value)
+    element_id: Annotated[int, Field(ge=0)] | Annotated[str, Field(min_length=1)]
 
 
 class Voice(_Strict):

@@ -238,7 +238,8 @@ class TestMultiShot:
 
 class TestElementsAndVoices:
     def test_limits_and_exclusion(self) -> None:
-        assert i2v(image=IMAGE, element_list=[{"element_id": 7}])["element_list"] == [{"element_id": "7"}]
+        elements = [{"element_id": 7}, {"element_id": "829562094"}]  # sent as given: number or text
+        assert i2v(image=IMAGE, element_list=elements)["element_list"] == elements
         refused(
             r"element_list: List should have at most 3 items",
             i2v,

@@ -212,11 +212,12 @@ class _VideoRequest(ForwardCompatibleRequest):
         return self
 
     def _prompt_required(self) -> bool:
+        """text2video: unless the shots of a customized multi_shot carry the prompts."""
         return not (self.multi_shot and self.shot_type == "customize")
 
     def _generic_problems(self) -> list[str]:
         problems = []
-        if self._prompt_required() and self.prompt is None and self._needs_prompt():
+        if self.prompt is None and self._prompt_required():
             problems.append("prompt: is required (unless multi_shot with shot_type 'customize')")
         if self.multi_shot:
             problems += self._multi_shot_problems()
@@ -227,9 +228,6 @@ class _VideoRequest(ForwardCompatibleRequest):
         if self.voice_list and self.sound != "on":
             problems.append("voice_list: needs sound='on'")
         return problems
-
-    def _needs_prompt(self) -> bool:
-        return True
 
     def _multi_shot_problems(self) -> list[str]:
         if self.shot_type is None:
@@ -306,7 +304,7 @@ class ImageToVideoRequest(_VideoRequest):
     def _rendered_masks(cls, value: Any) -> Any:
         return parse_rendered_json(value)
 
-    def _needs_prompt(self) -> bool:
+    def _prompt_required(self) -> bool:
         return False  # the image carries the content; the prompt is optional here
 
     def _generic_problems(self) -> list[str]:

@@ -175,3 +175,37 @@ def test_templated_structures_and_extra_body_render(capture: Capture) -> None:
     [sent] = capture.bodies
     assert sent["prompt"] == "a fox" and sent["duration"] == "9" and sent["seed"] == 42
     assert sent["camera_control"]["config"]["zoom"] == -2
+
+
+def test_extra_body_and_new_fields_reach_a_submit_deferred_for_capacity(kling_conn: EmulatorServer) -> None:
+    """At the account's parallel limit the submit moves to the triggerer as a payload: all of it."""
+    from airflow.sdk.exceptions import TaskDeferred
+
+    from airflow_provider_kling.triggers.submit import KlingSubmitTrigger
+    from tests.conftest import first_event
+    from tests.test_capacity import occupy_the_only_slot
+
+    occupy_the_only_slot(kling_conn, seconds=0.5)
+    op = TextToVideoOperator(
+        task_id="t2v",
+        prompt="p",
+        model_name="kling-v3",
+        sound="on",
+        watermark_info={"enabled": True},
+        extra_body={"future_knob": 3},
+        deferrable=True,
+        poll_interval=0.1,
+        timeout=60,
+    )
+    ti = RecordingTI(task_id="t2v")
+    with pytest.raises(TaskDeferred) as deferred:
+        run(op, ti)
+    trigger = deferred.value.trigger
+    assert isinstance(trigger, KlingSubmitTrigger)
+    payload = trigger.serialize()[1]["payload"]
+    assert payload["future_knob"] == 3 and payload["watermark_info"] == {"enabled": True}
+    assert "extra_body" not in payload
+    # As a triggerer rebuilds it from its kwargs; it submits once a slot is free, then waits.
+    result = op.execute_complete({"ti": ti}, first_event(KlingSubmitTrigger(**trigger.serialize()[1])))
+    assert result["status"] == "succeed" and result["videos"]
+    assert kling_conn.emulator.store.tasks[result["task_id"]].request["future_knob"] == 3

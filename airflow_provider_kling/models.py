@@ -389,3 +389,19 @@ def parse_task_list(data: Any) -> list[KlingTask]:
     if not isinstance(data, list):
         raise KlingResponseError(f"Kling's task list has no list in 'data' (got {type(data).__name__})")
     return [parse_task(item, "task list entry") for item in data]
+
+
+_MOVED_TO_VIDEO_REQUESTS = ("TextToVideoRequest", "ImageToVideoRequest")
+
+
+def __getattr__(name: str) -> Any:
+    """``from airflow_provider_kling.models import TextToVideoRequest`` keeps working.
+
+    The video request models live in ``video_requests`` (which imports this module), so they
+    are looked up on first access instead of imported here.
+    """
+    if name in _MOVED_TO_VIDEO_REQUESTS:
+        from airflow_provider_kling import video_requests
+
+        return getattr(video_requests, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -31,16 +31,16 @@ SHOT_PROMPT_MAX_CHARS = 512
 
 @dataclass(frozen=True)
 class ModelRules:
-    """What the docs say one model accepts; ``None`` means "no documented limit"."""
+    """What the docs (contract §2.3 and the capability map) say one model accepts."""
 
-    durations: tuple[str, ...] | None = None
+    durations: tuple[str, ...] = LEGACY_DURATIONS
     modes: tuple[str, ...] = ("std", "pro")
     sound: bool = False  # sound="on" supported (V2.6+)
     sound_needs_pro: bool = False  # kling-v2-6: 720P (std) is silent only
     cfg_scale: bool = True  # "kling-v2.x models do not support" cfg_scale
-    tail_needs_pro_silent: bool = False  # kling-v2-6: first+last frame is 1080P silent only
+    tail_needs_pro_silent: bool = False  # kling-v2-6: first+last frame (both) is 1080P silent only
     voice_needs_pro: bool = False  # kling-v2-6: voice control is 1080P only
-    multi_shot_with_tail: bool = False  # lifted for kling-v3 on 2026-05-07
+    multi_shot: bool = False  # the capability map lists multi-shot for kling-v3
 
 
 _V1 = ModelRules()
@@ -54,16 +54,13 @@ MODEL_RULES: dict[str, ModelRules] = {
     "kling-v2-1-master": _V2,
     "kling-v2-5-turbo": _V2,
     "kling-v2-6": ModelRules(
-        durations=LEGACY_DURATIONS,
         sound=True,
         sound_needs_pro=True,
         cfg_scale=False,
         tail_needs_pro_silent=True,
         voice_needs_pro=True,
     ),
-    "kling-v3": ModelRules(
-        durations=DURATIONS, modes=("std", "pro", "4k"), sound=True, multi_shot_with_tail=True
-    ),
+    "kling-v3": ModelRules(durations=DURATIONS, modes=("std", "pro", "4k"), sound=True, multi_shot=True),
 }
 
 
@@ -248,7 +245,7 @@ class _VideoRequest(ForwardCompatibleRequest):
             return []
         model = self.model_name or f"{DEFAULT_MODEL} (the default model)"
         problems = []
-        if rules.durations is not None and self.duration is not None and self.duration not in rules.durations:
+        if self.duration is not None and self.duration not in rules.durations:
             problems.append(f"duration: {model} takes {_choices(rules.durations)}, not {self.duration!r}")
         if self.mode is not None and self.mode not in rules.modes:
             problems.append(
@@ -260,6 +257,8 @@ class _VideoRequest(ForwardCompatibleRequest):
             problems.append(f"sound: {model} makes sound in mode 'pro' only (std is silent)")
         if self.cfg_scale is not None and not rules.cfg_scale:
             problems.append(f"cfg_scale: {model} does not support cfg_scale (kling-v2.x models)")
+        if self.multi_shot and not rules.multi_shot:
+            problems.append(f"multi_shot: {model} does not support multi_shot (kling-v3 does)")
         if self.voice_list and rules.voice_needs_pro and self.mode != "pro":
             problems.append(f"voice_list: {model} supports voice control in mode 'pro' only")
         return problems
@@ -331,15 +330,13 @@ class ImageToVideoRequest(_VideoRequest):
     def _model_problems(self) -> list[str]:
         problems = super()._model_problems()
         rules = self.rules
-        if rules is None or self.image_tail is None:
+        if rules is None or self.image is None or self.image_tail is None:
             return problems
         model = self.model_name or f"{DEFAULT_MODEL} (the default model)"
         if rules.tail_needs_pro_silent and (self.mode != "pro" or self.sound == "on"):
             problems.append(
                 f"image_tail: {model} makes first+last frame videos in mode 'pro' without sound only"
             )
-        if self.multi_shot and not rules.multi_shot_with_tail:
-            problems.append(f"image_tail: {model} does not support first/end frames with multi_shot")
         return problems
 
 

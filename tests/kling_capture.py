@@ -1,8 +1,8 @@
 """A small Kling stand-in on loopback that records every submit body as it arrived; a file server.
 
-For fields the emulator does not accept yet (it is being brought to the current contract
-separately): the test then checks what the client puts on the wire, and how it reads the
-answer. Each submit is answered with a finished task, as a fast Kling would.
+For what the emulator cannot show: the exact body on the wire (the emulator would call a
+non-loopback callback_url), and answers it does not give. Each submit is answered with a
+finished task, as a fast Kling would (or ``processing`` first, with ``finish_later``).
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """TextToVideoOperator / ImageToVideoOperator with the current fields, over real HTTP.
 
-Fields the emulator already accepts go to the emulator; what it still refuses (kling-v3's
-duration "8", mode "4k", an image2video with only image_tail) goes to ``kling_capture``, a
-loopback stand-in that records the body on the wire.
+Against the emulator (which speaks the current contract), and against ``kling_capture``, a
+loopback stand-in that records the body exactly as it went on the wire: for the official
+kling-v3 example body (its callback_url is not loopback, so the emulator must not get it) and
+for answers the emulator does not give (parent_video on a text2video task).
 """
 
 from __future__ import annotations
@@ -63,6 +64,47 @@ def test_current_fields_reach_the_emulator(kling_conn: EmulatorServer) -> None:
         "future_knob": {"level": 2},
         "external_task_id": result["external_task_id"],
     }
+
+
+def test_kling_v3_8_seconds_in_4k_with_a_watermark_on_the_emulator(kling_conn: EmulatorServer) -> None:
+    op = TextToVideoOperator(
+        task_id="t2v",
+        prompt="p",
+        model_name="kling-v3",
+        duration=8,
+        mode="4k",
+        watermark_info={"enabled": True},
+        poll_interval=0.1,
+        deferrable=False,
+    )
+    result = run(op)
+    [video] = result["videos"]
+    assert video["duration"] == "8.0"
+    assert video["watermark_url"].startswith(kling_conn.url) and video["watermark_url"] != video["url"]
+    sent = kling_conn.emulator.store.tasks[result["task_id"]].request
+    assert (sent["duration"], sent["mode"]) == ("8", "4k")
+
+
+def test_image_to_video_with_only_a_last_frame_on_the_emulator(kling_conn: EmulatorServer) -> None:
+    op = ImageToVideoOperator(
+        task_id="i2v",
+        image_tail="https://cdn.example/last.png",
+        model_name="kling-v3",
+        poll_interval=0.1,
+        deferrable=False,
+    )
+    result = run(op)
+    assert result["status"] == "succeed" and result["videos"]
+    assert "image" not in kling_conn.emulator.store.tasks[result["task_id"]].request
+
+
+def test_parent_video_of_a_video_to_audio_task_from_the_emulator(kling_conn: EmulatorServer) -> None:
+    from airflow_provider_kling.operators.video_to_audio import VideoToAudioOperator
+    from tests.test_operator import SAMPLE_VIDEO
+
+    op = VideoToAudioOperator(task_id="v2a", video_id=SAMPLE_VIDEO, poll_interval=0.1, deferrable=False)
+    parent = run(op)["parent_video"]
+    assert parent["id"] == SAMPLE_VIDEO and parent["url"].startswith("http") and parent["duration"]
 
 
 def test_the_official_kling_v3_body_goes_on_the_wire_unchanged(capture: Capture) -> None:

@@ -68,6 +68,15 @@ class TestTheIssuesFailures:
 
 
 class TestPerModelRules:
+    @pytest.mark.parametrize("model", ["kling-v1", "kling-v1-6", "kling-v2-master", "kling-v2-5-turbo", None])
+    def test_models_before_kling_v3_take_5_or_10_seconds(self, model: str | None) -> None:
+        assert t2v(model_name=model, duration="10")["duration"] == "10"
+        refused(
+            r"duration: kling-v\S+( \(the default model\))? takes '5' / '10', not '7'",
+            model_name=model,
+            duration="7",
+        )
+
     def test_kling_v2_6_takes_5_or_10_seconds(self) -> None:
         assert t2v(model_name="kling-v2-6", duration=10)["duration"] == "10"
         refused(r"duration: kling-v2-6 takes '5' / '10', not '8'", model_name="kling-v2-6", duration="8")
@@ -179,6 +188,7 @@ class TestMultiShot:
         assert [s["duration"] for s in payload["multi_prompt"]] == ["2", "3"]
         refused(
             r"multi_prompt: the shots' durations add up to 5 s, not the duration 8 s",
+            model_name="kling-v3",
             multi_shot=True,
             shot_type="customize",
             multi_prompt=self.SHOTS,
@@ -186,23 +196,31 @@ class TestMultiShot:
         )
 
     def test_intelligence_splits_the_prompt(self) -> None:
-        assert t2v(multi_shot=True, shot_type="intelligence")["shot_type"] == "intelligence"
+        assert (
+            t2v(model_name="kling-v3", multi_shot=True, shot_type="intelligence")["shot_type"]
+            == "intelligence"
+        )
         refused(
             r"multi_prompt: only with shot_type 'customize'",
+            model_name="kling-v3",
             multi_shot=True,
             shot_type="intelligence",
             multi_prompt=self.SHOTS,
         )
 
     def test_shot_rules(self) -> None:
-        refused(r"shot_type: multi_shot=True needs shot_type", multi_shot=True)
+        refused(r"shot_type: multi_shot=True needs shot_type", model_name="kling-v3", multi_shot=True)
         refused(
-            r"multi_prompt: shot_type 'customize' needs 1-6 shots", multi_shot=True, shot_type="customize"
+            r"multi_prompt: shot_type 'customize' needs 1-6 shots",
+            model_name="kling-v3",
+            multi_shot=True,
+            shot_type="customize",
         )
         refused(r"shot_type / multi_prompt: only with multi_shot=True", shot_type="customize")
         seven = [{"prompt": "s", "duration": "1"}] * 7
         refused(
             r"multi_prompt: List should have at most 6 items",
+            model_name="kling-v3",
             multi_shot=True,
             shot_type="customize",
             multi_prompt=seven,
@@ -210,12 +228,14 @@ class TestMultiShot:
         )
         refused(
             r"multi_prompt.0.prompt: String should have at most 512 characters",
+            model_name="kling-v3",
             multi_shot=True,
             shot_type="customize",
             multi_prompt=[{"prompt": "x" * 513, "duration": "5"}],
         )
         refused(
             r"multi_prompt.0.duration: String should match pattern",
+            model_name="kling-v3",
             multi_shot=True,
             shot_type="customize",
             multi_prompt=[{"prompt": "x", "duration": "0"}, {"prompt": "y", "duration": "5"}],
@@ -223,17 +243,24 @@ class TestMultiShot:
 
     def test_prompt_is_required_otherwise(self) -> None:
         refused(r"prompt: is required \(unless multi_shot with shot_type 'customize'\)", prompt=None)
-        refused(r"prompt: is required", prompt="", multi_shot=True, shot_type="intelligence")
-
-    def test_first_and_end_frame_with_multi_shot_only_on_kling_v3(self) -> None:
-        shots = dict(multi_shot=True, shot_type="intelligence", prompt="p", image=IMAGE, image_tail=TAIL)
-        assert i2v(model_name="kling-v3", **shots)["image_tail"] == TAIL
         refused(
-            r"image_tail: kling-v1-6 does not support first/end frames with multi_shot",
-            i2v,
-            model_name="kling-v1-6",
+            r"prompt: is required",
+            prompt="",
+            model_name="kling-v3",
+            multi_shot=True,
+            shot_type="intelligence",
+        )
+
+    @pytest.mark.parametrize("model", ["kling-v2-6", "kling-v1-6", None])
+    def test_multi_shot_is_kling_v3_only(self, model: str | None) -> None:
+        shots = dict(multi_shot=True, shot_type="intelligence", prompt="p")
+        assert i2v(model_name="kling-v3", image=IMAGE, image_tail=TAIL, **shots)["multi_shot"] is True
+        refused(
+            r"multi_shot: kling-v\S+( \(the default model\))? does not support multi_shot",
+            model_name=model,
             **shots,
         )
+        assert t2v(model_name="kling-v4-preview", **shots)["multi_shot"] is True  # unknown: Kling decides
 
 
 class TestElementsAndVoices:
@@ -397,3 +424,12 @@ class TestExtraBody:
             image=IMAGE,
             extra_body={"image_tail": TAIL},
         )
+
+
+def test_the_old_import_path_still_works() -> None:
+    from airflow_provider_kling import models
+
+    assert models.TextToVideoRequest is TextToVideoRequest
+    assert models.ImageToVideoRequest is ImageToVideoRequest
+    with pytest.raises(AttributeError, match="no attribute 'VideoRequest'"):
+        models.VideoRequest  # noqa: B018

@@ -21,6 +21,7 @@ from airflow_provider_kling.publishing import (
     PublishError,
     copy_file,
     file_size,
+    is_local,
     local_file,
     mux,
     safe_name,
@@ -128,7 +129,9 @@ class KlingPublishOperator(BaseOperator):
         root = ObjectStoragePath(
             _as_uri(self.destination or default_destination()), conn_id=self.destination_conn_id
         )
-        root.mkdir(parents=True, exist_ok=True)
+        if is_local(root):
+            root.mkdir(parents=True, exist_ok=True)
+        # Object stores have no folders to make, and fsspec's mkdir there would create a missing bucket.
         files: list[PublishedFile] = []
         try:
             with Downloader(self.limits) as downloader:
@@ -138,6 +141,12 @@ class KlingPublishOperator(BaseOperator):
             if exc.retryable:
                 raise
             raise AirflowFailException(f"Publishing to {root} failed: {exc}") from exc
+        except (FileNotFoundError, PermissionError) as exc:  # a missing bucket, refused keys: no retry helps
+            raise AirflowFailException(
+                f"Publishing to {root} failed: {type(exc).__name__}: {exc} (the bucket must exist and "
+                f"destination_conn_id {self.destination_conn_id!r} must be allowed to list, read, write "
+                "and delete in it)"
+            ) from exc
         paid_for = results + (source_result(self.source_video, results) if self.mux else [])
         published: dict[str, Any] = {
             "destination": str(root),

@@ -21,10 +21,12 @@ import requests
 from airflow_provider_kling.emulator.server import EmulatorServer
 from airflow_provider_kling.operators.publish import KlingPublishOperator
 from airflow_provider_kling.publishing import PublishError
+from tests import test_publish
 from tests.test_example_dags import load_dag
-from tests.test_publish import context, files_server, result_with  # noqa: F401  (files_server: a fixture)
+from tests.test_publish import context, result_with
 
 pytestmark = pytest.mark.s3
+files_server = test_publish.files_server  # the misbehaving file server fixture, reused
 
 RESULTS_ROUTE = "GET /results/{task_id}/{name}"
 REGION = "us-east-1"
@@ -209,7 +211,7 @@ def test_publish_to_s3_lands_playable_objects_once(
 def test_a_download_cut_mid_file_leaves_no_object(
     s3_url: str,
     files_server: str,
-    monkeypatch: pytest.MonkeyPatch,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     aws_connection(monkeypatch, "kling_s3_cut", s3_url)
     client = s3_client(s3_url)
@@ -230,7 +232,7 @@ def test_a_download_cut_mid_file_leaves_no_object(
 def test_a_missing_bucket_fails_for_good_and_is_not_created(
     s3_url: str,
     files_server: str,
-    monkeypatch: pytest.MonkeyPatch,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from airflow.sdk.exceptions import AirflowFailException
 

@@ -110,6 +110,8 @@ def test_sdist_holds_what_a_rebuild_needs(dists: dict[str, Path]) -> None:
         license_file = archive.extractfile(f"{top}/LICENSE")
         assert license_file is not None and b"Apache License" in license_file.read()
     assert {"pyproject.toml", "README.md", "LICENSE", "CHANGELOG.md", "PKG-INFO"} <= names
+    # The test suite comes whole (conftest, fixtures, the DAGs it runs), not setuptools' test*.py pick.
+    assert {"tests/conftest.py", "tests/fixtures/v2a-submit-ok.json", "dags/kling_video_to_audio.py"} <= names
     assert package_files() <= names
     assert not [n for n in names if n.startswith((".venv", ".git/", "artifacts"))]
     # `python -m build` made the wheel from this sdist, unpacked: the fixture's wheel is the rebuild.

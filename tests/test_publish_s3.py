@@ -151,7 +151,7 @@ def test_publish_to_s3_lands_playable_objects_once(
     s3_url: str,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
+    capfd: pytest.CaptureFixture[str],
 ) -> None:
     dag = load_dag(airflow_db, "kling_publish_s3")
     publish = dag.get_task("publish")
@@ -204,11 +204,15 @@ def test_publish_to_s3_lands_playable_objects_once(
     assert objects(client, bucket) == landed
     assert not any(f["downloaded"] for f in xcom(rerun.run_id, "publish")["files"])
 
+    logs = capfd.readouterr()
+    assert "Published 4 files" in logs.out + logs.err  # the task logs were captured here
+    assert KEYS["aws_secret_access_key"] not in logs.out + logs.err
+
     stored = sum(info["size"] for info in landed.values())
     uploads = [e for e in first_requests if e["method"] == "PUT" and not is_copy(e)]
     copies = [e for e in first_requests if e["method"] == "PUT" and is_copy(e)]
     deletes = [e for e in first_requests if e["method"] in ("POST", "DELETE")]
-    with capsys.disabled():
+    with capfd.disabled():
         print(
             f"\nS3 publish (moto on loopback; 2 shared cores, timings indicative): {len(landed)} objects, "
             f"{stored} bytes stored; first run: publish task {task_seconds(run.run_id, 'publish'):.2f} s "

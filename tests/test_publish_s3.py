@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import json
-import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,7 +22,7 @@ from airflow_provider_kling.operators.publish import KlingPublishOperator
 from airflow_provider_kling.publishing import PublishError
 from tests import test_publish
 from tests.test_example_dags import load_dag
-from tests.test_publish import context, result_with
+from tests.test_publish import context, free_port, result_with
 
 pytestmark = pytest.mark.s3
 files_server = test_publish.files_server  # the misbehaving file server fixture, reused
@@ -32,12 +31,6 @@ RESULTS_ROUTE = "GET /results/{task_id}/{name}"
 REGION = "us-east-1"
 KEYS = {"aws_access_key_id": "loopback-key", "aws_secret_access_key": "loopback-secret"}
 WRITES = ("PUT", "POST", "DELETE")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture

@@ -221,10 +221,15 @@ def copy_file(source: Path | ObjectStoragePath, target: ObjectStoragePath) -> in
     return size
 
 
+def is_local(path: ObjectStoragePath) -> bool:
+    """True for the local filesystem, False for object stores (s3://, gs://, ...)."""
+    return path.protocol in ("file", "local", "")
+
+
 @contextmanager
 def local_file(path: ObjectStoragePath) -> Iterator[str]:
     """A local filesystem path with the content of ``path`` (a temporary copy unless it is local)."""
-    if path.protocol in ("file", "local", ""):
+    if is_local(path):
         yield str(path.path)
         return
     with tempfile.TemporaryDirectory(prefix="kling-") as tmp:

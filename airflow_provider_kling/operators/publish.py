@@ -22,6 +22,7 @@ from airflow_provider_kling.publishing import (
     PublishError,
     copy_file,
     file_size,
+    is_local,
     local_file,
     mux,
     mux_music_bed,
@@ -79,6 +80,8 @@ class KlingPublishOperator(BaseOperator):
         or a list of them (templated).
     :param destination: Folder URI or local path (templated). Default: ``$AIRFLOW_HOME/kling_published``.
     :param destination_conn_id: Airflow connection for the storage backend (e.g. ``aws_default``).
+        For ``s3://``: an ``aws`` connection (``endpoint_url`` in its extra for MinIO, R2, ...; see the
+        README). The bucket must exist: publishing never creates one.
     :param audio_formats: Which audio files to copy: ``mp3``, ``wav`` or both (templated).
     :param include_videos: Also copy the result's ``videos`` (default True).
     :param mux: Also write the source video with the generated audio as one MP4.
@@ -156,7 +159,9 @@ class KlingPublishOperator(BaseOperator):
         root = ObjectStoragePath(
             _as_uri(self.destination or default_destination()), conn_id=self.destination_conn_id
         )
-        root.mkdir(parents=True, exist_ok=True)
+        if is_local(root):
+            root.mkdir(parents=True, exist_ok=True)
+        # Object stores have no folders to make, and fsspec's mkdir there would create a missing bucket.
         files: list[PublishedFile] = []
         try:
             with Downloader(self.limits) as downloader:
@@ -166,6 +171,12 @@ class KlingPublishOperator(BaseOperator):
             if exc.retryable:
                 raise
             raise AirflowFailException(f"Publishing to {root} failed: {exc}") from exc
+        except (FileNotFoundError, PermissionError) as exc:  # a missing bucket, refused keys: no retry helps
+            raise AirflowFailException(
+                f"Publishing to {root} failed: {type(exc).__name__}: {exc} (the bucket must exist and "
+                f"destination_conn_id {self.destination_conn_id!r} must be allowed to list, read, write "
+                "and delete in it)"
+            ) from exc
         paid_for = results + (source_result(self.source_video, results) if self.mux else [])
         published: dict[str, Any] = {
             "destination": str(root),

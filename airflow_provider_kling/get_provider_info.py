@@ -96,7 +96,8 @@ def get_provider_info() -> dict[str, Any]:
                 "hook-class-name": "airflow_provider_kling.hooks.kling.KlingHook",
                 "hook-name": "Kling AI",
                 "connection-type": "kling",
-                # Airflow 3 renders the form from this dict only (hook classmethods are ignored).
+                # Airflow 3.2+ renders the form from this dict; 3.1 from KlingHook.get_ui_field_behaviour(),
+                # which returns this same dict.
                 # "schema" is hidden because the Base URL carries the scheme; "extra" is hidden in
                 # the Airflow 2 form (the Airflow 3 form always shows its "Extra Fields JSON" box).
                 # The port stays visible: Airflow 3.3.2's row "Test" button sends port 0 for a

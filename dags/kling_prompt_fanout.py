@@ -20,8 +20,8 @@ from typing import Any
 
 import pendulum
 from airflow.sdk import Asset, Param, dag, task, task_group
-from airflow.sdk.configuration import conf
 
+from airflow_provider_kling.airflow_compat import conf
 from airflow_provider_kling.operators.publish import KlingPublishOperator, default_destination
 from airflow_provider_kling.operators.video import TextToVideoOperator
 from airflow_provider_kling.operators.video_to_audio import VideoToAudioOperator

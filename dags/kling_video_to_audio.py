@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import pendulum
 from airflow.sdk import Param, dag, task
-from airflow.sdk.configuration import conf
 
+from airflow_provider_kling.airflow_compat import conf
 from airflow_provider_kling.operators.video_to_audio import VideoToAudioOperator
 
 # Seconds between status checks: `[kling] poll_interval` (AIRFLOW__KLING__POLL_INTERVAL).

@@ -254,6 +254,23 @@ class KlingHook(BaseHook):
         # Secrets (keys, each newly signed JWT) not yet registered with Airflow's masker.
         self._unmasked: list[str] = []
 
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        """The connection form for Airflow 3.1, whose providers manager reads this method.
+
+        Airflow 3.2+ reads ``ui-field-behaviour`` from the provider info and skips this method;
+        both come from that one dict, so the two forms cannot drift apart.
+        """
+        from airflow_provider_kling.get_provider_info import get_provider_info
+
+        (conn_type,) = get_provider_info()["connection-types"]
+        behaviour = conn_type["ui-field-behaviour"]
+        return {
+            "hidden_fields": list(behaviour["hidden-fields"]),
+            "relabeling": dict(behaviour["relabeling"]),
+            "placeholders": dict(behaviour["placeholders"]),
+        }
+
     def __repr__(self) -> str:
         return f"<KlingHook conn_id={self.kling_conn_id!r} base_url={self._base_url!r}>"
 

@@ -10,9 +10,9 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.sdk import BaseOperator
-from airflow.sdk.configuration import conf
 
 from airflow_provider_kling import DEFAULT_CONN_ID
+from airflow_provider_kling.airflow_compat import conf
 from airflow_provider_kling.exceptions import (
     KlingCapacityTimeoutError,
     KlingConcurrencyLimitError,

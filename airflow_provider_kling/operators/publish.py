@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from airflow.sdk import Asset, BaseOperator, ObjectStoragePath
-from airflow.sdk.exceptions import AirflowFailException
 
+from airflow_provider_kling.airflow_compat import AirflowFailException
 from airflow_provider_kling.publishing import (
     BED_MODES,
     Downloader,

@@ -9,9 +9,9 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
-from airflow.sdk.configuration import conf
 
 from airflow_provider_kling import DEFAULT_CONN_ID
+from airflow_provider_kling.airflow_compat import conf
 from airflow_provider_kling.exceptions import KlingError, KlingTaskFailedError, KlingValidationError
 from airflow_provider_kling.task_kinds import get_kind
 

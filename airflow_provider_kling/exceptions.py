@@ -8,7 +8,9 @@ retry with backoff may succeed.
 
 from __future__ import annotations
 
-from airflow.sdk.exceptions import AirflowException, AirflowFailException
+from airflow.sdk.exceptions import AirflowException
+
+from airflow_provider_kling.airflow_compat import AirflowFailException
 
 
 class KlingError(AirflowException):

@@ -73,7 +73,7 @@ _resource_packs_cache: SingleFlightCache[ResourcePacks] = SingleFlightCache()
 
 def resource_packs_cache_dir() -> str:
     """``[kling] resource_packs_cache_dir``, default ``$AIRFLOW_HOME/kling_cache``."""
-    from airflow.sdk.configuration import conf
+    from airflow_provider_kling.airflow_compat import conf
 
     configured = (conf.get("kling", "resource_packs_cache_dir", fallback="") or "").strip()
     home = os.environ.get("AIRFLOW_HOME") or "~/airflow"
@@ -82,7 +82,7 @@ def resource_packs_cache_dir() -> str:
 
 def resource_packs_cache_seconds() -> float:
     """``[kling] resource_packs_cache_seconds`` (default 60)."""
-    from airflow.sdk.configuration import conf
+    from airflow_provider_kling.airflow_compat import conf
 
     raw = conf.get("kling", "resource_packs_cache_seconds", fallback=None)
     if raw is None or not str(raw).strip():

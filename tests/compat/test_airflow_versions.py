@@ -171,3 +171,20 @@ def test_the_declared_dependency_floors_are_what_is_installed() -> None:
         if Version(version(requirement.name)) != Version(floors[0]):
             untested[requirement.name] = (floors[0], version(requirement.name))
     assert not untested, f"declared floor -> lowest installable version: {untested}"
+
+
+def test_a_permanent_error_ends_the_task_without_retries(
+    compat_dags: Path, kling_conn: EmulatorServer
+) -> None:
+    """Airflow 3.1 catches airflow.exceptions.AirflowFailException, 3.2+ the task SDK's: a 1102 must
+    end the task on its first try on each (tests/dag_files/kling_costs.py: retries=3)."""
+    from airflow_provider_kling.emulator.state import ResourcePack
+
+    kling_conn.config.resource_packs = [
+        ResourcePack.from_dict({"total_quantity": 10, "remaining_quantity": 0})
+    ]
+    run = load_dag(compat_dags, "kling_costs_no_floor").test()
+    assert run.state == "failed"
+    ti = run.get_task_instance("video_to_audio")
+    assert (ti.state, ti.try_number, ti.max_tries) == ("failed", 1, 3)
+    assert kling_conn.emulator.stats.by_route["POST /v1/audio/video-to-audio"] == 1

@@ -90,10 +90,12 @@ def test_the_connection_form_has_the_kling_labels() -> None:
     assert meta["hook_name"] == "Kling AI"
     fields = meta["standard_fields"]
     (conn_type,) = get_provider_info()["connection-types"]
-    placeholders = conn_type["ui-field-behaviour"]["placeholders"]
+    behaviour = conn_type["ui-field-behaviour"]
     assert fields["url_schema"]["hidden"] is True
-    for name, title in (("host", "Base URL"), ("login", "Access key"), ("password", "Secret key or API key")):
-        assert fields[name] == {"hidden": False, "title": title, "placeholder": placeholders[name]}
+    assert set(behaviour["relabeling"]) == {"host", "login", "password"}
+    for name, title in behaviour["relabeling"].items():
+        expected = {"hidden": False, "title": title, "placeholder": behaviour["placeholders"][name]}
+        assert fields[name] == expected
     assert fields["port"]["hidden"] is False
 
 

@@ -92,3 +92,30 @@ def test_prompt_fanout_publishes_one_file_set_per_prompt(
     for path in muxed:
         assert streams(path).keys() == {"video", "audio"}
         assert container_seconds(path) == pytest.approx(5.0, abs=0.1)
+
+
+def test_a_failed_prompt_fails_only_its_own_chain(
+    airflow_db: Path, kling_conn: EmulatorServer, fast_polls: None, tmp_path: Path
+) -> None:
+    from airflow.models import TaskInstance
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    dag = load_dag(airflow_db, "kling_prompt_fanout")
+    prompts = ["A paper boat in the rain", "A hummingbird [fail]", "A neon skyline"]
+    run = dag.test(run_conf={"prompts": prompts, "destination": str(tmp_path)})
+    assert run.state == "failed"
+    with create_session() as session:
+        rows = session.execute(
+            select(TaskInstance.task_id, TaskInstance.map_index, TaskInstance.state).where(
+                TaskInstance.dag_id == "kling_prompt_fanout", TaskInstance.run_id == run.run_id
+            )
+        ).all()
+    states = {(task_id, index): str(state) for task_id, index, state in rows}
+    for step in ("make_video", "make_audio", "publish"):
+        assert states[(f"prompt.{step}", 0)] == "success"
+        assert states[(f"prompt.{step}", 2)] == "success"
+    assert states[("prompt.make_video", 1)] == "failed"
+    assert states[("prompt.make_audio", 1)] == "upstream_failed"
+    assert states[("prompt.publish", 1)] == "upstream_failed"
+    assert len(list(tmp_path.glob("*-*.mp4"))) == 2  # the two healthy prompts were published

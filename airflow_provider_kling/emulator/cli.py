@@ -7,6 +7,7 @@ import asyncio
 import os
 import signal
 
+from airflow_provider_kling.emulator import persist
 from airflow_provider_kling.emulator.billing import ResourcePack, default_packs
 from airflow_provider_kling.emulator.server import EmulatorServer
 from airflow_provider_kling.emulator.state import (
@@ -78,6 +79,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME",
         help="accept this video model_name with the generic rules (repeatable); unknown ones get 1203",
     )
+    p.add_argument(
+        "--state-file",
+        default=None,
+        help="load tasks and counters from this file at start (if it exists), save them on SIGTERM/SIGINT",
+    )
     faults = p.add_argument_group("fault injection (rates are probabilities 0..1 per API request)")
     for flag, (_, help_text) in FAULT_FLAGS.items():
         faults.add_argument(f"--fault-{flag}", type=float, default=0.0, metavar="RATE", help=help_text)
@@ -114,6 +120,8 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
 
 async def serve(args: argparse.Namespace) -> None:
     server = EmulatorServer(config_from_args(args), host=args.host, port=args.port)
+    if args.state_file and persist.load(server.emulator, args.state_file):
+        print(f"  restored {len(server.emulator.store.tasks)} tasks from {args.state_file}", flush=True)
     await server.start_async()
     print(f"Kling emulator listening on {server.url}", flush=True)
     print(f"  official mode: login={args.access_key} password=<--secret-key>", flush=True)
@@ -129,6 +137,8 @@ async def serve(args: argparse.Namespace) -> None:
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     await server.stop_async()
+    if args.state_file:
+        persist.save(server.emulator, args.state_file)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -65,9 +65,13 @@ class Stack:
     directory: Path
     api_url: str = ""
     emulator_url: str = ""
+    # False: Airflow talks to the stack's own emulator even if the caller set a Kling connection.
+    pass_kling_conn: bool = True
 
     def _run(self, command: str, timeout: float) -> str:
         env = {**os.environ, "KLING_STACK_DIR": str(self.directory)}
+        if not self.pass_kling_conn:
+            env.pop("AIRFLOW_CONN_KLING_DEFAULT", None)
         done = subprocess.run(
             ["bash", str(STACK_SH), command],
             env=env,
@@ -170,9 +174,9 @@ def connections_to(pid: int, port: int) -> set[tuple[int, int]]:
 
 
 @contextlib.contextmanager
-def running(directory: Path, keep: bool = False) -> Iterator[Stack]:
+def running(directory: Path, keep: bool = False, pass_kling_conn: bool = True) -> Iterator[Stack]:
     """``up`` now, ``down`` afterwards (also after a failure or a SIGTERM), unless ``keep``."""
-    stack = Stack(directory)
+    stack = Stack(directory, pass_kling_conn=pass_kling_conn)
 
     def _exit(signum: int, frame: object) -> None:
         raise SystemExit(128 + signum)

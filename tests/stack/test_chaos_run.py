@@ -55,6 +55,8 @@ def test_each_kling_task_was_submitted_once(report: Report) -> None:
     assert report.kling_tis == 2 * report.prompts
     assert report.submits == report.distinct_external_ids == report.kling_tasks_listed
     assert report.external_bases_missing == 0
+    # The only extra submits: one new task for each that ended "failed" on Kling's side.
+    assert report.submits == report.kling_tis + report.kling_failed
 
 
 def test_tries_are_reported_for_every_task(report: Report) -> None:

@@ -93,6 +93,10 @@ class Stack:
     def down(self) -> None:
         self._run("down", 180)
 
+    def clean(self) -> None:
+        """``down``, then delete the stack folder and PostgreSQL's data (also when it lives elsewhere)."""
+        self._run("clean", 240)
+
     def pg_restart(self) -> None:
         self._run("pg-restart", 120)
 
@@ -174,8 +178,10 @@ def connections_to(pid: int, port: int) -> set[tuple[int, int]]:
 
 
 @contextlib.contextmanager
-def running(directory: Path, keep: bool = False, pass_kling_conn: bool = True) -> Iterator[Stack]:
-    """``up`` now, ``down`` afterwards (also after a failure or a SIGTERM), unless ``keep``."""
+def running(
+    directory: Path, keep: bool = False, pass_kling_conn: bool = True, clean: bool = False
+) -> Iterator[Stack]:
+    """``up`` now, ``down`` (or ``clean``) afterwards (also after a failure or a SIGTERM), unless ``keep``."""
     stack = Stack(directory, pass_kling_conn=pass_kling_conn)
 
     def _exit(signum: int, frame: object) -> None:
@@ -187,7 +193,9 @@ def running(directory: Path, keep: bool = False, pass_kling_conn: bool = True) -
         yield stack
     finally:
         try:
-            if not keep:
+            if clean and not keep:
+                stack.clean()
+            elif not keep:
                 stack.down()
         finally:
             signal.signal(signal.SIGTERM, previous)

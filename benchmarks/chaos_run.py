@@ -25,7 +25,6 @@ import contextlib
 import dataclasses
 import json
 import math
-import shutil
 import statistics
 import sys
 import tempfile
@@ -76,6 +75,9 @@ class Settings:
     run_timeout: float = 3000.0
     stack_dir: Path = field(default_factory=lambda: REPO / ".stack")
     keep_stack: bool = False
+    clean_stack: bool = (
+        False  # delete the stack folder and its database afterwards (a folder made for the run)
+    )
 
 
 # ---------------------------------------------------------------------------- sampling
@@ -457,7 +459,9 @@ def wait_for_dag(stack: Stack) -> None:
 
 def chaos_run(settings: Settings, say: Any = print) -> Report:
     # The run counts Kling's side through the stack's own emulator: no connection pass-through.
-    with running(settings.stack_dir, keep=settings.keep_stack, pass_kling_conn=False) as stack:
+    with running(
+        settings.stack_dir, keep=settings.keep_stack, pass_kling_conn=False, clean=settings.clean_stack
+    ) as stack:
         say(f"stack up: api={stack.api_url} emulator={stack.emulator_url}")
         stack.emulator(
             "POST",
@@ -633,13 +637,10 @@ def main(argv: list[str] | None = None) -> int:
         seed=args.seed,
         stack_dir=args.stack_dir or Path(tempfile.mkdtemp(prefix="kling-chaos-")),
         keep_stack=args.keep_stack,
+        clean_stack=args.stack_dir is None,  # our own temp folder: leave nothing behind
     )
     t0 = time.monotonic()
-    try:
-        report = chaos_run(settings, say=lambda s: print(f"[{time.monotonic() - t0:6.0f}s] {s}", flush=True))
-    finally:
-        if args.stack_dir is None and not args.keep_stack:  # our own temp folder (stack already down)
-            shutil.rmtree(settings.stack_dir, ignore_errors=True)
+    report = chaos_run(settings, say=lambda s: print(f"[{time.monotonic() - t0:6.0f}s] {s}", flush=True))
     print("\n".join(report.lines()))
     print("OK" if report.ok else "NOT OK")
     return 0 if report.ok else 1

@@ -109,15 +109,19 @@ ensure_settings() {  # ports and secrets, chosen once per stack folder so restar
   [ -f "$STACK/settings.env" ] && return 0
   local secret
   secret() { .venv/bin/python -c 'import secrets; print(secrets.token_hex(24))'; }
-  {
-    echo "PG_PORT=$(free_port)"
-    echo "REDIS_PORT=$(free_port)"
-    echo "API_PORT=$(free_port)"
-    echo "EMULATOR_PORT=$(free_port)"
-    echo "JWT_SECRET=$(secret)"
-    echo "API_SECRET=$(secret)"
-    echo "FERNET_KEY=$(.venv/bin/python -c 'import base64,os; print(base64.urlsafe_b64encode(os.urandom(32)).decode())')"
-  } >"$STACK/settings.env.tmp"
+  # The file holds the JWT secret and the Fernet key: never readable by others, not even briefly.
+  (
+    umask 077
+    {
+      echo "PG_PORT=$(free_port)"
+      echo "REDIS_PORT=$(free_port)"
+      echo "API_PORT=$(free_port)"
+      echo "EMULATOR_PORT=$(free_port)"
+      echo "JWT_SECRET=$(secret)"
+      echo "API_SECRET=$(secret)"
+      echo "FERNET_KEY=$(.venv/bin/python -c 'import base64,os; print(base64.urlsafe_b64encode(os.urandom(32)).decode())')"
+    } >"$STACK/settings.env.tmp"
+  )
   if [ -n "${AIRFLOW_CONN_KLING_DEFAULT:-}" ]; then
     printf 'KLING_CONN=%q\n' "$AIRFLOW_CONN_KLING_DEFAULT" >>"$STACK/settings.env.tmp"
   fi

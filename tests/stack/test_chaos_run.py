@@ -29,6 +29,7 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> Report:
         kill_triggerer_at=int(os.environ.get("KLING_CHAOS_KILL_AT", "8")),
         processing_seconds=float(os.environ.get("KLING_CHAOS_PROCESSING_SECONDS", "60")),
         stack_dir=Path(tmp_path_factory.mktemp("chaos-stack")),
+        clean_stack=True,  # PostgreSQL's data may live outside (pytest's temp root is 0700)
     )
     result = chaos_run(settings)
     print("\n".join(result.lines()))

@@ -13,8 +13,8 @@ except ImportError:  # Airflow 3.1
     from airflow.configuration import conf
 
 try:
-    from airflow.sdk.exceptions import AirflowFailException
+    from airflow.sdk.exceptions import AirflowFailException, AirflowSensorTimeout
 except ImportError:  # Airflow 3.1
-    from airflow.exceptions import AirflowFailException  # type: ignore[no-redef]
+    from airflow.exceptions import AirflowFailException, AirflowSensorTimeout  # type: ignore[no-redef]
 
-__all__ = ["AirflowFailException", "conf"]
+__all__ = ["AirflowFailException", "AirflowSensorTimeout", "conf"]

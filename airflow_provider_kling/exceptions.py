@@ -2,15 +2,28 @@
 
 Errors are chosen by Kling's business ``code`` (never by matching message text), and every
 API error carries the HTTP status, the code, Kling's message and the ``request_id`` so a
-failed Airflow task tells the user exactly what to look up.  ``transient`` says whether a
-retry with backoff may succeed.
+failed Airflow task tells the user exactly what to look up.  ``transient`` says whether the
+hook's own retry with backoff may succeed.
+
+Which errors use up an Airflow task's retries:
+
+- Errors no retry can fix also derive from ``KlingPermanentError`` and therefore from Airflow's
+  ``AirflowFailException``: the task fails at once, without its retries. These are auth
+  (1000-1004, after the one JWT re-sign), account (1100-1103), parameters (1200-1203), content
+  policy (1300-1301), IP whitelist (1304), our own validation errors, and a wait stopped by one
+  of those (``KlingWaitAbortedError``).
+- Everything else is retried by Airflow as usual, and a retry re-attaches to the Kling task the
+  earlier try created: transient trouble (1302/1303, 5xx, network, unreadable answers), a wait
+  that gave up after repeated polling errors (``KlingWaitError``), a Kling task that ``failed``
+  (the retry submits a new one under ``<id>-2``) and the operator's wait ``timeout`` (the retry
+  waits for the same task again).
 """
 
 from __future__ import annotations
 
 from airflow.sdk.exceptions import AirflowException
 
-from airflow_provider_kling.airflow_compat import AirflowFailException
+from airflow_provider_kling.airflow_compat import AirflowFailException, AirflowSensorTimeout
 
 
 class KlingError(AirflowException):
@@ -19,7 +32,20 @@ class KlingError(AirflowException):
     transient: bool = False
 
 
-class KlingValidationError(KlingError, ValueError):
+class KlingPermanentError(KlingError, AirflowFailException):
+    """An error no retry can fix: Airflow fails the task without using up its retries.
+
+    Mixed into the concrete error classes, so they stay ``KlingError`` (and ``KlingAPIError``
+    with code, HTTP status and request_id) and are also ``AirflowFailException``.
+    """
+
+
+def fails_without_retry(error: BaseException) -> bool:
+    """Airflow's rule (task runner): these end the task at once; every other exception is retried."""
+    return isinstance(error, (AirflowFailException, AirflowSensorTimeout))
+
+
+class KlingValidationError(KlingPermanentError, ValueError):
     """Operator input that breaks the API contract; raised before any request is sent."""
 
 
@@ -50,22 +76,22 @@ class KlingAPIError(KlingError):
         return text
 
 
-class KlingAuthError(KlingAPIError):
+class KlingAuthError(KlingAPIError, KlingPermanentError):
     """1000-1004: authentication failed, empty, invalid, not yet valid or expired."""
 
 
-class KlingAccountError(KlingAPIError, AirflowFailException):
+class KlingAccountError(KlingAPIError, KlingPermanentError):
     """1100-1103: account exception, arrears, resource pack used up or expired, no permission.
 
     No retry can fix these (someone has to pay or buy a pack): the task fails without retries.
     """
 
 
-class KlingInvalidRequestError(KlingAPIError):
+class KlingInvalidRequestError(KlingAPIError, KlingPermanentError):
     """1200-1203: invalid request parameters (including unknown task ids)."""
 
 
-class KlingContentPolicyError(KlingAPIError):
+class KlingContentPolicyError(KlingAPIError, KlingPermanentError):
     """1300-1301: the content policy was triggered."""
 
 
@@ -81,7 +107,7 @@ class KlingConcurrencyLimitError(KlingAPIError):
     transient = True
 
 
-class KlingIPWhitelistError(KlingAPIError):
+class KlingIPWhitelistError(KlingAPIError, KlingPermanentError):
     """1304: the caller's IP is not on the account's whitelist."""
 
 
@@ -130,15 +156,36 @@ class KlingTaskFailedError(KlingError):
 
 
 class KlingWaitError(KlingError):
-    """Waiting gave up after repeated polling errors; ``transient`` if a later try could succeed."""
+    """Waiting gave up after repeated polling errors; an Airflow retry re-attaches and may succeed.
 
-    def __init__(self, message: str, *, transient: bool) -> None:
+    ``code``, ``http_status`` and ``request_id`` are those of the last polling error, when Kling
+    answered one.
+    """
+
+    transient = True
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: int | None = None,
+        http_status: int | None = None,
+        request_id: str | None = None,
+    ) -> None:
         super().__init__(message)
-        self.transient = transient
+        self.code = code
+        self.http_status = http_status
+        self.request_id = request_id
+
+
+class KlingWaitAbortedError(KlingWaitError, KlingPermanentError):
+    """Waiting stopped on an error no retry can fix (say, a revoked key): fails without retries."""
+
+    transient = False
 
 
 class KlingTaskTimeoutError(KlingError):
-    """Waiting for a Kling task exceeded the operator's ``timeout``."""
+    """Waiting for a Kling task exceeded the operator's ``timeout``; a retry waits for it again."""
 
     def __init__(self, task_id: str, waited_seconds: float, last_status: str | None) -> None:
         self.task_id = task_id
@@ -171,6 +218,10 @@ class KlingCapacityTimeoutError(KlingError):
             "to the account), or use a pack with more parallel tasks.",
             waited_seconds=waited_seconds,
         )
+
+
+class KlingSensorTimeoutError(KlingTaskTimeoutError, AirflowSensorTimeout):
+    """A deferred ``KlingTaskSensor`` passed its ``timeout``: no retry, as in poke mode."""
 
 
 _CODE_RANGES: list[tuple[int, int, type[KlingAPIError]]] = [

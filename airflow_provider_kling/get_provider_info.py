@@ -8,6 +8,8 @@ from __future__ import annotations
 from typing import Any
 
 from airflow_provider_kling import __version__
+from airflow_provider_kling.config import provider_config
+from airflow_provider_kling.connection_extra import CONN_FIELDS
 
 DOCS_URL = "https://github.com/airflow-provider-kling/airflow-provider-kling#readme"
 
@@ -49,48 +51,6 @@ def get_provider_info() -> dict[str, Any]:
         "triggers": [
             {"integration-name": "Kling AI", "python-modules": ["airflow_provider_kling.triggers.kling"]}
         ],
-        # `[kling]` options (AIRFLOW__KLING__<NAME>); Admin -> Configurations lists them.
-        "config": {
-            "kling": {
-                "description": "Kling AI provider settings.",
-                "options": {
-                    "min_remaining_units": {
-                        "description": (
-                            "Budget floor: before a Kling operator submits, it sums remaining_quantity "
-                            "over the online resource packs and fails the task (no submit, no retries) "
-                            "when the sum is below this. Unset: no check. An operator's "
-                            "min_remaining_units argument overrides it; 0 turns the check off. "
-                            "Kling's remaining figures lag by up to 12 hours."
-                        ),
-                        "version_added": "0.1.0",
-                        "type": "float",
-                        "example": "100",
-                        "default": None,
-                    },
-                    "resource_packs_cache_seconds": {
-                        "description": (
-                            "How long one process reuses an answer of GET /account/costs (Kling asks "
-                            "for at most one call per second there); 0 disables the cache."
-                        ),
-                        "version_added": "0.1.0",
-                        "type": "float",
-                        "example": "60",
-                        "default": "60",
-                    },
-                    "resource_packs_cache_dir": {
-                        "description": (
-                            "Folder of the file that lets the processes of one host (each task "
-                            "instance is one) share one GET /account/costs answer. Empty: "
-                            "$AIRFLOW_HOME/kling_cache."
-                        ),
-                        "version_added": "0.1.0",
-                        "type": "string",
-                        "example": "/var/cache/airflow/kling",
-                        "default": "",
-                    },
-                },
-            }
-        },
         "connection-types": [
             {
                 "hook-class-name": "airflow_provider_kling.hooks.kling.KlingHook",
@@ -122,7 +82,10 @@ def get_provider_info() -> dict[str, Any]:
                         "port": "443 (set a port: Airflow 3.3.2's Test button needs one)",
                     },
                 },
-                "conn-fields": {},
+                # Optional HTTP settings, stored in the extra (see connection_extra.py).
+                "conn-fields": CONN_FIELDS,
             }
         ],
+        # [kling] options; Airflow lists them in `airflow config list`.
+        "config": provider_config(),
     }

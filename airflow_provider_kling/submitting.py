@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_kling.exceptions import KlingError
+from airflow_provider_kling.exceptions import KlingPermanentError
 
 if TYPE_CHECKING:
     from airflow_provider_kling.hooks.kling import KlingHook
@@ -46,7 +46,10 @@ async def find_reusable(
             existing.task_id,
             existing.task_status_msg or "no reason given",
         )
-    raise KlingError(f"Kling task failed {MAX_RESUBMISSIONS} times under external_task_id {external_id}")
+    # Permanent: a retry would find the same failed tasks under the same ids.
+    raise KlingPermanentError(
+        f"Kling task failed {MAX_RESUBMISSIONS} times under external_task_id {external_id}"
+    )
 
 
 async def submit_or_reattach(

@@ -10,12 +10,13 @@ of requests per interval over a few keep-alive connections, instead of 1,000.
 from __future__ import annotations
 
 import asyncio
+import enum
 import logging
 import math
 import random
 import time
 import weakref
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +26,11 @@ from airflow_provider_kling.exceptions import (
     KlingConcurrencyLimitError,
     KlingError,
     KlingRateLimitError,
+    KlingTaskFailedError,
+    KlingTaskTimeoutError,
+    KlingWaitAbortedError,
+    KlingWaitError,
+    fails_without_retry,
     is_not_found,
 )
 from airflow_provider_kling.models import KlingTask, TaskStatus
@@ -48,10 +54,20 @@ HEARTBEAT_SECONDS = 60.0
 # A task in these holds one of the account's parallel-task slots (KLING_API.md §6).
 RUNNING_STATUSES = (TaskStatus.SUBMITTED.value, TaskStatus.PROCESSING.value)
 
-EVENT_SUCCESS = "success"
-EVENT_FAILED = "failed"
-EVENT_TIMEOUT = "timeout"
-EVENT_ERROR = "error"
+
+class WaitStatus(str, enum.Enum):
+    """How a wait ended (the ``status`` of its TriggerEvent payload)."""
+
+    SUCCESS = "success"
+    FAILED = "failed"  # the Kling task failed
+    TIMEOUT = "timeout"
+    ERROR = "error"  # polling gave up
+
+
+EVENT_SUCCESS = WaitStatus.SUCCESS.value
+EVENT_FAILED = WaitStatus.FAILED.value
+EVENT_TIMEOUT = WaitStatus.TIMEOUT.value
+EVENT_ERROR = WaitStatus.ERROR.value
 
 
 def jittered(interval: float) -> float:
@@ -100,12 +116,193 @@ class WaitProgress:
         return None
 
 
-def event_for_task(task: KlingTask) -> dict[str, Any]:
-    """The TriggerEvent payload for a finished task (JSON-serializable, no secrets)."""
-    if task.task_status is TaskStatus.SUCCEED:
-        return {"status": EVENT_SUCCESS, "task": task.to_xcom(), "message": ""}
-    # Kling's reason as is, as a poke passes it: KlingTaskFailedError words a missing one.
-    return {"status": EVENT_FAILED, "task": task.to_xcom(), "message": task.task_status_msg or ""}
+@dataclass(frozen=True)
+class WaitOutcome:
+    """How one wait ended, the same for a blocking wait, a poke and a trigger.
+
+    ``to_event()`` is the TriggerEvent payload (JSON, no secrets), ``from_event()`` reads it
+    back (also events written before this type existed), and ``result()`` is what the task
+    returns or raises.
+
+    :param task: ``success``/``failed``: the task's XCom dict; otherwise ``{"task_id", "status"}``.
+    :param message: Kling's failure reason, or why the wait stopped.
+    :param transient: ``error`` only: whether an Airflow retry (which re-attaches) may succeed.
+    :param code: ``error`` only: Kling's code of the last polling error, if it answered one.
+    """
+
+    status: WaitStatus
+    task: Mapping[str, Any]
+    message: str = ""
+    transient: bool = False
+    code: int | None = None
+    http_status: int | None = None
+    request_id: str | None = None
+
+    @classmethod
+    def finished(cls, task: KlingTask) -> WaitOutcome:
+        """A task that reached ``succeed`` or ``failed`` (Kling's reason kept as is)."""
+        if task.task_status is TaskStatus.SUCCEED:
+            return cls(WaitStatus.SUCCESS, task.to_xcom())
+        return cls(WaitStatus.FAILED, task.to_xcom(), task.task_status_msg or "")
+
+    @classmethod
+    def timed_out(cls, ident: str, last_status: str | None) -> WaitOutcome:
+        return cls(
+            WaitStatus.TIMEOUT,
+            {"task_id": ident, "status": last_status},
+            f"deadline passed; Kling task {ident} was {last_status or 'unknown'}",
+        )
+
+    @classmethod
+    def gave_up(cls, ident: str, error: BaseException, *, transient: bool) -> WaitOutcome:
+        """Polling stopped on ``error``; only its non-secret parts are kept (str, code, request_id)."""
+        api = error if isinstance(error, KlingAPIError) else None
+        return cls(
+            WaitStatus.ERROR,
+            {"task_id": ident},
+            str(error),
+            transient=transient,
+            code=api.code if api else None,
+            http_status=api.http_status if api else None,
+            request_id=api.request_id if api else None,
+        )
+
+    @property
+    def task_id(self) -> str | None:
+        value = self.task.get("task_id")
+        return None if value is None else str(value)
+
+    def to_event(self) -> dict[str, Any]:
+        event: dict[str, Any] = {
+            "status": self.status.value,
+            "task": dict(self.task),
+            "message": self.message,
+        }
+        if self.status is WaitStatus.ERROR:
+            event["transient"] = self.transient
+            for name in ("code", "http_status", "request_id"):
+                if getattr(self, name) is not None:
+                    event[name] = getattr(self, name)
+        return event
+
+    @classmethod
+    def from_event(cls, event: Mapping[str, Any]) -> WaitOutcome:
+        try:
+            status = WaitStatus(event.get("status"))
+        except ValueError:
+            status = WaitStatus.ERROR  # an event this version cannot read fails the wait, retryably
+            return cls(status, dict(event.get("task") or {}), f"unexpected event {event!r}", transient=True)
+        code, http_status = event.get("code"), event.get("http_status")
+        return cls(
+            status,
+            dict(event.get("task") or {}),
+            str(event.get("message") or ""),
+            transient=bool(event.get("transient")),
+            code=int(code) if code is not None else None,
+            http_status=int(http_status) if http_status is not None else None,
+            request_id=event.get("request_id"),
+        )
+
+    def result(
+        self,
+        *,
+        task_id_hint: str | None,
+        timeout: float,
+        timeout_error: type[KlingTaskTimeoutError] = KlingTaskTimeoutError,
+    ) -> dict[str, Any]:
+        """The task's XCom dict on success; otherwise raise the matching typed error."""
+        error = self.error(task_id_hint=task_id_hint, timeout=timeout, timeout_error=timeout_error)
+        if error is not None:
+            raise error
+        return dict(self.task)
+
+    def error(
+        self,
+        *,
+        task_id_hint: str | None,
+        timeout: float,
+        timeout_error: type[KlingTaskTimeoutError] = KlingTaskTimeoutError,
+    ) -> KlingError | None:
+        """The error a task raises for this outcome (see ``exceptions.py`` for which are retried)."""
+        task_id = self.task_id or task_id_hint or "unknown"
+        if self.status is WaitStatus.SUCCESS:
+            return None
+        if self.status is WaitStatus.FAILED:
+            return KlingTaskFailedError(task_id, self.message)
+        if self.status is WaitStatus.TIMEOUT:
+            return timeout_error(task_id, timeout, self.task.get("status"))
+        error = KlingWaitError if self.transient else KlingWaitAbortedError
+        return error(
+            f"Waiting for Kling task {task_id} failed: {self.message}",
+            code=self.code,
+            http_status=self.http_status,
+            request_id=self.request_id,
+        )
+
+
+class PollError(enum.Enum):
+    """What one failed status check means for a wait."""
+
+    UNKNOWN_ID = "unknown id"  # Kling does not know the id (yet)
+    THROTTLED = "throttled"  # 1302/1303: Kling asks to slow down; not a failed check
+    FAILED = "failed"  # counts against MAX_CONSECUTIVE_ERRORS
+    FATAL = "fatal"  # Kling refused the check for good (auth, account, ...): stop now
+
+
+def classify_poll_error(error: BaseException) -> PollError:
+    if is_not_found(error):
+        return PollError.UNKNOWN_ID
+    if _is_throttle(error):
+        return PollError.THROTTLED
+    if isinstance(error, KlingAPIError) and not error.transient:
+        return PollError.FATAL
+    return PollError.FAILED
+
+
+@dataclass
+class PollErrors:
+    """Failed status checks of one wait: the one error budget of pokes and triggers alike.
+
+    ``wait_for_unknown``: an id Kling does not know (yet) is waited for, as a sensor does,
+    instead of counting as a failed check.
+    """
+
+    ident: str
+    wait_for_unknown: bool = False
+    in_a_row: int = 0
+    told_unknown: bool = False
+
+    def succeeded(self) -> None:
+        self.in_a_row = 0
+
+    def record(self, error: BaseException, log: logging.Logger | Any) -> WaitOutcome | None:
+        """``None``: keep waiting. Otherwise the wait gives up with this outcome."""
+        kind = classify_poll_error(error)
+        if kind is PollError.UNKNOWN_ID and self.wait_for_unknown:
+            self.in_a_row = 0
+            if not self.told_unknown:
+                log.info("Kling does not know task %s yet", self.ident)
+                self.told_unknown = True
+            return None
+        if kind is PollError.THROTTLED:
+            # Kling asks us to slow down (the batched poller does); the deadline still bounds the wait.
+            log.info("Kling asks to slow down (%s); polling task %s less often", error, self.ident)
+            return None
+        self.in_a_row += 1
+        if kind is PollError.FATAL:
+            # A generic API error (unknown code) stops the wait, but an Airflow retry may still help.
+            return WaitOutcome.gave_up(self.ident, error, transient=not fails_without_retry(error))
+        if self.in_a_row >= MAX_CONSECUTIVE_ERRORS:
+            # Network-ish trouble: an Airflow retry re-attaches and may well succeed.
+            return WaitOutcome.gave_up(self.ident, error, transient=True)
+        log.warning(
+            "Checking Kling task %s failed (%d/%d): %s",
+            self.ident,
+            self.in_a_row,
+            MAX_CONSECUTIVE_ERRORS,
+            error,
+        )
+        return None
 
 
 def _expire(future: asyncio.Future[KlingTask]) -> None:
@@ -264,54 +461,28 @@ async def wait_for_task(
     progress: WaitProgress,
     log: logging.Logger | Any,
     wait_for_unknown: bool = False,
-) -> dict[str, Any]:
-    """Poll until the task finishes or ``deadline`` (epoch seconds) passes; returns an event dict.
+) -> WaitOutcome:
+    """Poll until the task finishes or ``deadline`` (epoch seconds) passes.
 
     ``wait_for_unknown``: an id Kling does not know (yet) is waited for, as a sensor's poke does,
     instead of counting as a failed round.
     """
     poller = TaskPoller.shared(hook, kind, poll_interval)
-    errors = 0
-    told_unknown = False
+    errors = PollErrors(ident, wait_for_unknown=wait_for_unknown)
     while True:
         remaining = None if deadline is None else deadline - time.time()
         if remaining is not None and remaining <= 0:
-            return {
-                "status": EVENT_TIMEOUT,
-                "task": {"task_id": ident, "status": progress.last_status},
-                "message": f"deadline passed; Kling task {ident} was {progress.last_status or 'unknown'}",
-            }
+            return WaitOutcome.timed_out(ident, progress.last_status)
         try:
             task = await poller.next_snapshot(ident, timeout=remaining)
         except asyncio.TimeoutError:
             continue
         except KlingError as exc:
-            if wait_for_unknown and is_not_found(exc):
-                errors = 0
-                if not told_unknown:
-                    log.info("Kling does not know task %s yet", ident)
-                    told_unknown = True
-                continue
-            if _is_throttle(exc):
-                # Not a failed round: Kling asks us to slow down, and the poller does. The
-                # deadline still bounds the wait.
-                log.info("Kling asks to slow down (%s); polling task %s less often", exc, ident)
-                continue
-            errors += 1
-            fatal = isinstance(exc, KlingAPIError) and not exc.transient and not is_not_found(exc)
-            if fatal or errors >= MAX_CONSECUTIVE_ERRORS:
-                return {
-                    "status": EVENT_ERROR,
-                    "task": {"task_id": ident},
-                    "message": str(exc),
-                    # Only network-ish trouble: an Airflow retry re-attaches and may well succeed.
-                    "transient": not fatal,
-                }
-            log.warning(
-                "Polling Kling task %s failed (%d/%d): %s", ident, errors, MAX_CONSECUTIVE_ERRORS, exc
-            )
+            gave_up = errors.record(exc, log)
+            if gave_up is not None:
+                return gave_up
             continue
-        errors = 0
+        errors.succeeded()
         was_running = progress.last_status in RUNNING_STATUSES
         line = progress.observe(task)
         if line:
@@ -319,27 +490,4 @@ async def wait_for_task(
         if task.is_terminal:
             if was_running:  # its parallel-task slot is free now: a queued submit may go
                 CapacityGate.shared(hook.kling_conn_id).slot_freed()
-            return event_for_task(task)
-
-
-def result_from_event(event: dict[str, Any], *, task_id_hint: str | None, timeout: float) -> dict[str, Any]:
-    """Turn a wait event into the XCom result, or raise the matching typed error."""
-    from airflow_provider_kling.exceptions import (
-        KlingTaskFailedError,
-        KlingTaskTimeoutError,
-        KlingWaitError,
-    )
-
-    status = event.get("status")
-    task = event.get("task") or {}
-    task_id = str(task.get("task_id") or task_id_hint or "unknown")
-    if status == EVENT_SUCCESS:
-        return dict(task)
-    if status == EVENT_FAILED:
-        raise KlingTaskFailedError(task_id, str(event.get("message") or ""))
-    if status == EVENT_TIMEOUT:
-        raise KlingTaskTimeoutError(task_id, timeout, task.get("status"))
-    raise KlingWaitError(
-        f"Waiting for Kling task {task_id} failed: {event.get('message')}",
-        transient=bool(event.get("transient")),
-    )
+            return WaitOutcome.finished(task)

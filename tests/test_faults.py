@@ -19,7 +19,7 @@ from airflow_provider_kling.operators.base import derive_external_task_id
 from airflow_provider_kling.operators.video_to_audio import VideoToAudioOperator
 from airflow_provider_kling.sensors.kling import KlingTaskSensor
 from airflow_provider_kling.triggers.kling import KlingTaskTrigger
-from airflow_provider_kling.waiting import EVENT_ERROR, MAX_CONSECUTIVE_ERRORS, result_from_event
+from airflow_provider_kling.waiting import EVENT_ERROR, MAX_CONSECUTIVE_ERRORS, WaitOutcome
 from benchmarks import fault_run
 from tests.conftest import conn_json, fast_config, first_event
 
@@ -222,8 +222,10 @@ def test_a_wait_that_gave_up_says_whether_a_retry_may_help() -> None:
     for transient in (True, False):
         event = {"status": EVENT_ERROR, "task": {"task_id": "1"}, "message": "boom", "transient": transient}
         with pytest.raises(exc.KlingWaitError, match="Waiting for Kling task 1 failed: boom") as info:
-            result_from_event(event, task_id_hint=None, timeout=1)
+            WaitOutcome.from_event(event).result(task_id_hint=None, timeout=1)
         assert info.value.transient is transient
+        # Airflow's rule: only a wait that no retry can fix ends the task without its retries.
+        assert exc.fails_without_retry(info.value) is (not transient)
 
 
 # ---------------------------------------------------------------------------- the fault run
@@ -330,8 +332,13 @@ def test_sensor_tolerates_a_few_failed_pokes(
     kling_conn.config.inject(Fault("error", code=5000, method="GET", times=MAX_CONSECUTIVE_ERRORS))
     for _ in range(MAX_CONSECUTIVE_ERRORS - 1):
         assert sensor.poke({}).is_done is False
-    with pytest.raises(exc.KlingServerError):
+    with pytest.raises(exc.KlingWaitError, match="5000") as gave_up:
         sensor.poke({})
+    assert isinstance(gave_up.value.__cause__, exc.KlingServerError)
+    assert not exc.fails_without_retry(gave_up.value)  # an Airflow retry may succeed
     kling_conn.config.inject(Fault("error", code=1004, method="GET", times=2))  # auth: fatal at once
-    with pytest.raises(exc.KlingAuthError):
+    with pytest.raises(exc.KlingWaitAbortedError, match="1004") as aborted:
         KlingTaskSensor(task_id="wait2", kling_task_id=submitted["task_id"]).poke({})
+    assert isinstance(aborted.value.__cause__, exc.KlingAuthError)
+    assert aborted.value.code == 1004 and aborted.value.http_status == 401
+    assert exc.fails_without_retry(aborted.value)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import os
 import random
@@ -29,6 +30,7 @@ from airflow.sdk import BaseHook
 
 from airflow_provider_kling import DEFAULT_CONN_ID
 from airflow_provider_kling.auth import Credentials, JwtCredentials, StaticKeyCredentials
+from airflow_provider_kling.connection_extra import read_extra
 from airflow_provider_kling.exceptions import (
     KlingAPIError,
     KlingAuthError,
@@ -223,9 +225,15 @@ class KlingHook(BaseHook):
     2. **Access key + secret key** (legacy design only): Login is the access key, Password the
        secret key; requests carry an HS256 JWT that is refreshed before it expires.
 
+    The connection's extra may tune the HTTP behaviour (the form shows these fields):
+    ``request_timeout`` (seconds per request, default 60), ``max_retries`` (default 5),
+    ``retry_min_wait`` and ``retry_max_wait`` (backoff seconds, default 1 and 60). Operators,
+    sensors and triggers build their hook from the connection id, so a deferred wait uses
+    them too.
+
     :param kling_conn_id: Airflow connection id of type ``kling``.
-    :param timeout: Seconds for one HTTP request (connect + read).
-    :param retry: Backoff policy for transient errors.
+    :param timeout: Seconds for one HTTP request (connect + read); overrides the extra.
+    :param retry: Backoff policy for transient errors; overrides the extra.
     """
 
     conn_name_attr = "kling_conn_id"
@@ -233,8 +241,8 @@ class KlingHook(BaseHook):
     conn_type = "kling"
     hook_name = "Kling AI"
 
-    # Used when a hook is created without ``timeout`` / ``retry`` (operators, triggers):
-    # tests and benchmarks shorten them process-wide instead of threading them through.
+    # Used when neither the constructor nor the connection's extra sets ``timeout`` / ``retry``.
+    # For tests and benchmarks, which shorten them process-wide; users set the extra instead.
     default_timeout: ClassVar[float] = 60.0
     default_retry: ClassVar[RetryPolicy] = RetryPolicy()
 
@@ -247,6 +255,8 @@ class KlingHook(BaseHook):
     ) -> None:
         super().__init__()
         self.kling_conn_id = kling_conn_id
+        self._timeout_arg, self._retry_arg = timeout, retry
+        # Final once the connection is loaded (``_configure``): argument > extra > class default.
         self.timeout = self.default_timeout if timeout is None else timeout
         self.retry = retry or self.default_retry
         self._base_url: str | None = None
@@ -287,6 +297,7 @@ class KlingHook(BaseHook):
             authority, _, path = rest.partition("/")
             host = f"{scheme}://{authority}:{conn.port}" + (f"/{path}" if path else "")
         self._base_url = host.rstrip("/")
+        self._apply_extra(conn)
         secret = conn.password or ""
         if not secret:
             raise KlingAuthError(
@@ -299,6 +310,20 @@ class KlingHook(BaseHook):
         else:
             self._credentials = StaticKeyCredentials(secret)
         self._unmasked.extend(self._credentials.secrets())
+
+    def _apply_extra(self, conn: Any) -> None:
+        """Request timeout and retry policy from the extra, unless the constructor set them."""
+        extra = read_extra(conn.extra_dejson or {}, self.kling_conn_id)
+        if self._timeout_arg is None:
+            self.timeout = self.default_timeout if extra.request_timeout is None else extra.request_timeout
+        if self._retry_arg is None:
+            base = self.default_retry
+            self.retry = dataclasses.replace(
+                base,
+                max_retries=base.max_retries if extra.max_retries is None else extra.max_retries,
+                min_wait=base.min_wait if extra.retry_min_wait is None else extra.retry_min_wait,
+                max_wait=base.max_wait if extra.retry_max_wait is None else extra.retry_max_wait,
+            )
 
     def _mask_new_secrets(self) -> None:
         """Register new secrets with Airflow's masker (task process and, via comms, its supervisor)."""
@@ -390,6 +415,8 @@ class KlingHook(BaseHook):
         ``retry_concurrency=False`` raises a 1303 at once: the caller waits for capacity itself.
         """
         from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
+
+        await self.aget_conn()  # the connection's extra sets the retry policy read below
 
         def retryable(error: BaseException) -> bool:
             if not retry_concurrency and isinstance(error, KlingConcurrencyLimitError):
@@ -591,12 +618,15 @@ class KlingHook(BaseHook):
     # ------------------------------------------------------------------ connection test
 
     def test_connection(self) -> tuple[bool, str]:
-        """One cheap authenticated read: list video-to-audio tasks, pageSize=1."""
+        """One cheap authenticated read: list video-to-audio tasks, pageSize=1.
+
+        Sent once, without retries, by a separate hook: this hook's settings stay as they are.
+        """
+        probe = KlingHook(self.kling_conn_id, timeout=self._timeout_arg, retry=RetryPolicy(max_retries=0))
         try:
-            self.retry = RetryPolicy(max_retries=0)
-            self._run_sync(lambda: self.alist_tasks("video-to-audio", 1, 1))
+            probe._run_sync(lambda: probe.alist_tasks("video-to-audio", 1, 1))
         except KlingError as exc:
             return False, str(exc)
         except Exception as exc:
             return False, f"{type(exc).__name__}: {exc}"
-        return True, f"Connected to Kling at {self._base_url} ({self.auth_mode} auth)"
+        return True, f"Connected to Kling at {probe._base_url} ({probe.auth_mode} auth)"

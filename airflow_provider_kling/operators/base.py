@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.sdk import BaseOperator
 
-from airflow_provider_kling import DEFAULT_CONN_ID
+from airflow_provider_kling import DEFAULT_CONN_ID, config
 from airflow_provider_kling.airflow_compat import conf
 from airflow_provider_kling.exceptions import (
     KlingCapacityTimeoutError,
@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
     from airflow_provider_kling.hooks.kling import KlingHook
     from airflow_provider_kling.models import KlingRequest, KlingTask
+    from airflow_provider_kling.waiting import WaitOutcome
 
 BUDGET_CHECK_ERROR_POLICIES = ("fail", "skip")
 
@@ -80,8 +81,8 @@ class KlingSubmitTaskOperator(BaseOperator):
         external_task_id: str | None = None,
         callback_url: str | None = None,
         wait_for_completion: bool = True,
-        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
-        poll_interval: float = 10.0,
+        deferrable: bool | None = None,
+        poll_interval: float | None = None,
         timeout: float = 3600.0,
         min_remaining_units: float | None = None,
         on_budget_check_error: str = "fail",
@@ -101,8 +102,9 @@ class KlingSubmitTaskOperator(BaseOperator):
         self.external_task_id = external_task_id
         self.callback_url = callback_url
         self.wait_for_completion = wait_for_completion
-        self.deferrable = deferrable
-        self.poll_interval = poll_interval
+        # Config read here, not as a default argument: that would freeze it at module import.
+        self.deferrable = config.default_deferrable() if deferrable is None else deferrable
+        self.poll_interval = config.poll_interval() if poll_interval is None else poll_interval
         self.timeout = timeout
         self.kling_task_id: str | None = None
 
@@ -129,7 +131,7 @@ class KlingSubmitTaskOperator(BaseOperator):
     # ------------------------------------------------------------------ execute
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from airflow_provider_kling.waiting import WaitProgress, event_for_task, wait_for_task
+        from airflow_provider_kling.waiting import WaitOutcome, WaitProgress, wait_for_task
 
         request = self.build_request()  # before any connection lookup or request
         external_id = request.external_task_id or self._default_external_id(context)
@@ -152,7 +154,7 @@ class KlingSubmitTaskOperator(BaseOperator):
         if not self.wait_for_completion:
             return task.to_xcom()
         if task.is_terminal:  # never defer for a task that is already done
-            return self._finish(event_for_task(task))
+            return self._finish(WaitOutcome.finished(task))
         if self.deferrable:
             from airflow_provider_kling.triggers.kling import KlingTaskTrigger
 
@@ -170,7 +172,7 @@ class KlingSubmitTaskOperator(BaseOperator):
                 timeout=timedelta(seconds=self.timeout + 60),
             )
         progress = WaitProgress(self.task_kind, task.task_id, last_status=task.task_status.value)
-        event = self.hook.run_sync(
+        outcome = self.hook.run_sync(
             lambda: wait_for_task(
                 self.hook,
                 self.task_kind,
@@ -181,7 +183,7 @@ class KlingSubmitTaskOperator(BaseOperator):
                 log=self.log,
             )
         )
-        return self._finish(event)
+        return self._finish(outcome)
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
         """Resume after the trigger fired (a wait, or a submit that waited for capacity)."""
@@ -207,7 +209,9 @@ class KlingSubmitTaskOperator(BaseOperator):
                 context["ti"].xcom_push(key="kling_task_id", value=self.kling_task_id)
         if status == EVENT_SUBMITTED:
             return dict(task)
-        return self._finish(event)
+        from airflow_provider_kling.waiting import WaitOutcome
+
+        return self._finish(WaitOutcome.from_event(event))
 
     def _wait_for_capacity(self, busy: _AtCapacity, deadline: float) -> KlingTask:
         """The account runs its maximum of parallel tasks (or rate-limits us): wait, then submit.
@@ -323,10 +327,8 @@ class KlingSubmitTaskOperator(BaseOperator):
         except (KlingConcurrencyLimitError, KlingRateLimitError) as exc:
             raise _AtCapacity(payload, exc) from None
 
-    def _finish(self, event: dict[str, Any]) -> dict[str, Any]:
-        from airflow_provider_kling.waiting import result_from_event
-
-        result = result_from_event(event, task_id_hint=self.kling_task_id, timeout=self.timeout)
+    def _finish(self, outcome: WaitOutcome) -> dict[str, Any]:
+        result = outcome.result(task_id_hint=self.kling_task_id, timeout=self.timeout)
         self.log.info("Kling task %s succeeded: %s", result.get("task_id"), _describe_outputs(result))
         self.log.info("Kling task %s cost %s", result.get("task_id"), describe_cost(result))
         return result

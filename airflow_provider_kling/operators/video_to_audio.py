@@ -33,8 +33,8 @@ class VideoToAudioOperator(KlingSubmitTaskOperator):
     :param kling_conn_id: Connection of type ``kling``.
     :param wait_for_completion: Wait for the audio (default) or return right after submitting.
     :param deferrable: Wait on the triggerer, freeing the worker slot (default from
-        ``[operators] default_deferrable``).
-    :param poll_interval: Seconds between status checks.
+        ``[operators] default_deferrable``, read when the operator is built).
+    :param poll_interval: Seconds between status checks (default ``[kling] poll_interval``, 10).
     :param timeout: Seconds to wait for the task before failing with its task id.
     :param min_remaining_units: Budget floor checked before submitting (default
         ``[kling] min_remaining_units``; see ``KlingSubmitTaskOperator``).

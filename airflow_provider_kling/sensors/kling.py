@@ -10,9 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
-from airflow_provider_kling import DEFAULT_CONN_ID
-from airflow_provider_kling.airflow_compat import conf
-from airflow_provider_kling.exceptions import KlingError, KlingTaskFailedError, KlingValidationError
+from airflow_provider_kling import DEFAULT_CONN_ID, config
+from airflow_provider_kling.exceptions import KlingError, KlingValidationError
 from airflow_provider_kling.task_kinds import get_kind
 
 # Hook, models and waiting code are imported where used: this module is imported on every
@@ -21,7 +20,7 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from airflow_provider_kling.hooks.kling import KlingHook
-    from airflow_provider_kling.waiting import WaitProgress
+    from airflow_provider_kling.waiting import PollErrors, WaitOutcome, WaitProgress
 
 
 class KlingTaskSensor(BaseSensorOperator):
@@ -39,9 +38,14 @@ class KlingTaskSensor(BaseSensorOperator):
     :param task_kind: ``video-to-audio`` (default), ``text2video``, ``image2video``, ``text-to-audio``.
     :param kling_conn_id: Connection of type ``kling``.
     :param deferrable: Wait on the triggerer instead of a worker slot (default from
-        ``[operators] default_deferrable``).
-    :param poke_interval: Seconds between checks, also when deferred (default 10).
-    :param timeout: Seconds to wait before failing (default 3600).
+        ``[operators] default_deferrable``, read when the sensor is built).
+    :param poke_interval: Seconds between checks, also when deferred (default
+        ``[kling] poll_interval``, 10).
+    :param timeout: Seconds to wait before failing, without retries as every Airflow sensor
+        (default 3600).
+
+    Failed checks are judged as in a deferred wait: 1302/1303 only slow down, auth/account
+    errors fail at once, other errors fail the sensor after 5 in a row.
     """
 
     template_fields: Sequence[str] = ("kling_task_id", "external_task_id")
@@ -54,10 +58,11 @@ class KlingTaskSensor(BaseSensorOperator):
         external_task_id: str | None = None,
         task_kind: str = "video-to-audio",
         kling_conn_id: str = DEFAULT_CONN_ID,
-        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        deferrable: bool | None = None,
         **kwargs: Any,
     ) -> None:
-        kwargs.setdefault("poke_interval", 10.0)
+        if kwargs.get("poke_interval") is None:
+            kwargs["poke_interval"] = config.poll_interval()
         kwargs.setdefault("timeout", 3600.0)
         super().__init__(**kwargs)
         get_kind(task_kind)
@@ -65,9 +70,10 @@ class KlingTaskSensor(BaseSensorOperator):
         self.external_task_id = external_task_id
         self.task_kind = task_kind
         self.kling_conn_id = kling_conn_id
-        self.deferrable = deferrable
+        # Read here, not as a default argument: that would freeze it at module import.
+        self.deferrable = config.default_deferrable() if deferrable is None else deferrable
         self._progress: WaitProgress | None = None
-        self._failed_pokes = 0
+        self._poll_errors: PollErrors | None = None
 
     @cached_property
     def hook(self) -> KlingHook:
@@ -83,38 +89,30 @@ class KlingTaskSensor(BaseSensorOperator):
         return str(ident)
 
     def poke(self, context: Context) -> PokeReturnValue:
-        from airflow_provider_kling.models import TaskStatus
-        from airflow_provider_kling.waiting import MAX_CONSECUTIVE_ERRORS, WaitProgress
+        from airflow_provider_kling.waiting import PollErrors, WaitOutcome, WaitProgress
 
+        if self._poll_errors is None:
+            self._poll_errors = PollErrors(self.ident, wait_for_unknown=True)
         try:
-            task = self.hook.find_task(self.task_kind, self.ident)
+            task = self.hook.get_task(self.task_kind, self.ident)
         except KlingError as exc:
-            # Like the trigger: a few failed checks in a row (each already retried) are not fatal.
-            self._failed_pokes += 1
-            if not exc.transient or self._failed_pokes >= MAX_CONSECUTIVE_ERRORS:
-                raise
-            self.log.warning(
-                "Checking Kling task %s failed (%d/%d): %s",
-                self.ident,
-                self._failed_pokes,
-                MAX_CONSECUTIVE_ERRORS,
-                exc,
-            )
-            return PokeReturnValue(is_done=False)
-        self._failed_pokes = 0
-        if task is None:
-            self.log.info("Kling does not know task %s yet", self.ident)
-            return PokeReturnValue(is_done=False)
+            # The same verdict as a deferred wait (PollErrors): slow-downs and unknown ids are not
+            # failed checks, a few failed checks in a row (each already retried) are not fatal.
+            gave_up = self._poll_errors.record(exc, self.log)
+            if gave_up is None:
+                return PokeReturnValue(is_done=False)
+            error = gave_up.error(task_id_hint=self.ident, timeout=self.timeout)
+            assert error is not None  # an outcome of record() is never a success
+            raise error from exc
+        self._poll_errors.succeeded()
         if self._progress is None:
             self._progress = WaitProgress(self.task_kind, self.ident)
         line = self._progress.observe(task)
         if line:
             self.log.info(line)
-        if task.task_status is TaskStatus.FAILED:
-            raise KlingTaskFailedError(task.task_id, task.task_status_msg or "")
-        if task.task_status is TaskStatus.SUCCEED:
-            return PokeReturnValue(is_done=True, xcom_value=task.to_xcom())
-        return PokeReturnValue(is_done=False)
+        if not task.is_terminal:
+            return PokeReturnValue(is_done=False)
+        return PokeReturnValue(is_done=True, xcom_value=self._result(WaitOutcome.finished(task)))
 
     def execute(self, context: Context) -> Any:
         if not self.deferrable:
@@ -140,6 +138,13 @@ class KlingTaskSensor(BaseSensorOperator):
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
         """Resume after the trigger fired."""
-        from airflow_provider_kling.waiting import result_from_event
+        from airflow_provider_kling.waiting import WaitOutcome
 
-        return result_from_event(event, task_id_hint=self.ident, timeout=self.timeout)
+        return self._result(WaitOutcome.from_event(event))
+
+    def _result(self, outcome: WaitOutcome) -> dict[str, Any]:
+        from airflow_provider_kling.exceptions import KlingSensorTimeoutError
+
+        return outcome.result(
+            task_id_hint=self.ident, timeout=self.timeout, timeout_error=KlingSensorTimeoutError
+        )

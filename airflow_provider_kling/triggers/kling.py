@@ -75,7 +75,7 @@ class KlingTaskTrigger(BaseTrigger):
             self.poll_interval,
         )
         async with shared_session_scope():
-            event = await wait_for_task(
+            outcome = await wait_for_task(
                 hook,
                 self.kind,
                 self.kling_task_id,
@@ -85,7 +85,7 @@ class KlingTaskTrigger(BaseTrigger):
                 log=self.log,
                 wait_for_unknown=self.wait_for_unknown,
             )
-        yield TriggerEvent(event)
+        yield TriggerEvent(outcome.to_event())
 
     async def on_kill(self) -> None:
         self.log.warning(

@@ -20,11 +20,11 @@ from airflow_provider_kling.capacity import (
     outlast_rate_limits,
     submit_when_capacity,
 )
-from airflow_provider_kling.exceptions import KlingCapacityTimeoutError, KlingError
+from airflow_provider_kling.exceptions import KlingCapacityTimeoutError, KlingError, fails_without_retry
 from airflow_provider_kling.hooks.kling import KlingHook, shared_session_scope
 from airflow_provider_kling.submitting import find_reusable, submit_or_reattach
 from airflow_provider_kling.task_kinds import get_kind
-from airflow_provider_kling.waiting import EVENT_ERROR, WaitProgress, event_for_task, wait_for_task
+from airflow_provider_kling.waiting import WaitOutcome, WaitProgress, wait_for_task
 
 EVENT_SUBMITTED = "submitted"
 # Set on the events of a task this trigger submitted: the operator then reports its id.
@@ -135,17 +135,16 @@ class KlingSubmitTrigger(BaseTrigger):
                 )
                 return
             except KlingError as exc:
+                # Airflow's rule: a retry may help unless the error fails without retry (1201, ...).
+                gave_up = WaitOutcome.gave_up(
+                    self.external_task_id, exc, transient=not fails_without_retry(exc)
+                )
                 yield TriggerEvent(
-                    {
-                        "status": EVENT_ERROR,
-                        "task": {"external_task_id": self.external_task_id},
-                        "message": str(exc),
-                        "transient": exc.transient,
-                    }
+                    {**gave_up.to_event(), "task": {"external_task_id": self.external_task_id}}
                 )
                 return
             if task.is_terminal:
-                yield TriggerEvent({**event_for_task(task), SUBMITTED_ON_TRIGGERER: True})
+                yield TriggerEvent({**WaitOutcome.finished(task).to_event(), SUBMITTED_ON_TRIGGERER: True})
                 return
             if not self.wait:
                 yield TriggerEvent(
@@ -158,7 +157,7 @@ class KlingSubmitTrigger(BaseTrigger):
                 )
                 return
             progress = WaitProgress(self.kind, task.task_id, last_status=task.task_status.value)
-            event = await wait_for_task(
+            outcome = await wait_for_task(
                 hook,
                 self.kind,
                 task.task_id,
@@ -167,7 +166,7 @@ class KlingSubmitTrigger(BaseTrigger):
                 progress=progress,
                 log=self.log,
             )
-        yield TriggerEvent({**event, SUBMITTED_ON_TRIGGERER: True})
+        yield TriggerEvent({**outcome.to_event(), SUBMITTED_ON_TRIGGERER: True})
 
     async def on_kill(self) -> None:
         self.log.warning(

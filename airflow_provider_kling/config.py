@@ -1,0 +1,83 @@
+"""The provider's Airflow configuration: the ``[kling]`` options and the defaults read from config.
+
+Declared for Airflow in ``get_provider_info()`` (so they show in ``airflow config list``), and
+read when an operator is constructed, not when its module is imported: a DAG file parsed after
+the setting changed sees the new value. Imports nothing heavy: operator modules use it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+SECTION = "kling"
+DEFAULT_POLL_INTERVAL = 10.0
+
+
+def provider_config() -> dict[str, Any]:
+    """The ``config`` entry of the provider info (the format of Airflow's provider.yaml)."""
+    return {
+        SECTION: {
+            "description": "Kling AI provider settings: defaults of the operators, sensor and triggers.",
+            "options": {
+                "poll_interval": {
+                    "description": (
+                        "Seconds between status checks of a Kling task, when an operator or "
+                        "KlingTaskSensor does not set its own poll_interval / poke_interval. Waits on "
+                        "one triggerer are batched (one list call per interval for all of them)."
+                    ),
+                    "version_added": "0.1.0",
+                    "type": "float",
+                    "example": "30",
+                    "default": str(DEFAULT_POLL_INTERVAL),
+                },
+                "min_remaining_units": {
+                    "description": (
+                        "Budget floor: before a Kling operator submits, it sums remaining_quantity "
+                        "over the online resource packs and fails the task (no submit, no retries) "
+                        "when the sum is below this. Unset: no check. An operator's "
+                        "min_remaining_units argument overrides it; 0 turns the check off. "
+                        "Kling's remaining figures lag by up to 12 hours."
+                    ),
+                    "version_added": "0.1.0",
+                    "type": "float",
+                    "example": "100",
+                    "default": None,
+                },
+                "resource_packs_cache_seconds": {
+                    "description": (
+                        "How long one process reuses an answer of GET /account/costs (Kling asks "
+                        "for at most one call per second there); 0 disables the cache."
+                    ),
+                    "version_added": "0.1.0",
+                    "type": "float",
+                    "example": "60",
+                    "default": "60",
+                },
+                "resource_packs_cache_dir": {
+                    "description": (
+                        "Folder of the file that lets the processes of one host (each task "
+                        "instance is one) share one GET /account/costs answer. Empty: "
+                        "$AIRFLOW_HOME/kling_cache."
+                    ),
+                    "version_added": "0.1.0",
+                    "type": "string",
+                    "example": "/var/cache/airflow/kling",
+                    "default": "",
+                },
+            },
+        }
+    }
+
+
+def poll_interval() -> float:
+    """``[kling] poll_interval``, read now."""
+    from airflow_provider_kling.airflow_compat import conf
+
+    return conf.getfloat(SECTION, "poll_interval", fallback=DEFAULT_POLL_INTERVAL)
+
+
+def default_deferrable() -> bool:
+    """``[operators] default_deferrable``, read now (as Airflow's own operators do, but per construction)."""
+    from airflow_provider_kling.airflow_compat import conf
+
+    return conf.getboolean("operators", "default_deferrable", fallback=False)

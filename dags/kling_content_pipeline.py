@@ -9,8 +9,8 @@
 
 Trigger it from the UI with your own prompts. Waits run on the triggerer when
 `[operators] default_deferrable` is on. Against the local emulator (`kling-emulator`) it runs
-end to end without a Kling account; `AIRFLOW__KLING__POLL_INTERVAL` (default 5 s) sets how
-often Kling is asked for the status.
+end to end without a Kling account; `[kling] poll_interval`
+(`AIRFLOW__KLING__POLL_INTERVAL`, default 10 s) sets how often Kling is asked for the status.
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ from airflow_provider_kling.operators.publish import KlingPublishOperator, defau
 from airflow_provider_kling.operators.video import TextToVideoOperator
 from airflow_provider_kling.operators.video_to_audio import VideoToAudioOperator
 
-POLL_INTERVAL = conf.getfloat("kling", "poll_interval", fallback=5.0)
 PUBLISHED = Asset("kling_published")
 # Budget floor: fail (without retries, before submitting) when fewer units remain in the packs.
 MIN_REMAINING_UNITS = 20
@@ -67,7 +66,6 @@ def kling_content_pipeline() -> None:
         prompt="{{ params.prompt }}",
         duration="{{ params.duration }}",
         min_remaining_units=MIN_REMAINING_UNITS,  # no new spend when the packs run low
-        poll_interval=POLL_INTERVAL,
         timeout=1800,
     )
     audio = VideoToAudioOperator(
@@ -76,7 +74,6 @@ def kling_content_pipeline() -> None:
         sound_effect_prompt="{{ params.sound_effect_prompt }}",
         bgm_prompt="{{ params.bgm_prompt }}",
         asmr_mode="{{ params.asmr_mode }}",
-        poll_interval=POLL_INTERVAL,
         timeout=1800,
     )
     publish = KlingPublishOperator(

@@ -26,7 +26,6 @@ from airflow_provider_kling.operators.publish import KlingPublishOperator, defau
 from airflow_provider_kling.operators.video import TextToVideoOperator
 from airflow_provider_kling.operators.video_to_audio import VideoToAudioOperator
 
-POLL_INTERVAL = conf.getfloat("kling", "poll_interval", fallback=5.0)
 PUBLISHED = Asset("kling_published")
 # Per Kling task: the wait in line for a free parallel-task slot plus the generation. 50 prompts on
 # an account with 3 parallel tasks and 5-minute videos queue for almost 3 h.
@@ -74,15 +73,12 @@ def kling_prompt_fanout() -> None:
 
     @task_group(group_id="prompt")
     def chain(prompt: str) -> None:
-        video = TextToVideoOperator(
-            task_id="make_video", prompt=prompt, duration="5", poll_interval=POLL_INTERVAL, timeout=WAIT_LIMIT
-        )
+        video = TextToVideoOperator(task_id="make_video", prompt=prompt, duration="5", timeout=WAIT_LIMIT)
         audio = VideoToAudioOperator(
             task_id="make_audio",
             video_id=THIS_CHAINS_VIDEO_ID,
             sound_effect_prompt="{{ params.sound_effect_prompt }}",
             bgm_prompt="{{ params.bgm_prompt }}",
-            poll_interval=POLL_INTERVAL,
             timeout=WAIT_LIMIT,
         )
         # Kling's video-to-audio result carries its source video: mux=True puts the two together.

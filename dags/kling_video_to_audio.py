@@ -16,9 +16,6 @@ from airflow.sdk import Param, dag, task
 from airflow_provider_kling.airflow_compat import conf
 from airflow_provider_kling.operators.video_to_audio import VideoToAudioOperator
 
-# Seconds between status checks: `[kling] poll_interval` (AIRFLOW__KLING__POLL_INTERVAL).
-POLL_INTERVAL = conf.getfloat("kling", "poll_interval", fallback=5.0)
-
 
 @dag(
     dag_id="kling_video_to_audio",
@@ -43,7 +40,6 @@ def kling_video_to_audio() -> None:
         sound_effect_prompt="{{ params.sound_effect_prompt }}",
         bgm_prompt="{{ params.bgm_prompt }}",
         asmr_mode="{{ params.asmr_mode }}",
-        poll_interval=POLL_INTERVAL,
         timeout=600,
     )
 

@@ -103,3 +103,23 @@ async def next_event(trigger: Any) -> dict[str, Any]:
 def first_event(trigger: Any) -> dict[str, Any]:
     """Run a trigger on a fresh event loop until its first event."""
     return asyncio.run(next_event(trigger))
+
+
+@pytest.fixture
+def trigger_runs(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Ids of the Kling tasks whose ``KlingTaskTrigger`` really ran (a spy: the trigger runs as is).
+
+    ``dag.test()`` runs a deferred task's trigger in line, so this shows a deferral happened.
+    """
+    from airflow_provider_kling.triggers.kling import KlingTaskTrigger
+
+    runs: list[str] = []
+    original = KlingTaskTrigger.run
+
+    async def run(self: KlingTaskTrigger) -> Any:
+        runs.append(self.kling_task_id)
+        async for event in original(self):
+            yield event
+
+    monkeypatch.setattr(KlingTaskTrigger, "run", run)
+    return runs

@@ -33,7 +33,13 @@ def container_seconds(path: Path) -> float:
 
 @pytest.mark.parametrize("deferrable", [False, True])
 def test_content_pipeline_publishes_a_playable_mp4(
-    airflow_db: Path, kling_conn: EmulatorServer, fast_polls: None, tmp_path: Path, monkeypatch, deferrable
+    airflow_db: Path,
+    kling_conn: EmulatorServer,
+    fast_polls: None,
+    tmp_path: Path,
+    monkeypatch,
+    deferrable,
+    trigger_runs: list[str],
 ) -> None:
     monkeypatch.setenv("AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE", str(deferrable))
     dag = load_dag(airflow_db, "kling_content_pipeline")
@@ -46,6 +52,8 @@ def test_content_pipeline_publishes_a_playable_mp4(
     emulator = kling_conn.emulator
     [video_task] = [t for t in emulator.store.tasks.values() if t.kind == "text2video"]
     [audio_task] = [t for t in emulator.store.tasks.values() if t.kind == "video-to-audio"]
+    # Both waits ran in their triggers when deferrable, neither did when blocking.
+    assert trigger_runs == ([video_task.task_id, audio_task.task_id] if deferrable else [])
     assert audio_task.request["video_id"] == video_task.video_ids[0]  # chained through XCom
     video_id, audio_id = video_task.video_ids[0], audio_task.audio_ids[0]
 
@@ -74,7 +82,12 @@ def published_events(destination: str) -> list[dict]:
 
 
 def test_prompt_fanout_publishes_one_file_set_per_prompt(
-    airflow_db: Path, kling_conn: EmulatorServer, fast_polls: None, tmp_path: Path, monkeypatch
+    airflow_db: Path,
+    kling_conn: EmulatorServer,
+    fast_polls: None,
+    tmp_path: Path,
+    monkeypatch,
+    trigger_runs: list[str],
 ) -> None:
     monkeypatch.setenv("AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE", "True")
     dag = load_dag(airflow_db, "kling_prompt_fanout")
@@ -83,6 +96,7 @@ def test_prompt_fanout_publishes_one_file_set_per_prompt(
     assert run.state == "success"
 
     tasks = kling_conn.emulator.store.tasks.values()
+    assert sorted(trigger_runs) == sorted(t.task_id for t in tasks)  # every mapped wait deferred
     assert sorted(t.request["prompt"] for t in tasks if t.kind == "text2video") == sorted(prompts)
     audio_tasks = [t for t in tasks if t.kind == "video-to-audio"]
     assert len(audio_tasks) == 3

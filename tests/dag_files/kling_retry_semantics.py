@@ -14,7 +14,7 @@ from airflow.sdk import dag
 from airflow_provider_kling.operators.video_to_audio import VideoToAudioOperator
 
 START = pendulum.datetime(2026, 1, 1, tz="UTC")
-RETRIES = {"retries": 3, "retry_delay": timedelta(seconds=1)}
+RETRY_DELAY = timedelta(seconds=1)
 # A connection whose extra shortens the hook's own retries (max_retries 1, waits of 0.1 s), so
 # a few scripted 5xx answers get past them to Airflow's retries.
 FLAKY_CONN_ID = "kling_flaky"
@@ -28,7 +28,8 @@ def kling_refused_request() -> None:
         video_id="{{ dag_run.conf.get('video_id', 'no-such-video') }}",
         sound_effect_prompt="Rain",
         timeout=120,
-        **RETRIES,
+        retries=3,
+        retry_delay=RETRY_DELAY,
     )
 
 
@@ -42,7 +43,8 @@ def kling_server_errors() -> None:
         sound_effect_prompt="{{ dag_run.conf.get('prompt', 'Rain') }}",
         kling_conn_id=FLAKY_CONN_ID,
         timeout=120,
-        **RETRIES,
+        retries=3,
+        retry_delay=RETRY_DELAY,
     )
 
 

@@ -3,8 +3,11 @@
 Blocking operators run on a pool of worker threads (Airflow worker slots); deferrable ones
 submit on a worker, then wait as ``KlingTaskTrigger`` s on one event loop (the triggerer),
 which is restarted mid-wait: every running trigger is cancelled and re-created from its
-serialized kwargs on a fresh loop. An operator that raises a transient error is executed again
-with the same task-instance ids (an Airflow retry), up to ``retries`` times.
+serialized kwargs on a fresh loop. An operator that raises is executed again with the same
+task-instance ids (an Airflow retry), up to ``retries`` times, unless its error fails without
+retry (``AirflowFailException``/``AirflowSensorTimeout``): Airflow's own rule, so a Kling task
+that ``failed`` is retried too (and replaced under ``<id>-2``). A share of the prompts carries
+the emulator's ``[fail]`` marker: those fail on every resubmission and use up their retries.
 
 The figures (also asserted by ``tests/test_faults.py``):
 
@@ -13,6 +16,8 @@ The figures (also asserted by ``tests/test_faults.py``):
 - tasks lost: operators that never finished, and Kling tasks no operator accounts for;
 - Airflow tasks failed for transient reasons: operators whose final outcome is not a result
   and not Kling's own ``failed``;
+- Airflow tasks failed without retry: operators that raised a permanent error (none of the
+  injected faults is one, so this stays 0);
 - Kling failures reported with Kling's message: operators whose final Kling task failed and
   that raised ``KlingTaskFailedError`` naming that task and its ``task_status_msg``.
 
@@ -54,6 +59,7 @@ from airflow_provider_kling.emulator.state import (
 )
 
 DAG_ID = "kling_fault_run"
+ALWAYS_FAIL_MARKER = "[fail]"  # the emulator's marker: a task with it in its prompt ends failed
 EXTERNAL_ID_BASE = re.compile(r"^(airflow-[0-9a-f]{32})(?:-(\d+))?$")
 
 
@@ -78,6 +84,8 @@ class Settings:
     tasks: int = 200
     seed: int = 7
     deferrable_share: float = 0.5
+    # Prompts with the emulator's "[fail]" marker: every resubmission fails, so their retries run out.
+    always_failing_share: float = 0.03
     workers: int = 16  # Airflow worker slots
     retries: int = 10  # Airflow retries per task
     retry_delay: float = 0.3
@@ -109,6 +117,10 @@ class Spec:
     def run_id(self) -> str:
         return "manual__fault_run"
 
+    @property
+    def always_fails(self) -> bool:
+        return ALWAYS_FAIL_MARKER in self.prompt
+
 
 @dataclass
 class Outcome:
@@ -124,6 +136,9 @@ class Report:
     duplicates: int
     lost: int
     failed_transient: int
+    failed_without_retry: int
+    always_failing: int
+    always_failing_used_all_tries: int
     kling_failed: int
     kling_failed_reported: int
     succeeded: int
@@ -145,6 +160,9 @@ class Report:
             f"  duplicate Kling tasks created:            {self.duplicates}",
             f"  tasks lost (never finished):              {self.lost}",
             f"  Airflow tasks failed, transient reasons:  {self.failed_transient}",
+            f"  Airflow tasks failed without retry:       {self.failed_without_retry}",
+            "  always-failing tasks that used every try: "
+            f"{self.always_failing_used_all_tries} of {self.always_failing}",
             "  Kling failures reported with its message: "
             f"{self.kling_failed_reported} of {self.kling_failed}",
             f"  succeeded:                                {self.succeeded}",
@@ -164,6 +182,8 @@ class Report:
             self.duplicates == 0
             and self.lost == 0
             and self.failed_transient == 0
+            and self.failed_without_retry == 0
+            and self.always_failing_used_all_tries == self.always_failing
             and self.kling_failed_reported == self.kling_failed
             and not self.problems
         )
@@ -313,6 +333,8 @@ class AirflowModel:
         """One execution of the task instance (a fresh operator, as Airflow builds per try)."""
         from airflow.sdk.exceptions import TaskDeferred
 
+        from airflow_provider_kling.exceptions import fails_without_retry
+
         outcome = self.outcomes[spec.index]
         if resume_event is None:
             outcome.tries += 1
@@ -332,7 +354,8 @@ class AirflowModel:
             )
             return
         except Exception as exc:
-            if getattr(exc, "transient", False) and outcome.tries <= self.settings.retries:
+            # Airflow's rule (task runner): every exception is retried unless it fails without retry.
+            if not fails_without_retry(exc) and outcome.tries <= self.settings.retries:
                 timer = threading.Timer(self.settings.retry_delay, self.pool.submit, (self._try, spec, None))
                 timer.daemon = True
                 timer.start()
@@ -386,7 +409,12 @@ def run(settings: Settings) -> Report:
 
     rng = random.Random(settings.seed)
     specs = [
-        Spec(i, rng.random() < settings.deferrable_share, f"Rain on a tin roof, take {i}")
+        Spec(
+            i,
+            rng.random() < settings.deferrable_share,
+            f"Rain on a tin roof, take {i}"
+            + (" [fail]" if rng.random() < settings.always_failing_share else ""),
+        )
         for i in range(settings.tasks)
     ]
     deferrable = sum(s.deferrable for s in specs)
@@ -446,7 +474,7 @@ def _figures(
     bases: dict[str, Spec],
     config: EmulatorConfig,
 ) -> Report:
-    from airflow_provider_kling.exceptions import KlingTaskFailedError
+    from airflow_provider_kling.exceptions import KlingTaskFailedError, fails_without_retry
 
     problems: list[str] = []
     chains: dict[str, dict[int, EmulatedTask]] = {base: {} for base in bases}
@@ -461,7 +489,8 @@ def _figures(
             continue
         chains[match.group(1)][int(match.group(2) or 1)] = task
 
-    lost = failed_transient = kling_failed = reported = succeeded = replaced = 0
+    lost = failed_transient = failed_without_retry = kling_failed = reported = succeeded = replaced = 0
+    always_failing = used_all_tries = 0
     for base, spec in bases.items():
         chain = chains[base]
         # Allowed: <base>, then <base>-2 only if <base> failed, <base>-3 only if <base>-2 failed...
@@ -481,7 +510,15 @@ def _figures(
             problems.append(f"{spec.task_id}: no Kling task at all ({outcome.error!r})")
             continue
         final_failed = final.status(config) == "failed"
-        kling_failed += final_failed
+        error = outcome.error
+        if spec.always_fails:
+            always_failing += 1
+            if outcome.tries == settings.retries + 1:
+                used_all_tries += 1
+            else:
+                problems.append(f"{spec.task_id}: an always-failing task stopped after {outcome.tries} tries")
+        # An always-failing task whose last try hit a fault (past all retries) reports that fault.
+        kling_failed += final_failed and (not spec.always_fails or isinstance(error, KlingTaskFailedError))
         if outcome.result is not None:
             if outcome.result.get("task_id") != final.task_id or final_failed:
                 lost += 1
@@ -493,7 +530,6 @@ def _figures(
             else:
                 succeeded += 1
             continue
-        error = outcome.error
         if isinstance(error, KlingTaskFailedError):
             if (
                 final_failed
@@ -508,7 +544,12 @@ def _figures(
                     f"is {final.status(config)}"
                 )
             continue
-        failed_transient += 1
+        if spec.always_fails and outcome.tries == settings.retries + 1:
+            continue  # doomed anyway; its last try's fault is what it reports
+        if fails_without_retry(error):  # type: ignore[arg-type]
+            failed_without_retry += 1
+        else:
+            failed_transient += 1
         problems.append(
             f"{spec.task_id}: failed after {outcome.tries} tries: {type(error).__name__}: {error}"
         )
@@ -518,6 +559,9 @@ def _figures(
         duplicates=duplicates,
         lost=lost,
         failed_transient=failed_transient,
+        failed_without_retry=failed_without_retry,
+        always_failing=always_failing,
+        always_failing_used_all_tries=used_all_tries,
         kling_failed=kling_failed,
         kling_failed_reported=reported,
         succeeded=succeeded,

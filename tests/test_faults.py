@@ -231,14 +231,23 @@ def test_a_wait_that_gave_up_says_whether_a_retry_may_help() -> None:
 # ---------------------------------------------------------------------------- the fault run
 
 
-def _assert_fault_run(report: fault_run.Report, tasks: int) -> None:
+def _assert_fault_run(report: fault_run.Report, tasks: int, *, some_reported: bool = False) -> None:
     print("\n".join(report.lines()))
     assert report.tasks == tasks
     assert report.duplicates == 0
     assert report.lost == 0
     assert report.failed_transient == 0
-    assert report.kling_failed > 0 and report.kling_failed_reported == report.kling_failed
-    assert report.succeeded + report.kling_failed == tasks
+    assert report.failed_without_retry == 0
+    # Airflow retries a Kling task that failed (not permanent): randomly failed ones were replaced,
+    # and only the always-failing prompts end failed, with Kling's message, after their last retry.
+    assert report.resubmitted_after_failure > 0
+    assert report.always_failing > 0 and report.always_failing_used_all_tries == report.always_failing
+    # The last try of an always-failing task may hit a fault instead (then it reports that): with
+    # heavy faults and few hook retries, "at least one reported Kling's message" is left to chance.
+    assert report.kling_failed_reported == report.kling_failed
+    if some_reported:
+        assert report.kling_failed > 0
+    assert report.succeeded + report.always_failing == tasks
     assert report.triggers_restarted > 0  # triggers really were cancelled mid-wait and re-created
     assert report.problems == []
     # Every kind of fault was really injected.
@@ -249,7 +258,7 @@ def _assert_fault_run(report: fault_run.Report, tasks: int) -> None:
 
 
 def test_fault_run_small() -> None:
-    settings = fault_run.Settings(tasks=30, seed=11, hook_retries=2)
+    settings = fault_run.Settings(tasks=30, seed=11, hook_retries=2, always_failing_share=0.1)
     settings.rates.task_failure = 0.2
     for name in (
         "server_error",
@@ -266,7 +275,7 @@ def test_fault_run_small() -> None:
 
 @pytest.mark.slow
 def test_fault_run_200() -> None:
-    _assert_fault_run(fault_run.run(fault_run.Settings(tasks=200, seed=7)), 200)
+    _assert_fault_run(fault_run.run(fault_run.Settings(tasks=200, seed=7)), 200, some_reported=True)
 
 
 @pytest.mark.slow

@@ -224,7 +224,8 @@ class WaitOutcome:
         timeout_error: type[KlingTaskTimeoutError] = KlingTaskTimeoutError,
     ) -> KlingError | None:
         """The error a task raises for this outcome (see ``exceptions.py`` for which are retried)."""
-        task_id = self.task_id or task_id_hint or "unknown"
+        # A submit that failed on the triggerer knows only its external_task_id.
+        task_id = self.task_id or self.task.get("external_task_id") or task_id_hint or "unknown"
         if self.status is WaitStatus.SUCCESS:
             return None
         if self.status is WaitStatus.FAILED:

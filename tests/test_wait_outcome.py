@@ -103,6 +103,15 @@ def test_the_event_round_trip_keeps_the_outcome_and_reads_old_events() -> None:
     assert WaitOutcome.from_event(old) == WaitOutcome(WaitStatus.ERROR, {"task_id": "9"}, "boom", True)
     unknown = WaitOutcome.from_event({"status": "exploded"})
     assert unknown.status is WaitStatus.ERROR and unknown.transient
+    # A submit that failed on the triggerer (KlingSubmitTrigger) names its external_task_id.
+    refused = {
+        "status": "error",
+        "task": {"external_task_id": "airflow-x"},
+        "message": "1201",
+        "transient": False,
+    }
+    error = WaitOutcome.from_event(refused).error(task_id_hint=None, timeout=1)
+    assert isinstance(error, exc.KlingWaitAbortedError) and "Kling task airflow-x failed: 1201" in str(error)
 
 
 def test_timeouts_are_retried_for_operators_but_not_for_sensors() -> None:

@@ -139,7 +139,7 @@ class KlingWebhookError(KlingError):
     """
 
 
-class KlingBudgetError(KlingError, AirflowFailException):
+class KlingBudgetError(KlingPermanentError):
     """The packs' remaining units are below ``min_remaining_units``: nothing was submitted.
 
     Retrying would read the same figures, so the task fails without Airflow retries.

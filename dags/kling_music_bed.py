@@ -20,8 +20,6 @@ from airflow_provider_kling.operators.publish import KlingPublishOperator, defau
 from airflow_provider_kling.operators.text_to_audio import TextToAudioOperator
 from airflow_provider_kling.operators.video import TextToVideoOperator
 
-POLL_INTERVAL = conf.getfloat("kling", "poll_interval", fallback=5.0)
-
 
 @dag(
     dag_id="kling_music_bed",
@@ -49,14 +47,12 @@ def kling_music_bed() -> None:
         prompt="{{ params.prompt }}",
         model_name="{{ params.model_name }}",
         duration="{{ params.duration }}",
-        poll_interval=POLL_INTERVAL,
         timeout=1800,
     )
     music = TextToAudioOperator(
         task_id="make_music",
         prompt="{{ params.music_prompt }}",
         duration="{{ params.music_seconds }}",
-        poll_interval=POLL_INTERVAL,
         timeout=1800,
     )
     KlingPublishOperator(

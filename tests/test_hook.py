@@ -85,9 +85,12 @@ def test_emulator_rejects_tokens_outside_their_window(emulator: EmulatorServer, 
         return jwt.encode({"iss": DEFAULT_ACCESS_KEY, **claims}, DEFAULT_SECRET_KEY, algorithm="HS256")
 
     async def status_of(token: str) -> int:
-        async with aiohttp.ClientSession() as s, s.get(
-            emulator.url + "/v1/audio/video-to-audio", headers={"Authorization": f"Bearer {token}"}
-        ) as r:
+        async with (
+            aiohttp.ClientSession() as s,
+            s.get(
+                emulator.url + "/v1/audio/video-to-audio", headers={"Authorization": f"Bearer {token}"}
+            ) as r,
+        ):
             return (await r.json())["code"]
 
     now = int(time.time())

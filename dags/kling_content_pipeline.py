@@ -20,7 +20,6 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import Asset, Param, dag
 
-from airflow_provider_kling.airflow_compat import conf
 from airflow_provider_kling.operators.publish import KlingPublishOperator, default_destination
 from airflow_provider_kling.operators.video import TextToVideoOperator
 from airflow_provider_kling.operators.video_to_audio import VideoToAudioOperator

@@ -15,7 +15,6 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import Param, dag
 
-from airflow_provider_kling.airflow_compat import conf
 from airflow_provider_kling.operators.publish import KlingPublishOperator, default_destination
 from airflow_provider_kling.operators.text_to_audio import TextToAudioOperator
 from airflow_provider_kling.operators.video import TextToVideoOperator

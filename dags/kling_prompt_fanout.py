@@ -21,7 +21,6 @@ from typing import Any
 import pendulum
 from airflow.sdk import Asset, Param, dag, task, task_group
 
-from airflow_provider_kling.airflow_compat import conf
 from airflow_provider_kling.operators.publish import KlingPublishOperator, default_destination
 from airflow_provider_kling.operators.video import TextToVideoOperator
 from airflow_provider_kling.operators.video_to_audio import VideoToAudioOperator

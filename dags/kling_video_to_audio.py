@@ -13,7 +13,6 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import Param, dag, task
 
-from airflow_provider_kling.airflow_compat import conf
 from airflow_provider_kling.operators.video_to_audio import VideoToAudioOperator
 
 

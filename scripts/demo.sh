@@ -44,7 +44,7 @@ if ! .venv/bin/airflow dags test "$DAG_ID" >"$DEMO/dag_test.log" 2>&1; then
   echo "FAILED: see $DEMO/dag_test.log"
   exit 1
 fi
-grep -E "Kling .* task [0-9]+: |KLING |Published |Muxed " "$DEMO/dag_test.log" | sed -E 's/^[^ ]+ \[[^]]*\] //; s/ \[airflow[^]]*\] loc=.*$//' || true
+grep -E "Kling .* task [0-9]+: |Kling task [0-9]+ cost |Budget check |KLING |Published |Muxed " "$DEMO/dag_test.log" | sed -E 's/^[^ ]+ \[[^]]*\] //; s/ \[airflow[^]]*\] loc=.*$//' || true
 if ! grep -q "DagRun Finished: .*state=success" "$DEMO/dag_test.log"; then
   echo "FAILED: the DAG run did not succeed; see $DEMO/dag_test.log"
   exit 1

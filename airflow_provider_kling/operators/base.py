@@ -308,7 +308,7 @@ class KlingSubmitTaskOperator(BaseOperator):
             self.log.warning("Below the budget floor, but re-attaching to Kling task %s", existing.task_id)
             return
         self.log.info(
-            "Budget check passed: %g units remain in online resource packs (min_remaining_units=%g)",
+            "Budget check passed: %.10g units remain in online resource packs (min_remaining_units=%.10g)",
             remaining,
             floor,
         )

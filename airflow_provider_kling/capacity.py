@@ -119,12 +119,15 @@ class CapacityGate:
                 left = give_up - loop.time()
                 if left <= 0:
                     raise asyncio.TimeoutError
-                try:
-                    # shield: a heartbeat timeout must not cancel our place in the queue.
-                    return await asyncio.wait_for(asyncio.shield(future), min(left, HEARTBEAT_SECONDS))
-                except asyncio.TimeoutError:
-                    if heartbeat is not None and loop.time() < give_up:
-                        heartbeat(self._position(future))
+                # asyncio.wait, not wait_for: it never cancels our place in the queue on a
+                # heartbeat timeout, and (unlike wait_for on 3.10/3.11) it never swallows a
+                # cancel that arrives in the same step as the turn: a cancelled trigger must
+                # not go on to submit.
+                done, _ = await asyncio.wait((future,), timeout=min(left, HEARTBEAT_SECONDS))
+                if done:
+                    return future.result()
+                if heartbeat is not None and loop.time() < give_up:
+                    heartbeat(self._position(future))
         except (asyncio.TimeoutError, asyncio.CancelledError):
             if future.done() and not future.cancelled():
                 self.give_back(probe=future.result())  # granted just as we gave up: pass it on
@@ -141,13 +144,16 @@ class CapacityGate:
                 ahead += 1
         return ahead + 1
 
-    def refused(self) -> None:
-        """A submit met 1303: close the gate and schedule the next probe."""
+    def refused(self, *, probe: bool = False) -> None:
+        """A submit met 1303 (``probe``: the probe's turn did): close the gate; probe later,
+        unless a probe is still out (it will report)."""
         self.refusals += 1
         self._closed = True
         self._tokens = 0
-        self._probing = False
-        self._schedule_probe()
+        if probe:
+            self._probing = False
+        if not self._probing:
+            self._schedule_probe()
 
     def close(self) -> None:
         """The account is known to be full (a caller met 1303 elsewhere): queue, and probe later."""
@@ -243,6 +249,8 @@ async def submit_when_capacity(
     front = first_in_line
     if known_full:
         gate.close()
+    if deadline <= time.time():  # e.g. a trigger re-created after the triggerer was down
+        raise KlingCapacityTimeoutError.after(what, time.time() - waiting_since, last_refusal)
 
     def heartbeat(position: int) -> None:
         log.info(
@@ -263,7 +271,7 @@ async def submit_when_capacity(
             task = await outlast_rate_limits(submit, deadline=deadline, log=log, what=what)
         except KlingConcurrencyLimitError as exc:
             last_refusal = exc
-            gate.refused()
+            gate.refused(probe=probe)
             log.info(
                 "%s: Kling account still at its parallel-task limit (%s); waiting in line "
                 "(%d waiting, %.0fs so far)",

@@ -11,7 +11,8 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_kling.exceptions import KlingPermanentError
+from airflow_provider_kling.capacity import CapacityGate, outlast_rate_limits, submit_when_capacity
+from airflow_provider_kling.exceptions import KlingConcurrencyLimitError, KlingPermanentError
 
 if TYPE_CHECKING:
     from airflow_provider_kling.hooks.kling import KlingHook
@@ -52,13 +53,66 @@ async def find_reusable(
     )
 
 
-async def submit_or_reattach(
-    hook: KlingHook, kind: str, payload: dict[str, Any], log: logging.Logger | Any
-) -> KlingTask:
-    """Re-attach to the task of ``payload['external_task_id']`` (or its latest replacement), or
-    submit it. A 1303 (or a 1302 the hook's retries did not outlast) is raised to the caller,
-    which waits for capacity (``capacity.submit_when_capacity``)."""
-    existing, candidate = await find_reusable(hook, kind, str(payload["external_task_id"]), log)
+async def submit_exact(hook: KlingHook, kind: str, payload: dict[str, Any]) -> KlingTask:
+    """The task of exactly ``payload['external_task_id']`` in whatever state, else submit it.
+
+    For a submit that waited in line: the id was chosen before it queued, so a task found under
+    it now (a restarted or twin trigger submitted it, even one that has failed since) is this
+    try's own, never a reason to pay for the next ``-2``.
+    """
+    existing = await hook.afind_task(kind, str(payload["external_task_id"]))
     if existing is not None:
         return existing
-    return await hook.asubmit_task(kind, {**payload, "external_task_id": candidate}, retry_concurrency=False)
+    return await hook.asubmit_task(kind, payload, retry_concurrency=False)
+
+
+async def submit_in_line(
+    hook: KlingHook,
+    kind: str,
+    payload: dict[str, Any],
+    *,
+    resolved: bool,
+    gate: CapacityGate,
+    deadline: float,
+    waiting_since: float,
+    log: logging.Logger | Any,
+    what: str,
+    known_full: bool,
+    first_in_line: bool = False,
+    last_refusal: KlingConcurrencyLimitError | None = None,
+) -> KlingTask:
+    """Re-attach, or submit once the account has room (``capacity.submit_when_capacity``).
+
+    ``resolved``: ``payload`` already carries the id to submit under (the worker walked the
+    ``-2``, ``-3`` chain); else the chain is walked here first (the worker's look-up was rate
+    limited).
+    """
+    if resolved:
+        existing = await outlast_rate_limits(
+            lambda: hook.afind_task(kind, str(payload["external_task_id"])),
+            deadline=deadline,
+            log=log,
+            what=what,
+        )
+    else:
+        existing, candidate = await outlast_rate_limits(
+            lambda: find_reusable(hook, kind, str(payload["external_task_id"]), log),
+            deadline=deadline,
+            log=log,
+            what=what,
+        )
+        payload = {**payload, "external_task_id": candidate}
+    if existing is not None:
+        log.info("%s: Kling already has task %s for it; not submitting", what, existing.task_id)
+        return existing
+    return await submit_when_capacity(
+        gate,
+        lambda: submit_exact(hook, kind, payload),
+        deadline=deadline,
+        waiting_since=waiting_since,
+        log=log,
+        what=what,
+        known_full=known_full,
+        first_in_line=first_in_line,
+        last_refusal=last_refusal,
+    )

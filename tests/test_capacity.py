@@ -133,7 +133,7 @@ def test_probe_delay_grows_while_the_account_stays_full() -> None:
             started = time.monotonic()
             assert await gate.turn(timeout=5, front=True) is True
             gaps.append(time.monotonic() - started)
-            gate.refused()  # still full
+            gate.refused(probe=True)  # the probe met 1303: still full
         return gaps
 
     gaps = asyncio.run(scenario())
@@ -211,8 +211,9 @@ def test_deferrable_operator_waits_for_capacity_on_the_triggerer(kling_conn: Emu
         "waiting_since",
         "wait",
         "account_full",
+        "resolved",
     }
-    assert kwargs["account_full"] is True
+    assert kwargs["account_full"] is True and kwargs["resolved"] is True
     assert kwargs["payload"]["bgm_prompt"] == "piano"
     serialized = json.dumps(kwargs)
     assert DEFAULT_SECRET_KEY not in serialized and DEFAULT_ACCESS_KEY not in serialized
@@ -321,3 +322,50 @@ def test_a_rate_limit_the_hook_could_not_outlast_waits_instead_of_failing(
         result = op.execute({"ti": ti})
     assert result["status"] == "succeed"
     assert kling_conn.emulator.stats.submits == 1
+
+
+def test_a_waiter_cancelled_as_its_turn_comes_does_not_take_it() -> None:
+    """A trigger cancelled (task cleared, triggerer stopping) in the very step a slot frees must
+    not go on to submit; the slot passes to the next in line."""
+
+    async def scenario() -> tuple[bool, bool]:
+        gate = CapacityGate(probe_min_seconds=30)
+        gate.refused()
+        first, second = await _queued(gate, 2)
+        gate.slot_freed()  # grants the first ...
+        first.cancel()  # ... which is cancelled in the same step
+        with pytest.raises(asyncio.CancelledError):
+            await first
+        await asyncio.sleep(0.01)
+        return first.cancelled(), second.done()
+
+    assert asyncio.run(scenario()) == (True, True)
+
+
+def test_restarted_trigger_whose_task_failed_reports_it_instead_of_paying_for_the_next_id(
+    kling_conn: EmulatorServer,
+) -> None:
+    occupy_the_only_slot(kling_conn, seconds=0.3)
+    op = v2a(deferrable=True, timeout=60, sound_effect_prompt="rain [fail]")  # Kling fails it
+    with pytest.raises(TaskDeferred) as deferred:
+        op.execute({"ti": RecordingTI()})
+    kwargs = deferred.value.trigger.serialize()[1]
+    first = first_event(KlingSubmitTrigger(**kwargs))
+    assert first["status"] == "failed"
+    # The triggerer restarts after the task failed and runs the trigger again: the failed task
+    # is this try's own result (an Airflow retry may resubmit under -2), not a reason to pay now.
+    again = first_event(KlingSubmitTrigger(**kwargs))
+    assert again["status"] == "failed" and again["task"]["task_id"] == first["task"]["task_id"]
+    assert kling_conn.emulator.stats.submits == 2  # the occupier and ours
+
+
+def test_a_submit_trigger_past_its_deadline_submits_nothing(kling_conn: EmulatorServer) -> None:
+    trigger = KlingSubmitTrigger(
+        kind="video-to-audio",
+        payload={"video_id": SAMPLE_VIDEO, "external_task_id": "late-1"},
+        deadline=time.time() - 1,  # re-created after the triggerer was down past the timeout
+        account_full=False,
+    )
+    event = first_event(trigger)
+    assert event["status"] == EVENT_CAPACITY_TIMEOUT
+    assert kling_conn.emulator.stats.submits == 0

@@ -38,11 +38,17 @@ class _AtCapacity(Exception):
     """Kling refused with 1303 (or 1302 past the hook's retries): carries what to submit later."""
 
     def __init__(
-        self, payload: dict[str, Any], refusal: KlingConcurrencyLimitError | KlingRateLimitError
+        self,
+        payload: dict[str, Any],
+        refusal: KlingConcurrencyLimitError | KlingRateLimitError,
+        *,
+        resolved: bool,
     ) -> None:
         super().__init__(str(refusal))
         self.payload = payload
         self.refusal = refusal
+        # Whether payload's external_task_id is the one to submit under (the -2, -3 chain walked).
+        self.resolved = resolved
 
 
 def derive_external_task_id(dag_id: str, run_id: str, task_id: str, map_index: int) -> str:
@@ -220,8 +226,8 @@ class KlingSubmitTaskOperator(BaseOperator):
         waiting submit of the connection (no worker slot, no Airflow retry used). Blocking: here,
         probing with a growing backoff. Either way up to ``timeout``, then a clear error.
         """
-        from airflow_provider_kling.capacity import CapacityGate, submit_when_capacity
-        from airflow_provider_kling.submitting import submit_or_reattach
+        from airflow_provider_kling.capacity import CapacityGate
+        from airflow_provider_kling.submitting import submit_in_line
 
         external_id = busy.payload["external_task_id"]
         account_full = isinstance(busy.refusal, KlingConcurrencyLimitError)
@@ -235,6 +241,10 @@ class KlingSubmitTaskOperator(BaseOperator):
             "on the triggerer (no worker slot held)" if self.deferrable else "in this worker",
             deadline - now,
         )
+        what = f"Kling {self.task_kind} task (external_task_id {external_id})"
+        last_refusal = busy.refusal if isinstance(busy.refusal, KlingConcurrencyLimitError) else None
+        if deadline <= now:  # the first submit's own retries used up the timeout
+            raise KlingCapacityTimeoutError.after(what, 0.0, last_refusal)
         if self.deferrable:
             from airflow_provider_kling.triggers.submit import KlingSubmitTrigger
 
@@ -248,22 +258,25 @@ class KlingSubmitTaskOperator(BaseOperator):
                     waiting_since=now,
                     wait=self.wait_for_completion,
                     account_full=account_full,
+                    resolved=busy.resolved,
                 ),
                 method_name="execute_complete",
                 timeout=timedelta(seconds=deadline - now + 60),
             )
-        what = f"Kling {self.task_kind} task (external_task_id {external_id})"
         return self.hook.run_sync(
-            lambda: submit_when_capacity(
-                CapacityGate.shared(self.kling_conn_id),
-                lambda: submit_or_reattach(self.hook, self.task_kind, busy.payload, self.log),
+            lambda: submit_in_line(
+                self.hook,
+                self.task_kind,
+                busy.payload,
+                resolved=busy.resolved,
+                gate=CapacityGate.shared(self.kling_conn_id),
                 deadline=deadline,
                 waiting_since=now,
                 log=self.log,
                 what=what,
                 known_full=account_full,
                 first_in_line=True,
-                last_refusal=busy.refusal if isinstance(busy.refusal, KlingConcurrencyLimitError) else None,
+                last_refusal=last_refusal,
             )
         )
 
@@ -319,13 +332,20 @@ class KlingSubmitTaskOperator(BaseOperator):
 
     async def _submit_or_reattach(self, request: KlingRequest, external_id: str) -> KlingTask:
         """Re-attach to the task an earlier try created; submit only if there is none (or it failed)."""
-        from airflow_provider_kling.submitting import submit_or_reattach
+        from airflow_provider_kling.submitting import find_reusable
 
         payload = {**request.to_payload(), "external_task_id": external_id}
         try:
-            return await submit_or_reattach(self.hook, self.task_kind, payload, self.log)
+            existing, candidate = await find_reusable(self.hook, self.task_kind, external_id, self.log)
         except (KlingConcurrencyLimitError, KlingRateLimitError) as exc:
-            raise _AtCapacity(payload, exc) from None
+            raise _AtCapacity(payload, exc, resolved=False) from None
+        if existing is not None:
+            return existing
+        payload["external_task_id"] = candidate
+        try:
+            return await self.hook.asubmit_task(self.task_kind, payload, retry_concurrency=False)
+        except (KlingConcurrencyLimitError, KlingRateLimitError) as exc:
+            raise _AtCapacity(payload, exc, resolved=True) from None
 
     def _finish(self, outcome: WaitOutcome) -> dict[str, Any]:
         result = outcome.result(task_id_hint=self.kling_task_id, timeout=self.timeout)

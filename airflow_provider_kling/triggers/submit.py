@@ -14,15 +14,10 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_provider_kling.capacity import (
-    EVENT_CAPACITY_TIMEOUT,
-    CapacityGate,
-    outlast_rate_limits,
-    submit_when_capacity,
-)
+from airflow_provider_kling.capacity import EVENT_CAPACITY_TIMEOUT, CapacityGate
 from airflow_provider_kling.exceptions import KlingCapacityTimeoutError, KlingError, fails_without_retry
 from airflow_provider_kling.hooks.kling import KlingHook, shared_session_scope
-from airflow_provider_kling.submitting import find_reusable, submit_or_reattach
+from airflow_provider_kling.submitting import submit_in_line
 from airflow_provider_kling.task_kinds import get_kind
 from airflow_provider_kling.waiting import WaitOutcome, WaitProgress, wait_for_task
 
@@ -49,6 +44,9 @@ class KlingSubmitTrigger(BaseTrigger):
     :param wait: Wait for the task to end (else fire as soon as it is submitted).
     :param account_full: The operator met 1303 (queue behind the account's limit); ``False``
         for a 1302 the hook's retries did not outlast (just try again, patiently).
+    :param resolved: The payload's ``external_task_id`` is the one to submit under: a task found
+        under it, in any state, is this try's own (``False``: the worker's look-up was rate
+        limited, so the ``-2``, ``-3`` chain is walked here first).
     """
 
     def __init__(
@@ -61,6 +59,7 @@ class KlingSubmitTrigger(BaseTrigger):
         waiting_since: float | None = None,
         wait: bool = True,
         account_full: bool = True,
+        resolved: bool = True,
     ) -> None:
         super().__init__()
         get_kind(kind)
@@ -74,6 +73,7 @@ class KlingSubmitTrigger(BaseTrigger):
         self.waiting_since = time.time() if waiting_since is None else waiting_since
         self.wait = wait
         self.account_full = account_full
+        self.resolved = resolved
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -87,6 +87,7 @@ class KlingSubmitTrigger(BaseTrigger):
                 "waiting_since": self.waiting_since,
                 "wait": self.wait,
                 "account_full": self.account_full,
+                "resolved": self.resolved,
             },
         )
 
@@ -100,30 +101,25 @@ class KlingSubmitTrigger(BaseTrigger):
         deadline = self.deadline if self.deadline is not None else float("inf")
         async with shared_session_scope():
             try:
-                # A restarted (or twin) trigger may find the task its predecessor submitted.
-                task, _ = await outlast_rate_limits(
-                    lambda: find_reusable(hook, self.kind, self.external_task_id, self.log),
+                # A restarted (or twin) trigger finds the task its predecessor submitted.
+                task = await submit_in_line(
+                    hook,
+                    self.kind,
+                    self.payload,
+                    resolved=self.resolved,
+                    gate=CapacityGate.shared(self.kling_conn_id),
                     deadline=deadline,
+                    waiting_since=self.waiting_since,
                     log=self.log,
                     what=what,
+                    known_full=self.account_full,
                 )
-                if task is None:
-                    self.log.info("%s: waiting for a free Kling parallel-task slot", what)
-                    task = await submit_when_capacity(
-                        CapacityGate.shared(self.kling_conn_id),
-                        lambda: submit_or_reattach(hook, self.kind, self.payload, self.log),
-                        deadline=deadline,
-                        waiting_since=self.waiting_since,
-                        log=self.log,
-                        what=what,
-                        known_full=self.account_full,
-                    )
-                    self.log.info(
-                        "%s: submitted as task %s after waiting %.0fs for a free slot",
-                        what,
-                        task.task_id,
-                        time.time() - self.waiting_since,
-                    )
+                self.log.info(
+                    "%s: Kling task %s, after waiting %.0fs for a free slot",
+                    what,
+                    task.task_id,
+                    time.time() - self.waiting_since,
+                )
             except KlingCapacityTimeoutError as exc:
                 yield TriggerEvent(
                     {

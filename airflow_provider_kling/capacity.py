@@ -72,7 +72,6 @@ class CapacityGate:
         self._probe_delay = probe_min_seconds
         self._probe_timer: asyncio.TimerHandle | None = None
         self._probing = False  # a probe turn is out and has not reported back
-        self.refusals = 0
 
     @classmethod
     def shared(cls, key: str) -> CapacityGate:
@@ -147,7 +146,6 @@ class CapacityGate:
     def refused(self, *, probe: bool = False) -> None:
         """A submit met 1303 (``probe``: the probe's turn did): close the gate; probe later,
         unless a probe is still out (it will report)."""
-        self.refusals += 1
         self._closed = True
         self._tokens = 0
         if probe:

@@ -7,6 +7,7 @@ the setting changed sees the new value. Imports nothing heavy: operator modules 
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 SECTION = "kling"
@@ -71,13 +72,45 @@ def provider_config() -> dict[str, Any]:
 
 def poll_interval() -> float:
     """``[kling] poll_interval``, read now."""
-    from airflow_provider_kling.airflow_compat import conf
+    from airflow_provider_kling.version_compat import conf
 
     return conf.getfloat(SECTION, "poll_interval", fallback=DEFAULT_POLL_INTERVAL)
 
 
 def default_deferrable() -> bool:
     """``[operators] default_deferrable``, read now (as Airflow's own operators do, but per construction)."""
-    from airflow_provider_kling.airflow_compat import conf
+    from airflow_provider_kling.version_compat import conf
 
     return conf.getboolean("operators", "default_deferrable", fallback=False)
+
+
+DEFAULT_RESOURCE_PACKS_CACHE_SECONDS = 60.0
+
+
+def resource_packs_cache_dir() -> str:
+    """``[kling] resource_packs_cache_dir``, default ``$AIRFLOW_HOME/kling_cache``."""
+    from airflow_provider_kling.version_compat import conf
+
+    configured = (conf.get(SECTION, "resource_packs_cache_dir", fallback="") or "").strip()
+    home = os.environ.get("AIRFLOW_HOME") or "~/airflow"
+    return os.path.expanduser(configured or os.path.join(home, "kling_cache"))
+
+
+def resource_packs_cache_seconds() -> float:
+    """``[kling] resource_packs_cache_seconds`` (default 60)."""
+    from airflow_provider_kling.version_compat import conf
+
+    raw = conf.get(SECTION, "resource_packs_cache_seconds", fallback=None)
+    if raw is None or not str(raw).strip():
+        return DEFAULT_RESOURCE_PACKS_CACHE_SECONDS
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = float("nan")
+    if not 0 <= seconds < float("inf"):
+        from airflow_provider_kling.exceptions import KlingValidationError
+
+        raise KlingValidationError(
+            f"[kling] resource_packs_cache_seconds: must be a number of seconds >= 0, got {raw!r}"
+        )
+    return seconds

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from airflow.sdk.exceptions import AirflowException
 
-from airflow_provider_kling.airflow_compat import AirflowFailException, AirflowSensorTimeout
+from airflow_provider_kling.version_compat import AirflowFailException, AirflowSensorTimeout
 
 
 class KlingError(AirflowException):

@@ -9,7 +9,7 @@ from typing import Any
 
 from airflow_provider_kling import __version__
 from airflow_provider_kling.config import provider_config
-from airflow_provider_kling.connection_extra import CONN_FIELDS
+from airflow_provider_kling.hooks.connection import CONN_FIELDS, UI_FIELD_BEHAVIOUR
 
 DOCS_URL = "https://github.com/airflow-provider-kling/airflow-provider-kling#readme"
 
@@ -49,40 +49,22 @@ def get_provider_info() -> dict[str, Any]:
         ],
         "hooks": [{"integration-name": "Kling AI", "python-modules": ["airflow_provider_kling.hooks.kling"]}],
         "triggers": [
-            {"integration-name": "Kling AI", "python-modules": ["airflow_provider_kling.triggers.kling"]}
+            {
+                "integration-name": "Kling AI",
+                "python-modules": [
+                    "airflow_provider_kling.triggers.kling",
+                    "airflow_provider_kling.triggers.submit",
+                ],
+            }
         ],
         "connection-types": [
             {
                 "hook-class-name": "airflow_provider_kling.hooks.kling.KlingHook",
                 "hook-name": "Kling AI",
                 "connection-type": "kling",
-                # Airflow 3.2+ renders the form from this dict; 3.1 from KlingHook.get_ui_field_behaviour(),
-                # which returns this same dict.
-                # "schema" is hidden because the Base URL carries the scheme; "extra" is hidden in
-                # the Airflow 2 form (the Airflow 3 form always shows its "Extra Fields JSON" box).
-                # The port stays visible: Airflow 3.3.2's row "Test" button sends port 0 for a
-                # connection without one and the API refuses it (fixed in apache/airflow#73298).
-                # Kling documents the API key "for all models" and AK/SK -> JWT for the legacy
-                # design only: the labels put the API key first. Auth stays in the standard fields
-                # (password = API key, login empty) so existing connections keep working.
-                "ui-field-behaviour": {
-                    "hidden-fields": ["schema", "extra"],
-                    "relabeling": {
-                        "host": "Base URL",
-                        "login": "Access key (legacy JWT)",
-                        "password": "API key (or legacy secret key)",
-                    },
-                    "placeholders": {
-                        "host": (
-                            "https://api-singapore.klingai.com (China: https://api-beijing.klingai.com; "
-                            "proxy: https://www.kkiai.com/kling)"
-                        ),
-                        "login": "leave empty for an API key; legacy design (JWT): your access key",
-                        "password": "your API key (official or proxy); legacy design: your secret key",
-                        "port": "443 (set a port: Airflow 3.3.2's Test button needs one)",
-                    },
-                },
-                # Optional HTTP settings, stored in the extra (see connection_extra.py).
+                # Airflow 3.2+ renders the form from this dict; 3.1 from KlingHook.get_ui_field_behaviour().
+                "ui-field-behaviour": UI_FIELD_BEHAVIOUR,
+                # Optional HTTP settings, stored in the extra (see hooks/connection.py).
                 "conn-fields": CONN_FIELDS,
             }
         ],

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from airflow_provider_kling.emulator.state import DEFAULT_API_KEY as API_KEY
-from airflow_provider_kling.emulator.state import SAMPLE_VIDEO_ID
+from kling_emulator.state import DEFAULT_API_KEY as API_KEY
+from kling_emulator.state import SAMPLE_VIDEO_ID
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent

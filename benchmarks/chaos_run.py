@@ -297,8 +297,8 @@ def kling_tasks(stack: Stack) -> list[dict[str, Any]]:
     """Every task the emulator holds (all kinds), through Kling's own list API."""
     import jwt
 
-    from airflow_provider_kling.emulator.app import KINDS
-    from airflow_provider_kling.emulator.state import DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY
+    from kling_emulator.app import KINDS
+    from kling_emulator.state import DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY
 
     now = int(time.time())
     token = jwt.encode({"iss": DEFAULT_ACCESS_KEY, "exp": now + 600, "nbf": now - 5}, DEFAULT_SECRET_KEY)

@@ -9,7 +9,7 @@ retry (``AirflowFailException``/``AirflowSensorTimeout``): Airflow's own rule, s
 that ``failed`` is retried too (and replaced under ``<id>-2``). A share of the prompts carries
 the emulator's ``[fail]`` marker: those fail on every resubmission and use up their retries.
 
-The figures (also asserted by ``tests/test_faults.py``):
+The figures (also asserted by ``tests/execution/test_faults.py``):
 
 - duplicate Kling tasks: tasks the emulator created beyond one per derived ``external_task_id``
   (plus the ``-2``, ``-3``... replacements the contract allows after a *failed* task);
@@ -48,8 +48,8 @@ from typing import Any
 if "AIRFLOW_HOME" not in os.environ:  # a throwaway home when run as a script
     os.environ["AIRFLOW_HOME"] = tempfile.mkdtemp(prefix="kling-fault-run-")
 
-from airflow_provider_kling.emulator.server import EmulatorServer
-from airflow_provider_kling.emulator.state import (
+from kling_emulator.server import EmulatorServer
+from kling_emulator.state import (
     DEFAULT_ACCESS_KEY,
     DEFAULT_SECRET_KEY,
     SAMPLE_VIDEO_ID,
@@ -270,7 +270,7 @@ class Triggerer:
         return len(pending)
 
     async def _shutdown(self) -> list[tuple[str, EventCallback]]:
-        from airflow_provider_kling.hooks.kling import close_shared_session
+        from airflow_provider_kling.hooks.transport import close_shared_session
 
         pending = [(serialized, cb) for serialized, cb, _ in self._running.values()]
         tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
@@ -381,7 +381,8 @@ class AirflowModel:
 
 @contextlib.contextmanager
 def fast_hooks(settings: Settings) -> Iterator[None]:
-    from airflow_provider_kling.hooks.kling import KlingHook, RetryPolicy
+    from airflow_provider_kling.hooks.kling import KlingHook
+    from airflow_provider_kling.hooks.transport import RetryPolicy
 
     saved = KlingHook.default_timeout, KlingHook.default_retry
     KlingHook.default_timeout = settings.client_timeout

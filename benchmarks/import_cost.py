@@ -40,10 +40,10 @@ MARK = "--kling-bench-mark--"
 # The import chain of an operator module, leaves first: timed one step after the other.
 CHAIN = [
     "airflow_provider_kling.exceptions",
-    "airflow_provider_kling.models",
-    "airflow_provider_kling.task_kinds",
-    "airflow_provider_kling.auth",
-    "airflow_provider_kling.waiting",
+    "airflow_provider_kling.api.tasks",
+    "airflow_provider_kling.api.kinds",
+    "airflow_provider_kling.hooks.auth",
+    "airflow_provider_kling.execution.polling",
     "airflow_provider_kling.hooks.kling",
     "airflow_provider_kling.operators.base",
     "airflow_provider_kling.operators.video_to_audio",

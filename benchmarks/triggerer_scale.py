@@ -219,7 +219,7 @@ async def _child(impl: str, tasks: list[dict[str, Any]], poll: float, timeout: f
     sampler.cancel()
     peak = max(peak, process.memory_info().rss)
     if impl == "kling":
-        from airflow_provider_kling.hooks.kling import close_shared_session
+        from airflow_provider_kling.hooks.transport import close_shared_session
 
         await close_shared_session()
     latencies = [fired[i] - tasks[i]["finish_at"] for i in fired]

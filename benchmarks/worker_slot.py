@@ -4,7 +4,7 @@ Every mode submits one video-to-audio task to a ``kling-emulator`` process (the 
 ``--task-seconds`` there) and waits for it. Each mode runs in a FRESH Python process that has
 imported the DAG's modules (as a worker that parsed the DAG has), then calls the operators'
 ``execute()`` directly with a minimal context (a TaskInstance stand-in with ids and
-``xcom_push``, as tests/test_operator.py does). The slot time is the wall time spent inside
+``xcom_push``, as tests/operators/test_operator.py does). The slot time is the wall time spent inside
 ``execute()`` (+ ``execute_complete()`` for the deferrable mode; the trigger's wait runs in
 between, on the "triggerer", and is not slot time). Airflow's own per-try overhead (process
 start, DAG parse, API calls) is NOT included: it is the same for every mode, and the

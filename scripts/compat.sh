@@ -22,7 +22,7 @@ MATRIX=(
   "3.2.2 3.11 highest"
   "3.3.2 3.12 highest"
 )
-TESTS=(tests/test_provider_info.py tests/test_models.py tests/test_hook.py tests/compat)
+TESTS=(tests/test_provider_info.py tests/api/test_models.py tests/hooks/test_hook.py tests/compat)
 TEST_TOOLS=("pytest>=8" "pytest-timeout>=2.3")
 UV_VERSION="0.13.9"
 

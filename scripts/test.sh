@@ -7,7 +7,7 @@ source scripts/_venv.sh
 install_venv test
 
 echo "==> ruff"
-.venv/bin/ruff check airflow_provider_kling dags tests benchmarks
+.venv/bin/ruff check airflow_provider_kling kling_emulator dags tests benchmarks
 echo "==> mypy"
 .venv/bin/mypy
 echo "==> pytest (default suite)"

@@ -37,8 +37,8 @@ os.environ.update(
 )
 os.environ.pop("AIRFLOW_CONN_KLING_DEFAULT", None)
 
-from airflow_provider_kling.emulator.server import EmulatorServer  # noqa: E402
-from airflow_provider_kling.emulator.state import (  # noqa: E402
+from kling_emulator.server import EmulatorServer  # noqa: E402
+from kling_emulator.state import (  # noqa: E402
     DEFAULT_ACCESS_KEY,
     DEFAULT_API_KEY,
     DEFAULT_SECRET_KEY,

@@ -17,10 +17,12 @@ DEFERRED = (
     "requests",
     "av",
     "numpy",
-    "airflow_provider_kling.models",
-    "airflow_provider_kling.video_requests",
+    "airflow_provider_kling.api.requests",
+    "airflow_provider_kling.api.audio",
+    "airflow_provider_kling.api.tasks",
+    "airflow_provider_kling.api.video",
     "airflow_provider_kling.hooks.kling",
-    "airflow_provider_kling.waiting",
+    "airflow_provider_kling.execution.polling",
     "airflow.triggers.base",
 )
 

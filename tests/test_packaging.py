@@ -33,10 +33,10 @@ UV = Path(sys.executable).with_name("uv")
 
 
 def package_files() -> set[str]:
-    """The package's files in the source tree, as paths inside the package."""
-    root = REPO / PACKAGE
+    """The files of both packages (provider and emulator) in the source tree, as wheel paths."""
     return {
         str(p.relative_to(REPO))
+        for root in (REPO / PACKAGE, REPO / "kling_emulator")
         for p in root.rglob("*")
         if p.is_file() and "__pycache__" not in p.parts and p.suffix in (".py", ".typed")
     }

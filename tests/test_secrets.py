@@ -18,13 +18,14 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_kling.emulator.server import EmulatorServer
-from airflow_provider_kling.emulator.state import Fault
 from airflow_provider_kling.exceptions import KlingAuthError, KlingServerError
-from airflow_provider_kling.hooks.kling import KlingHook, RetryPolicy
+from airflow_provider_kling.hooks.kling import KlingHook
+from airflow_provider_kling.hooks.transport import RetryPolicy
 from airflow_provider_kling.operators.video_to_audio import VideoToAudioOperator
+from kling_emulator.server import EmulatorServer
+from kling_emulator.state import Fault
 from tests.conftest import conn_json, fast_config
-from tests.test_example_dags import load_dag
+from tests.dags.test_example_dags import load_dag
 
 ACCESS_KEY = "ak-quiet-heron-41"
 SECRET_KEY = "sk-SECRET-7f3a9c2e51d84b6f-do-not-leak"

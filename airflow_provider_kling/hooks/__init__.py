@@ -1,0 +1,1 @@
+"""KlingHook and the transport under it: auth, connection settings, HTTP session, retries, caches."""

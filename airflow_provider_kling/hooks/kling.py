@@ -5,32 +5,28 @@ event loop, and the sync methods used by operators and poke-mode sensors run the
 coroutines on a private loop.  There is therefore a single retry / idempotency state machine,
 not a sync one and an async one that drift apart.
 
-All hooks on one event loop share one ``aiohttp.ClientSession`` (see ``_sessions``), so a
-triggerer with thousands of waits keeps a small pool of keep-alive connections instead of
-opening a TCP (and TLS) connection per poll.
+The HTTP layer (shared session per loop, envelope, retries) is ``hooks/transport.py``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import dataclasses
-import json
-import os
-import random
 import time
 import uuid
-import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from urllib.parse import quote
 
 from airflow.sdk import BaseHook
 
 from airflow_provider_kling import DEFAULT_CONN_ID
-from airflow_provider_kling.auth import Credentials, JwtCredentials, StaticKeyCredentials
-from airflow_provider_kling.connection_extra import read_extra
+from airflow_provider_kling.api.account import ResourcePacks, parse_resource_packs
+from airflow_provider_kling.api.kinds import TaskKind, get_kind
+from airflow_provider_kling.api.requests import KlingRequest
+from airflow_provider_kling.api.tasks import KlingTask, parse_task, parse_task_list
+from airflow_provider_kling.config import (
+    resource_packs_cache_seconds,
+)
 from airflow_provider_kling.exceptions import (
     KlingAPIError,
     KlingAuthError,
@@ -38,27 +34,28 @@ from airflow_provider_kling.exceptions import (
     KlingError,
     KlingInvalidRequestError,
     KlingRateLimitError,
-    KlingResponseError,
-    KlingTransportError,
-    KlingValidationError,
-    api_error,
     is_not_found,
 )
-from airflow_provider_kling.host_cache import HostCache
-from airflow_provider_kling.models import (
-    Envelope,
-    KlingRequest,
-    KlingTask,
-    parse_model,
-    parse_task,
-    parse_task_list,
+from airflow_provider_kling.hooks.auth import (
+    Credentials,
+    JwtCredentials,
+    StaticKeyCredentials,
+    amask_pending,
+    mask_pending,
 )
-from airflow_provider_kling.resource_packs import ResourcePacks, parse_resource_packs
-from airflow_provider_kling.single_flight import SingleFlightCache
-from airflow_provider_kling.task_kinds import TaskKind, get_kind
+from airflow_provider_kling.hooks.connection import UI_FIELD_BEHAVIOUR, base_url, read_extra
+from airflow_provider_kling.hooks.packs_cache import shared_resource_packs
+from airflow_provider_kling.hooks.transport import (
+    RetryPolicy,
+    call_with_retries,
+    close_shared_session,
+    decode_envelope,
+    exchange,
+    shared_session,
+)
 
 if TYPE_CHECKING:
-    import aiohttp
+    pass
 
 DEFAULT_BASE_URL = "https://api-singapore.klingai.com"
 
@@ -67,147 +64,6 @@ T = TypeVar("T")
 ACCOUNT_COSTS_PATH = "/account/costs"  # no /v1 prefix (KLING_API.md §2.4)
 # Packs whose validity overlaps [now - this, now] are asked for: a pack bought a year ago may still be on.
 RESOURCE_PACKS_LOOKBACK_MS = 400 * 86_400_000
-DEFAULT_RESOURCE_PACKS_CACHE_SECONDS = 60.0
-# Two layers: one per process (every hook, any loop, any thread: concurrent callers make one call),
-# over a file per host (every task instance is a process of its own: they share one call too).
-_resource_packs_cache: SingleFlightCache[ResourcePacks] = SingleFlightCache()
-
-
-def resource_packs_cache_dir() -> str:
-    """``[kling] resource_packs_cache_dir``, default ``$AIRFLOW_HOME/kling_cache``."""
-    from airflow_provider_kling.airflow_compat import conf
-
-    configured = (conf.get("kling", "resource_packs_cache_dir", fallback="") or "").strip()
-    home = os.environ.get("AIRFLOW_HOME") or "~/airflow"
-    return os.path.expanduser(configured or os.path.join(home, "kling_cache"))
-
-
-def resource_packs_cache_seconds() -> float:
-    """``[kling] resource_packs_cache_seconds`` (default 60)."""
-    from airflow_provider_kling.airflow_compat import conf
-
-    raw = conf.get("kling", "resource_packs_cache_seconds", fallback=None)
-    if raw is None or not str(raw).strip():
-        return DEFAULT_RESOURCE_PACKS_CACHE_SECONDS
-    try:
-        seconds = float(raw)
-    except ValueError:
-        seconds = float("nan")
-    if not 0 <= seconds < float("inf"):
-        raise KlingValidationError(
-            f"[kling] resource_packs_cache_seconds: must be a number of seconds >= 0, got {raw!r}"
-        )
-    return seconds
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """Exponential backoff with full jitter for transient errors (1302, 1303, 5xx, network)."""
-
-    max_retries: int = 5
-    min_wait: float = 1.0
-    max_wait: float = 60.0
-    # 1303 means the account already runs its maximum of parallel tasks: those free up
-    # in minutes, not seconds, so wait longer than for a plain rate limit.
-    concurrency_factor: float = 4.0
-
-    def wait_seconds(self, attempt: int, error: BaseException | None) -> float:
-        """Seconds to sleep before retry number ``attempt`` (1-based)."""
-        ceiling = min(self.max_wait, self.min_wait * (2 ** (attempt - 1)))
-        if isinstance(error, KlingConcurrencyLimitError):
-            ceiling = min(self.max_wait * self.concurrency_factor, ceiling * self.concurrency_factor)
-        return random.uniform(ceiling / 2, ceiling)
-
-
-# One shared ClientSession per event loop (triggerer loop, or the private loop of a sync call).
-_sessions: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aiohttp.ClientSession] = (
-    weakref.WeakKeyDictionary()
-)
-
-
-def _shared_session() -> aiohttp.ClientSession:
-    import aiohttp
-
-    loop = asyncio.get_running_loop()
-    session = _sessions.get(loop)
-    if session is None or session.closed:
-        connector = aiohttp.TCPConnector(limit=64, keepalive_timeout=60)
-        session = aiohttp.ClientSession(connector=connector, trust_env=True)
-        _sessions[loop] = session
-    return session
-
-
-async def close_shared_session() -> None:
-    """Close this loop's shared session (the sync wrappers call it before their loop ends)."""
-    session = _sessions.pop(asyncio.get_running_loop(), None)
-    if session is not None and not session.closed:
-        await session.close()
-
-
-_session_users: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, int] = weakref.WeakKeyDictionary()
-
-
-@contextlib.asynccontextmanager
-async def shared_session_scope() -> AsyncIterator[None]:
-    """Keep this loop's shared session open while any user (a trigger) is inside; close after the last.
-
-    A triggerer keeps one session across all of its waits; a short-lived loop (``dag.test()``
-    runs each trigger on its own) does not leave an unclosed session behind.
-    """
-    loop = asyncio.get_running_loop()
-    _session_users[loop] = _session_users.get(loop, 0) + 1
-    try:
-        yield
-    finally:
-        _session_users[loop] -= 1
-        if not _session_users[loop]:
-            await close_shared_session()
-
-
-def _decode_envelope(status: int, body: bytes, request_id_header: str | None) -> Envelope:
-    """Turn an HTTP answer into an Envelope, raising the typed error for ``code != 0``."""
-    try:
-        payload = json.loads(body) if body else None
-    except (ValueError, RecursionError):  # RecursionError: absurdly nested JSON
-        payload = None
-        if status >= 400:
-            raise api_error(
-                f"HTTP {status} with a non-JSON body",
-                code=None,
-                http_status=status,
-                request_id=request_id_header,
-            ) from None
-        raise KlingResponseError(f"Kling answered HTTP {status} with a body that is not JSON") from None
-    if not isinstance(payload, dict) or "code" not in payload:
-        if status >= 400:
-            raise api_error(
-                f"HTTP {status} without a Kling error envelope",
-                code=None,
-                http_status=status,
-                request_id=request_id_header,
-            )
-        shown = (
-            "empty body"
-            if payload in (None, {})
-            else f"keys {sorted(payload)[:6]}"
-            if isinstance(payload, dict)
-            else type(payload).__name__
-        )
-        raise KlingResponseError(
-            f"Kling's answer has no 'code' field ({shown}); expected an envelope "
-            "{code, message, request_id, data}"
-        )
-    envelope: Envelope = parse_model(Envelope, payload, "response envelope")
-    if envelope.code != 0:
-        raise api_error(
-            envelope.message or "",
-            code=envelope.code,
-            http_status=status,
-            request_id=envelope.request_id or request_id_header,
-        )
-    if status >= 400:
-        raise api_error(envelope.message or "", code=None, http_status=status, request_id=envelope.request_id)
-    return envelope
 
 
 class KlingHook(BaseHook):
@@ -269,12 +125,9 @@ class KlingHook(BaseHook):
         """The connection form for Airflow 3.1, whose providers manager reads this method.
 
         Airflow 3.2+ reads ``ui-field-behaviour`` from the provider info and skips this method;
-        both come from that one dict, so the two forms cannot drift apart.
+        both come from that one dict (``hooks/connection.py``), so the two forms cannot drift apart.
         """
-        from airflow_provider_kling.get_provider_info import get_provider_info
-
-        (conn_type,) = get_provider_info()["connection-types"]
-        behaviour = conn_type["ui-field-behaviour"]
+        behaviour = UI_FIELD_BEHAVIOUR
         return {
             "hidden_fields": list(behaviour["hidden-fields"]),
             "relabeling": dict(behaviour["relabeling"]),
@@ -287,16 +140,7 @@ class KlingHook(BaseHook):
     # ------------------------------------------------------------------ connection
 
     def _configure(self, conn: Any) -> None:
-        host = (conn.host or "").strip() or DEFAULT_BASE_URL
-        if "://" not in host:
-            scheme = (conn.schema or "https").strip() or "https"
-            host = f"{scheme}://{host}"
-        if conn.port and host.count(":") < 2:
-            # host may carry a path prefix: put the port right after the authority.
-            scheme, rest = host.split("://", 1)
-            authority, _, path = rest.partition("/")
-            host = f"{scheme}://{authority}:{conn.port}" + (f"/{path}" if path else "")
-        self._base_url = host.rstrip("/")
+        self._base_url = base_url(conn.host, conn.schema, conn.port, DEFAULT_BASE_URL)
         self._apply_extra(conn)
         secret = conn.password or ""
         if not secret:
@@ -317,32 +161,13 @@ class KlingHook(BaseHook):
         if self._timeout_arg is None:
             self.timeout = self.default_timeout if extra.request_timeout is None else extra.request_timeout
         if self._retry_arg is None:
-            base = self.default_retry
-            self.retry = dataclasses.replace(
-                base,
-                max_retries=base.max_retries if extra.max_retries is None else extra.max_retries,
-                min_wait=base.min_wait if extra.retry_min_wait is None else extra.retry_min_wait,
-                max_wait=base.max_wait if extra.retry_max_wait is None else extra.retry_max_wait,
-            )
+            self.retry = self.default_retry.overridden_by(extra)
 
     def _mask_new_secrets(self) -> None:
-        """Register new secrets with Airflow's masker (task process and, via comms, its supervisor)."""
-        from airflow.sdk.log import mask_secret
-
-        while self._unmasked:
-            mask_secret(self._unmasked.pop())
+        mask_pending(self._unmasked)
 
     async def _amask_new_secrets(self) -> None:
-        """The same from async code: ``amask_secret`` talks to the supervisor without blocking the loop."""
-        import airflow.sdk.log as sdk_log
-
-        amask_secret = getattr(sdk_log, "amask_secret", None)  # Airflow 3.3+; older: the sync one
-        while self._unmasked:
-            secret = self._unmasked.pop()
-            if amask_secret is not None:
-                await amask_secret(secret)
-            else:
-                sdk_log.mask_secret(secret)
+        await amask_pending(self._unmasked)
 
     def get_conn(self) -> str:
         """Load the connection (once) and return the base URL."""
@@ -369,11 +194,9 @@ class KlingHook(BaseHook):
 
     async def _send_once(self, method: str, path: str, *, params: dict[str, Any] | None, body: Any) -> Any:
         """One HTTP exchange; returns ``data`` or raises a typed error. 401 refreshes a JWT once."""
-        import aiohttp
-
         base = await self.aget_conn()
         assert self._credentials is not None
-        session = _shared_session()
+        session = shared_session()
         for refreshed in (False, True):
             headers = {
                 "Authorization": self._credentials.authorization(),
@@ -381,26 +204,11 @@ class KlingHook(BaseHook):
                 "Accept": "application/json",
             }
             await self._amask_new_secrets()  # a freshly signed JWT is masked before it is sent
+            status, raw, request_id = await exchange(
+                session, method, base, path, params=params, body=body, headers=headers, timeout=self.timeout
+            )
             try:
-                async with session.request(
-                    method,
-                    base + path,
-                    params=params,
-                    json=body,
-                    headers=headers,
-                    timeout=aiohttp.ClientTimeout(total=self.timeout, connect=min(10.0, self.timeout)),
-                ) as response:
-                    raw = await response.read()
-                    status = response.status
-                    request_id = response.headers.get("X-Request-Id")
-            except asyncio.TimeoutError:
-                raise KlingTransportError(
-                    f"{method} {path}: no answer from Kling within {self.timeout:.0f}s"
-                ) from None
-            except aiohttp.ClientError as exc:
-                raise KlingTransportError(f"{method} {path}: {type(exc).__name__}: {exc}") from None
-            try:
-                return _decode_envelope(status, raw, request_id).data
+                return decode_envelope(status, raw, request_id).data
             except KlingAuthError:
                 if refreshed or not self._credentials.invalidate():
                     raise
@@ -410,46 +218,9 @@ class KlingHook(BaseHook):
     async def _with_retries(
         self, what: str, call: Callable[[], Awaitable[T]], *, retry_concurrency: bool = True
     ) -> T:
-        """Run ``call``, retrying transient errors with backoff (tenacity); others raise at once.
-
-        ``retry_concurrency=False`` raises a 1303 at once: the caller waits for capacity itself.
-        """
-        from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
-
+        """Run ``call``, retrying transient errors with backoff; ``retry_concurrency=False`` raises 1303."""
         await self.aget_conn()  # the connection's extra sets the retry policy read below
-
-        def retryable(error: BaseException) -> bool:
-            if not retry_concurrency and isinstance(error, KlingConcurrencyLimitError):
-                return False
-            return isinstance(error, KlingError) and error.transient
-
-        def wait(state: RetryCallState) -> float:
-            return self.retry.wait_seconds(
-                state.attempt_number, state.outcome.exception() if state.outcome else None
-            )
-
-        def before_sleep(state: RetryCallState) -> None:
-            error = state.outcome.exception() if state.outcome else None
-            self.log.warning(
-                "%s: transient error (%s); retry %d/%d in %.1fs",
-                what,
-                error,
-                state.attempt_number,
-                self.retry.max_retries,
-                state.next_action.sleep if state.next_action else 0,
-            )
-
-        retrying = AsyncRetrying(
-            stop=stop_after_attempt(self.retry.max_retries + 1),
-            wait=wait,
-            retry=retry_if_exception(retryable),
-            before_sleep=before_sleep,
-            reraise=True,
-        )
-        async for attempt in retrying:
-            with attempt:
-                return await call()
-        raise AssertionError("unreachable: tenacity reraises the last error")
+        return await call_with_retries(what, call, self.retry, self.log, retry_concurrency=retry_concurrency)
 
     async def arequest(
         self, method: str, path: str, *, params: dict[str, Any] | None = None, body: Any = None
@@ -564,17 +335,7 @@ class KlingHook(BaseHook):
         base = await self.aget_conn()
         age = resource_packs_cache_seconds() if max_age is None else max_age
         key = (base, self.kling_conn_id, resource_pack_name or "")
-        return await _resource_packs_cache.get(
-            key, age, lambda: self._shared_resource_packs(repr(key), age, resource_pack_name)
-        )
-
-    async def _shared_resource_packs(self, key: str, age: float, name: str | None) -> ResourcePacks:
-        if age <= 0:
-            return parse_resource_packs(await self._fetch_resource_packs(name))
-        data = await HostCache(resource_packs_cache_dir()).get(
-            key, age, lambda: self._fetch_resource_packs(name)
-        )
-        return parse_resource_packs(data)
+        return await shared_resource_packs(key, age, lambda: self._fetch_resource_packs(resource_pack_name))
 
     async def _fetch_resource_packs(self, resource_pack_name: str | None) -> Any:
         """The ``data`` of one ``GET /account/costs``, checked before it is shared."""

@@ -1,0 +1,1 @@
+"""Airflow operators: submit a Kling task and wait for it, and publish its results."""

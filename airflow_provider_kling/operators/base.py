@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from airflow.sdk import BaseOperator
 
 from airflow_provider_kling import DEFAULT_CONN_ID, config
-from airflow_provider_kling.airflow_compat import conf
+from airflow_provider_kling.api.kinds import get_kind
 from airflow_provider_kling.exceptions import (
     KlingCapacityTimeoutError,
     KlingConcurrencyLimitError,
@@ -20,16 +20,17 @@ from airflow_provider_kling.exceptions import (
     KlingRateLimitError,
     KlingValidationError,
 )
-from airflow_provider_kling.task_kinds import get_kind
+from airflow_provider_kling.version_compat import conf
 
 # The hook, models and waiting machinery are imported inside the methods that use them:
 # this module is imported on every DAG parse, they are needed only when a task runs.
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
+    from airflow_provider_kling.api.requests import KlingRequest
+    from airflow_provider_kling.api.tasks import KlingTask
+    from airflow_provider_kling.execution.events import WaitOutcome
     from airflow_provider_kling.hooks.kling import KlingHook
-    from airflow_provider_kling.models import KlingRequest, KlingTask
-    from airflow_provider_kling.waiting import WaitOutcome
 
 BUDGET_CHECK_ERROR_POLICIES = ("fail", "skip")
 
@@ -137,7 +138,9 @@ class KlingSubmitTaskOperator(BaseOperator):
     # ------------------------------------------------------------------ execute
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from airflow_provider_kling.waiting import WaitOutcome, WaitProgress, wait_for_task
+        from airflow_provider_kling.execution.events import WaitOutcome
+        from airflow_provider_kling.execution.polling import wait_for_task
+        from airflow_provider_kling.execution.progress import WaitProgress
 
         request = self.build_request()  # before any connection lookup or request
         external_id = request.external_task_id or self._default_external_id(context)
@@ -193,7 +196,7 @@ class KlingSubmitTaskOperator(BaseOperator):
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
         """Resume after the trigger fired (a wait, or a submit that waited for capacity)."""
-        from airflow_provider_kling.capacity import EVENT_CAPACITY_TIMEOUT
+        from airflow_provider_kling.execution.capacity import EVENT_CAPACITY_TIMEOUT
         from airflow_provider_kling.triggers.submit import EVENT_SUBMITTED, SUBMITTED_ON_TRIGGERER
 
         status = event.get("status")
@@ -215,7 +218,7 @@ class KlingSubmitTaskOperator(BaseOperator):
                 context["ti"].xcom_push(key="kling_task_id", value=self.kling_task_id)
         if status == EVENT_SUBMITTED:
             return dict(task)
-        from airflow_provider_kling.waiting import WaitOutcome
+        from airflow_provider_kling.execution.events import WaitOutcome
 
         return self._finish(WaitOutcome.from_event(event))
 
@@ -226,8 +229,8 @@ class KlingSubmitTaskOperator(BaseOperator):
         waiting submit of the connection (no worker slot, no Airflow retry used). Blocking: here,
         probing with a growing backoff. Either way up to ``timeout``, then a clear error.
         """
-        from airflow_provider_kling.capacity import CapacityGate
-        from airflow_provider_kling.submitting import submit_in_line
+        from airflow_provider_kling.execution.capacity import CapacityGate
+        from airflow_provider_kling.execution.idempotency import submit_in_line
 
         external_id = busy.payload["external_task_id"]
         account_full = isinstance(busy.refusal, KlingConcurrencyLimitError)
@@ -291,7 +294,7 @@ class KlingSubmitTaskOperator(BaseOperator):
 
     def _check_budget(self, context: Context, external_id: str) -> None:
         """Refuse to submit when the online packs hold fewer units than ``min_remaining_units``."""
-        from airflow_provider_kling.resource_packs import check_floor
+        from airflow_provider_kling.api.account import check_floor
 
         floor = budget_floor(self.min_remaining_units, type(self).__name__)
         if floor is None:
@@ -332,7 +335,7 @@ class KlingSubmitTaskOperator(BaseOperator):
 
     async def _submit_or_reattach(self, request: KlingRequest, external_id: str) -> KlingTask:
         """Re-attach to the task an earlier try created; submit only if there is none (or it failed)."""
-        from airflow_provider_kling.submitting import find_reusable
+        from airflow_provider_kling.execution.idempotency import find_reusable
 
         payload = {**request.to_payload(), "external_task_id": external_id}
         try:

@@ -1,0 +1,1 @@
+"""Airflow sensor: wait for a Kling task submitted elsewhere."""

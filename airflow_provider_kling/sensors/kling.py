@@ -11,16 +11,18 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
 from airflow_provider_kling import DEFAULT_CONN_ID, config
+from airflow_provider_kling.api.kinds import get_kind
 from airflow_provider_kling.exceptions import KlingError, KlingValidationError
-from airflow_provider_kling.task_kinds import get_kind
 
 # Hook, models and waiting code are imported where used: this module is imported on every
 # DAG parse, they are needed only when the sensor runs.
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
+    from airflow_provider_kling.execution.events import WaitOutcome
+    from airflow_provider_kling.execution.poll_errors import PollErrors
+    from airflow_provider_kling.execution.progress import WaitProgress
     from airflow_provider_kling.hooks.kling import KlingHook
-    from airflow_provider_kling.waiting import PollErrors, WaitOutcome, WaitProgress
 
 
 class KlingTaskSensor(BaseSensorOperator):
@@ -89,7 +91,9 @@ class KlingTaskSensor(BaseSensorOperator):
         return str(ident)
 
     def poke(self, context: Context) -> PokeReturnValue:
-        from airflow_provider_kling.waiting import PollErrors, WaitOutcome, WaitProgress
+        from airflow_provider_kling.execution.events import WaitOutcome
+        from airflow_provider_kling.execution.poll_errors import PollErrors
+        from airflow_provider_kling.execution.progress import WaitProgress
 
         if self._poll_errors is None:
             self._poll_errors = PollErrors(self.ident, wait_for_unknown=True)
@@ -138,7 +142,7 @@ class KlingTaskSensor(BaseSensorOperator):
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
         """Resume after the trigger fired."""
-        from airflow_provider_kling.waiting import WaitOutcome
+        from airflow_provider_kling.execution.events import WaitOutcome
 
         return self._result(WaitOutcome.from_event(event))
 

@@ -1,0 +1,1 @@
+"""Airflow triggers: wait (and submit when capacity frees) on the triggerer, without a worker slot."""

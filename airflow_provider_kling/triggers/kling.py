@@ -7,9 +7,11 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_provider_kling.hooks.kling import KlingHook, shared_session_scope
-from airflow_provider_kling.task_kinds import get_kind
-from airflow_provider_kling.waiting import WaitProgress, wait_for_task
+from airflow_provider_kling.api.kinds import get_kind
+from airflow_provider_kling.execution.polling import wait_for_task
+from airflow_provider_kling.execution.progress import WaitProgress
+from airflow_provider_kling.hooks.kling import KlingHook
+from airflow_provider_kling.hooks.transport import shared_session_scope
 
 
 class KlingTaskTrigger(BaseTrigger):

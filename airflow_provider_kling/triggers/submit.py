@@ -14,12 +14,15 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_provider_kling.capacity import EVENT_CAPACITY_TIMEOUT, CapacityGate
+from airflow_provider_kling.api.kinds import get_kind
 from airflow_provider_kling.exceptions import KlingCapacityTimeoutError, KlingError, fails_without_retry
-from airflow_provider_kling.hooks.kling import KlingHook, shared_session_scope
-from airflow_provider_kling.submitting import submit_in_line
-from airflow_provider_kling.task_kinds import get_kind
-from airflow_provider_kling.waiting import WaitOutcome, WaitProgress, wait_for_task
+from airflow_provider_kling.execution.capacity import EVENT_CAPACITY_TIMEOUT, CapacityGate
+from airflow_provider_kling.execution.events import WaitOutcome
+from airflow_provider_kling.execution.idempotency import submit_in_line
+from airflow_provider_kling.execution.polling import wait_for_task
+from airflow_provider_kling.execution.progress import WaitProgress
+from airflow_provider_kling.hooks.kling import KlingHook
+from airflow_provider_kling.hooks.transport import shared_session_scope
 
 EVENT_SUBMITTED = "submitted"
 # Set on the events of a task this trigger submitted: the operator then reports its id.

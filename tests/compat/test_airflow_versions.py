@@ -19,9 +19,9 @@ import jsonschema
 import pytest
 
 from airflow_provider_kling import __version__
-from airflow_provider_kling.emulator.server import EmulatorServer
 from airflow_provider_kling.get_provider_info import get_provider_info
 from airflow_provider_kling.hooks.kling import KlingHook
+from kling_emulator.server import EmulatorServer
 from tests.compat.conftest import load_dag
 from tests.conftest import conn_json
 
@@ -180,7 +180,7 @@ def test_a_permanent_error_ends_the_task_without_retries(
 ) -> None:
     """Airflow 3.1 catches airflow.exceptions.AirflowFailException, 3.2+ the task SDK's: a 1102 must
     end the task on its first try on each (tests/dag_files/kling_costs.py: retries=3)."""
-    from airflow_provider_kling.emulator.state import ResourcePack
+    from kling_emulator.state import ResourcePack
 
     kling_conn.config.resource_packs = [
         ResourcePack.from_dict({"total_quantity": 10, "remaining_quantity": 0})

@@ -1,4 +1,4 @@
-"""DAGs for tests/test_costs.py: the budget floor and the packs cache across mapped tasks, and 1102."""
+"""DAGs for tests/operators/test_costs.py: the budget floor and packs cache across mapped tasks, 1102."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""DAG for tests/test_publish_s3.py: video-to-audio, then publish (with a mux) to an S3 bucket.
+"""DAG for tests/publishing/test_publish_s3.py: video-to-audio, then publish (with a mux) to an S3 bucket.
 
 A rerun passes the first run's result as ``conf["result"]`` (and marks ``video_to_audio`` done):
 publishing the same Kling result again, as clearing the publish task would.

@@ -1,4 +1,4 @@
-"""DAGs for tests/test_retry_semantics.py: which Kling errors use up an Airflow task's retries.
+"""DAGs for tests/execution/test_retry_semantics.py: which Kling errors use up an Airflow task's retries.
 
 Each task has ``retries=3`` and a short ``retry_delay``. The tests (``dag.test()`` and a real
 Airflow stack) read the try numbers Airflow recorded and the tasks the emulator created.

@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_kling.emulator.state import DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY
 from airflow_provider_kling.operators.base import derive_external_task_id
+from kling_emulator.state import DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY
 from tests.ui.stack import REPO, Stack, running_stack
 
 pytestmark = pytest.mark.airflow_stack

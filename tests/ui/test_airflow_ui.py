@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
-from airflow_provider_kling.emulator.state import DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY
 from airflow_provider_kling.get_provider_info import DOCS_URL, get_provider_info
+from kling_emulator.state import DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY
 from tests.ui.conftest import Shots
 from tests.ui.stack import REPO, Stack, wait_until
 

@@ -1,0 +1,58 @@
+"""The kinds of Kling task this provider can submit and wait for.
+
+Every kind shares the same submit / query / list shape under its own path, so adding a kind
+is one entry here plus a request model: no polling or HTTP code is copied.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from airflow_provider_kling.exceptions import KlingValidationError
+
+if TYPE_CHECKING:
+    from airflow_provider_kling.api.requests import KlingRequest
+
+
+@dataclass(frozen=True)
+class TaskKind:
+    name: str
+    path: str
+    # Named, not imported: operator modules import this at DAG parse, pydantic models on use.
+    request_model_name: str | None
+    request_module: str = "airflow_provider_kling.api.audio"
+
+    @property
+    def request_model(self) -> type[KlingRequest]:
+        if self.request_model_name is None:
+            raise KlingValidationError(f"task_kind: {self.name} has no request model in this provider yet")
+        models = importlib.import_module(self.request_module)
+        model: type[KlingRequest] = getattr(models, self.request_model_name)
+        return model
+
+    def task_path(self, ident: str) -> str:
+        return f"{self.path}/{ident}"
+
+
+VIDEO_TO_AUDIO = TaskKind("video-to-audio", "/v1/audio/video-to-audio", "VideoToAudioRequest")
+_VIDEO_REQUESTS = "airflow_provider_kling.api.video"
+TEXT_TO_VIDEO = TaskKind("text2video", "/v1/videos/text2video", "TextToVideoRequest", _VIDEO_REQUESTS)
+IMAGE_TO_VIDEO = TaskKind("image2video", "/v1/videos/image2video", "ImageToVideoRequest", _VIDEO_REQUESTS)
+TEXT_TO_AUDIO = TaskKind("text-to-audio", "/v1/audio/text-to-audio", "TextToAudioRequest")
+
+TASK_KINDS: dict[str, TaskKind] = {
+    k.name: k for k in (VIDEO_TO_AUDIO, TEXT_TO_VIDEO, IMAGE_TO_VIDEO, TEXT_TO_AUDIO)
+}
+
+
+def get_kind(kind: str | TaskKind) -> TaskKind:
+    if isinstance(kind, TaskKind):
+        return kind
+    try:
+        return TASK_KINDS[kind]
+    except KeyError:
+        raise KlingValidationError(
+            f"task_kind: unknown Kling task kind {kind!r}; expected one of {sorted(TASK_KINDS)}"
+        ) from None

@@ -1,0 +1,199 @@
+"""Kling's answers: the envelope and the task object, read tolerantly into pydantic models.
+
+Responses are tolerant: optional fields may be missing, new fields are ignored, and a
+value Kling documents loosely (units as text, timestamps) is read without failing the task.
+"""
+
+from __future__ import annotations
+
+import math
+from enum import Enum
+from typing import Annotated, Any, TypeVar
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
+)
+
+from airflow_provider_kling.exceptions import KlingResponseError
+
+# --------------------------------------------------------------------------------------------
+# Responses
+
+
+class TaskStatus(str, Enum):
+    SUBMITTED = "submitted"
+    PROCESSING = "processing"
+    SUCCEED = "succeed"
+    FAILED = "failed"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in (TaskStatus.SUCCEED, TaskStatus.FAILED)
+
+
+class _Tolerant(BaseModel):
+    model_config = ConfigDict(extra="ignore", coerce_numbers_to_str=True, defer_build=True)
+
+
+class KlingVideo(_Tolerant):
+    id: str
+    url: str | None = None
+    duration: str | None = None
+    watermark_url: str | None = None  # only when the request enabled watermark_info
+
+    def to_xcom(self) -> dict[str, Any]:
+        entry = self.model_dump()
+        if entry["watermark_url"] is None:  # keep entries of unwatermarked videos as they were
+            del entry["watermark_url"]
+        return entry
+
+
+class KlingAudio(_Tolerant):
+    id: str
+    url_mp3: str | None = None
+    url_wav: str | None = None
+    duration_mp3: str | None = None
+    duration_wav: str | None = None
+
+
+class TaskResult(_Tolerant):
+    videos: list[KlingVideo] = Field(default_factory=list)
+    audios: list[KlingAudio] = Field(default_factory=list)
+
+
+class TaskInfo(_Tolerant):
+    external_task_id: str | None = None
+    # Informational: a parent_video without an id must not make the task unreadable.
+    parent_video: Annotated[KlingVideo | None, WrapValidator(_none_if_invalid)] = None
+
+
+class BalanceDeduction(_Tolerant):
+    """``final_balance_deduction``: the cash a task cost, after discount (``quota``) and at list price."""
+
+    quota: str | None = None
+    list_price: str | None = None
+
+
+def units_from_text(value: str | None) -> float | None:
+    """``final_unit_deduction`` ("1.5") as a number; None when absent or not a finite number."""
+    if value is None:
+        return None
+    try:
+        units = float(value)
+    except ValueError:
+        return None
+    return units if math.isfinite(units) else None
+
+
+# The newer callback format says "succeeded"; the query API says "succeed".
+_STATUS_ALIASES = {"succeeded": "succeed"}
+
+
+def _normalize_status(value: Any) -> Any:
+    if isinstance(value, str):
+        value = value.strip().lower()
+        return _STATUS_ALIASES.get(value, value)
+    return value
+
+
+def _none_to_empty(value: Any) -> Any:
+    return {} if value is None else value
+
+
+def _none_if_invalid(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+    try:
+        return handler(value)
+    except ValidationError:
+        return None
+
+
+# Epoch milliseconds as documented. Informational only: another server's ISO date string
+# becomes None instead of making the whole task (and so the wait for it) unreadable.
+Timestamp = Annotated[int | None, WrapValidator(_none_if_invalid)]
+
+
+class KlingTask(_Tolerant):
+    """A task as returned by submit, query, list and the legacy callback."""
+
+    task_id: str = Field(min_length=1)
+    task_status: Annotated[TaskStatus, BeforeValidator(_normalize_status)]
+    task_status_msg: str | None = None
+    task_info: Annotated[TaskInfo, BeforeValidator(_none_to_empty)] = Field(default_factory=TaskInfo)
+    task_result: Annotated[TaskResult, BeforeValidator(_none_to_empty)] = Field(default_factory=TaskResult)
+    created_at: Timestamp = None
+    updated_at: Timestamp = None
+    # Informational, like the timestamps: a malformed deduction must not make the task unreadable.
+    final_unit_deduction: Annotated[str | None, WrapValidator(_none_if_invalid)] = None
+    final_balance_deduction: Annotated[BalanceDeduction | None, WrapValidator(_none_if_invalid)] = None
+
+    @property
+    def external_task_id(self) -> str | None:
+        return self.task_info.external_task_id or None
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.task_status.is_terminal
+
+    def to_xcom(self) -> dict[str, Any]:
+        """The JSON-serializable dict an operator returns (and pushes to XCom)."""
+        return {
+            "task_id": self.task_id,
+            "external_task_id": self.external_task_id,
+            "status": self.task_status.value,
+            "status_message": self.task_status_msg or "",
+            "videos": [v.to_xcom() for v in self.task_result.videos],
+            "audios": [a.model_dump() for a in self.task_result.audios],
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+            "credits": units_from_text(self.final_unit_deduction),
+            "balance_deduction": (
+                self.final_balance_deduction.model_dump() if self.final_balance_deduction else None
+            ),
+            # v2a: the source video {id, url, duration}; None when Kling does not send it.
+            "parent_video": self.task_info.parent_video.to_xcom() if self.task_info.parent_video else None,
+        }
+
+
+class Envelope(_Tolerant):
+    """``{"code", "message", "request_id", "data"}`` around every answer."""
+
+    code: int
+    message: str | None = None
+    request_id: str | None = None
+    data: Any = None
+
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+def parse_model(model: type[ModelT], payload: Any, what: str) -> ModelT:
+    """Parse ``payload`` into ``model``; a thin or broken body names what is missing."""
+    try:
+        return model.model_validate(payload)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors(include_url=False, include_input=False):
+            field = ".".join(str(p) for p in err["loc"]) or "body"
+            problems.append(f"{field} {'is missing' if err['type'] == 'missing' else err['msg']}")
+        raise KlingResponseError(f"Kling's {what} could not be understood: " + "; ".join(problems)) from None
+
+
+def parse_task(data: Any, what: str = "task") -> KlingTask:
+    if not isinstance(data, dict):
+        raise KlingResponseError(
+            f"Kling's {what} has no task object in 'data' (got {type(data).__name__}); "
+            "expected data.task_id and data.task_status"
+        )
+    return parse_model(KlingTask, data, what)
+
+
+def parse_task_list(data: Any) -> list[KlingTask]:
+    if not isinstance(data, list):
+        raise KlingResponseError(f"Kling's task list has no list in 'data' (got {type(data).__name__})")
+    return [parse_task(item, "task list entry") for item in data]

@@ -1,0 +1,308 @@
+"""Waiting for a free Kling parallel-task slot: a busy account is normal, not a fault.
+
+Kling runs at most N tasks per account at once and refuses a submit beyond that with 1303
+(``KLING_API.md`` §6: a slot is held from ``submitted`` until the task ends, and clients are asked
+to queue submissions and back off, not to retry in a herd). ``CapacityGate`` is that queue, one
+per (event loop, connection):
+
+* submitters take turns in arrival order (FIFO), so nobody is starved;
+* after a 1303 the gate is *closed*: a queued submit goes only when a slot is seen to free up,
+  i.e. when a Kling task that a wait on this loop watched reaches ``succeed`` / ``failed``
+  (``slot_freed``), one submit per freed slot;
+* slots freed by tasks this loop does not watch (other triggerers, other DAGs, the Kling web
+  app) are found by a *probe*: one submit, after a delay that doubles from ``PROBE_MIN_SECONDS``
+  to ``PROBE_MAX_SECONDS`` while the account stays full, so a full account costs a handful of
+  refusals per hour, not one per waiting task per backoff step.
+
+On a triggerer every deferred submit and every wait of the connection share one gate, which is
+what keeps refusals near one per Kling task. A blocking operator has a gate of its own (its own
+event loop): it simply probes with that backoff.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+import weakref
+from collections import deque
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from airflow_provider_kling.exceptions import (
+    KlingCapacityTimeoutError,
+    KlingConcurrencyLimitError,
+    KlingRateLimitError,
+)
+from airflow_provider_kling.execution.progress import HEARTBEAT_SECONDS
+
+if TYPE_CHECKING:
+    import logging
+
+    from airflow_provider_kling.api.tasks import KlingTask
+
+T = TypeVar("T")
+
+PROBE_MIN_SECONDS = 2.0  # Kling: first backoff delay >= 1 s
+PROBE_MAX_SECONDS = 60.0
+# After the hook's own retries gave up on a 1302 (rate limit): keep trying, this patiently.
+RATE_LIMIT_MIN_SECONDS = 2.0
+RATE_LIMIT_MAX_SECONDS = 60.0
+
+# The event a capacity wait ends with when the deadline passes first.
+EVENT_CAPACITY_TIMEOUT = "capacity_timeout"
+
+
+class CapacityGate:
+    """FIFO turns for submits to one Kling account on one event loop (see module docstring)."""
+
+    _registry: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, CapacityGate]] = (
+        weakref.WeakKeyDictionary()
+    )
+
+    def __init__(
+        self, *, probe_min_seconds: float = PROBE_MIN_SECONDS, probe_max_seconds: float = PROBE_MAX_SECONDS
+    ) -> None:
+        self.probe_min_seconds = probe_min_seconds
+        self.probe_max_seconds = probe_max_seconds
+        # Each waiter's future resolves to True when its turn is a probe, False for a freed slot.
+        self._queue: deque[asyncio.Future[bool]] = deque()
+        self._closed = False  # True after a 1303, until a probe gets through
+        self._tokens = 0  # slots seen to free up since the gate closed, not yet handed out
+        self._probe_delay = probe_min_seconds
+        self._probe_timer: asyncio.TimerHandle | None = None
+        self._probing = False  # a probe turn is out and has not reported back
+
+    @classmethod
+    def shared(cls, key: str) -> CapacityGate:
+        """The gate of this event loop for ``key`` (a connection id)."""
+        gates = cls._registry.setdefault(asyncio.get_running_loop(), {})
+        gate = gates.get(key)
+        if gate is None:
+            gate = gates[key] = cls()
+        return gate
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
+    def waiting(self) -> int:
+        return sum(1 for f in self._queue if not f.done())
+
+    async def turn(
+        self,
+        *,
+        timeout: float,
+        front: bool = False,
+        heartbeat: Callable[[int], None] | None = None,
+    ) -> bool:
+        """Wait for this caller's turn to submit; returns whether the turn is a probe.
+
+        Raises ``asyncio.TimeoutError`` when ``timeout`` seconds pass first. ``front``: a caller
+        that was just refused keeps its place at the head of the queue. ``heartbeat(position)``
+        is called every ``HEARTBEAT_SECONDS`` while waiting (the progress line in the task log).
+        """
+        if not self._closed and not self._queue:
+            return False
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[bool] = loop.create_future()
+        if front:
+            self._queue.appendleft(future)
+        else:
+            self._queue.append(future)
+        self._dispatch()
+        give_up = loop.time() + timeout
+        try:
+            while True:
+                left = give_up - loop.time()
+                if left <= 0:
+                    raise asyncio.TimeoutError
+                # asyncio.wait, not wait_for: it never cancels our place in the queue on a
+                # heartbeat timeout, and (unlike wait_for on 3.10/3.11) it never swallows a
+                # cancel that arrives in the same step as the turn: a cancelled trigger must
+                # not go on to submit.
+                done, _ = await asyncio.wait((future,), timeout=min(left, HEARTBEAT_SECONDS))
+                if done:
+                    return future.result()
+                if heartbeat is not None and loop.time() < give_up:
+                    heartbeat(self._position(future))
+        except (asyncio.TimeoutError, asyncio.CancelledError):
+            if future.done() and not future.cancelled():
+                self.give_back(probe=future.result())  # granted just as we gave up: pass it on
+            future.cancel()
+            raise
+
+    def _position(self, future: asyncio.Future[bool]) -> int:
+        """1-based place in the queue, counting only callers still waiting."""
+        ahead = 0
+        for queued in self._queue:
+            if queued is future:
+                break
+            if not queued.done():
+                ahead += 1
+        return ahead + 1
+
+    def refused(self, *, probe: bool = False) -> None:
+        """A submit met 1303 (``probe``: the probe's turn did): close the gate; probe later,
+        unless a probe is still out (it will report)."""
+        self._closed = True
+        self._tokens = 0
+        if probe:
+            self._probing = False
+        if not self._probing:
+            self._schedule_probe()
+
+    def close(self) -> None:
+        """The account is known to be full (a caller met 1303 elsewhere): queue, and probe later."""
+        if not self._closed:
+            self._closed = True
+            self._tokens = 0
+        if not self._probing:
+            self._schedule_probe()
+
+    def accepted(self, *, probe: bool) -> None:
+        """A submit got through. After a probe that got through, the next in line probes at once
+        (one at a time, not all at once: how much capacity came back is unknown)."""
+        if not (probe and self._probing):
+            return
+        self._probing = False
+        self._probe_delay = self.probe_min_seconds
+        if self._probe_timer is not None:
+            self._probe_timer.cancel()
+            self._probe_timer = None
+        self._probe()
+
+    def slot_freed(self) -> None:
+        """A Kling task watched on this loop ended: one queued submit may go."""
+        if not self._closed:
+            return
+        self._tokens += 1
+        self._dispatch()
+
+    # ------------------------------------------------------------------ internals
+
+    def _dispatch(self) -> None:
+        while self._queue:
+            head = self._queue[0]
+            if head.done():  # given up (timed out or cancelled)
+                self._queue.popleft()
+                continue
+            if self._closed:
+                if self._tokens <= 0:
+                    return
+                self._tokens -= 1
+            self._queue.popleft()
+            head.set_result(False)
+
+    def give_back(self, *, probe: bool) -> None:
+        """A granted turn was not used (the caller gave up, or its submit failed otherwise):
+        the next in line gets it."""
+        if probe:
+            self._probing = False
+            self._schedule_probe()
+        elif self._closed:
+            self._tokens += 1
+        self._dispatch()
+
+    def _schedule_probe(self) -> None:
+        if self._probe_timer is not None:
+            return
+        delay = random.uniform(self._probe_delay / 2, self._probe_delay)
+        self._probe_delay = min(self.probe_max_seconds, self._probe_delay * 2)
+        self._probe_timer = asyncio.get_running_loop().call_later(delay, self._probe)
+
+    def _probe(self) -> None:
+        self._probe_timer = None
+        while self._queue and self._queue[0].done():
+            self._queue.popleft()
+        if not self._queue:
+            # Nobody waits: the gate opens and the next submit simply tries.
+            self._closed = False
+            self._probe_delay = self.probe_min_seconds
+            return
+        self._probing = True
+        self._queue.popleft().set_result(True)
+
+
+async def submit_when_capacity(
+    gate: CapacityGate,
+    submit: Callable[[], Awaitable[KlingTask]],
+    *,
+    deadline: float,
+    waiting_since: float,
+    log: logging.Logger | Any,
+    what: str,
+    known_full: bool = False,
+    first_in_line: bool = False,
+    last_refusal: KlingConcurrencyLimitError | None = None,
+) -> KlingTask:
+    """Run ``submit`` when the gate gives this caller a turn; wait again on every 1303.
+
+    ``known_full``: this caller already met a 1303, so it does not try again at once but queues
+    behind a closed gate (at its head with ``first_in_line``, else in arrival order). Raises
+    ``KlingCapacityTimeoutError`` when ``deadline`` (epoch seconds) passes first. Other errors
+    of ``submit`` propagate (it owns its own retries and at-most-once look-ups).
+    """
+    front = first_in_line
+    if known_full:
+        gate.close()
+    if deadline <= time.time():  # e.g. a trigger re-created after the triggerer was down
+        raise KlingCapacityTimeoutError.after(what, time.time() - waiting_since, last_refusal)
+
+    def heartbeat(position: int) -> None:
+        log.info(
+            "%s: still waiting for a free Kling parallel-task slot (place %d in line, %.0fs so far)",
+            what,
+            position,
+            time.time() - waiting_since,
+        )
+
+    while True:
+        try:
+            probe = await gate.turn(
+                timeout=max(0.0, deadline - time.time()), front=front, heartbeat=heartbeat
+            )
+        except asyncio.TimeoutError:
+            raise KlingCapacityTimeoutError.after(what, time.time() - waiting_since, last_refusal) from None
+        try:
+            task = await outlast_rate_limits(submit, deadline=deadline, log=log, what=what)
+        except KlingConcurrencyLimitError as exc:
+            last_refusal = exc
+            gate.refused(probe=probe)
+            log.info(
+                "%s: Kling account still at its parallel-task limit (%s); waiting in line "
+                "(%d waiting, %.0fs so far)",
+                what,
+                exc.code,
+                gate.waiting + 1,
+                time.time() - waiting_since,
+            )
+            front = True
+            continue
+        except BaseException:
+            gate.give_back(probe=probe)
+            raise
+        gate.accepted(probe=probe)
+        return task
+
+
+async def outlast_rate_limits(
+    call: Callable[[], Awaitable[T]], *, deadline: float, log: logging.Logger | Any, what: str
+) -> T:
+    """``call()``, again after a growing pause while it fails with 1302, until ``deadline``.
+
+    The hook already retries a 1302 a few times; a busy account can outlast that, and a rate
+    limit is no reason to fail a task (it created nothing). Past the deadline the 1302 is raised.
+    """
+    pause = RATE_LIMIT_MIN_SECONDS
+    while True:
+        try:
+            return await call()
+        except KlingRateLimitError as exc:
+            wait = random.uniform(pause / 2, pause)
+            if time.time() + wait >= deadline:
+                raise
+            log.info("%s: Kling asks to slow down (%s); trying again in %.0fs", what, exc, wait)
+            await asyncio.sleep(wait)
+            pause = min(RATE_LIMIT_MAX_SECONDS, pause * 2)

@@ -1,0 +1,118 @@
+"""Submitting a paid Kling task at most once per Airflow task, from a worker or the triggerer.
+
+The ``external_task_id`` is derived per (DAG, run, task, map index), not per try, so every try
+(and a trigger that submits on the triggerer's side) first looks for the task an earlier one
+created and re-attaches to it. Only a *failed* earlier task is replaced, under ``<id>-2``,
+``<id>-3``, ...
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_kling.exceptions import KlingConcurrencyLimitError, KlingPermanentError
+from airflow_provider_kling.execution.capacity import CapacityGate, outlast_rate_limits, submit_when_capacity
+
+if TYPE_CHECKING:
+    from airflow_provider_kling.api.tasks import KlingTask
+    from airflow_provider_kling.hooks.kling import KlingHook
+
+# A failed Kling task is resubmitted under "<id>-2", "<id>-3", ... up to this many times.
+MAX_RESUBMISSIONS = 20
+EXTERNAL_ID_MAX_CHARS = 128  # Kling's limit; a resubmission suffix must fit inside it
+
+
+async def find_reusable(
+    hook: KlingHook, kind: str, external_id: str, log: logging.Logger | Any
+) -> tuple[KlingTask | None, str]:
+    """``(task, id)`` of an earlier try's task that did not fail, else ``(None, id to submit under)``."""
+    from airflow_provider_kling.api.tasks import TaskStatus
+
+    for attempt in range(1, MAX_RESUBMISSIONS + 1):
+        suffix = "" if attempt == 1 else f"-{attempt}"
+        candidate = external_id[: EXTERNAL_ID_MAX_CHARS - len(suffix)] + suffix
+        existing = await hook.afind_task(kind, candidate)
+        if existing is None:
+            return None, candidate
+        if existing.task_status is not TaskStatus.FAILED:
+            log.info(
+                "Re-attaching to Kling task %s created by an earlier try (external_task_id %s)",
+                existing.task_id,
+                candidate,
+            )
+            return existing, candidate
+        log.info(
+            "Earlier Kling task %s failed (%s); submitting a new one",
+            existing.task_id,
+            existing.task_status_msg or "no reason given",
+        )
+    # Permanent: a retry would find the same failed tasks under the same ids.
+    raise KlingPermanentError(
+        f"Kling task failed {MAX_RESUBMISSIONS} times under external_task_id {external_id}"
+    )
+
+
+async def submit_exact(hook: KlingHook, kind: str, payload: dict[str, Any]) -> KlingTask:
+    """The task of exactly ``payload['external_task_id']`` in whatever state, else submit it.
+
+    For a submit that waited in line: the id was chosen before it queued, so a task found under
+    it now (a restarted or twin trigger submitted it, even one that has failed since) is this
+    try's own, never a reason to pay for the next ``-2``.
+    """
+    existing = await hook.afind_task(kind, str(payload["external_task_id"]))
+    if existing is not None:
+        return existing
+    return await hook.asubmit_task(kind, payload, retry_concurrency=False)
+
+
+async def submit_in_line(
+    hook: KlingHook,
+    kind: str,
+    payload: dict[str, Any],
+    *,
+    resolved: bool,
+    gate: CapacityGate,
+    deadline: float,
+    waiting_since: float,
+    log: logging.Logger | Any,
+    what: str,
+    known_full: bool,
+    first_in_line: bool = False,
+    last_refusal: KlingConcurrencyLimitError | None = None,
+) -> KlingTask:
+    """Re-attach, or submit once the account has room (``capacity.submit_when_capacity``).
+
+    ``resolved``: ``payload`` already carries the id to submit under (the worker walked the
+    ``-2``, ``-3`` chain); else the chain is walked here first (the worker's look-up was rate
+    limited).
+    """
+    if resolved:
+        existing = await outlast_rate_limits(
+            lambda: hook.afind_task(kind, str(payload["external_task_id"])),
+            deadline=deadline,
+            log=log,
+            what=what,
+        )
+    else:
+        existing, candidate = await outlast_rate_limits(
+            lambda: find_reusable(hook, kind, str(payload["external_task_id"]), log),
+            deadline=deadline,
+            log=log,
+            what=what,
+        )
+        payload = {**payload, "external_task_id": candidate}
+    if existing is not None:
+        log.info("%s: Kling already has task %s for it; not submitting", what, existing.task_id)
+        return existing
+    return await submit_when_capacity(
+        gate,
+        lambda: submit_exact(hook, kind, payload),
+        deadline=deadline,
+        waiting_since=waiting_since,
+        log=log,
+        what=what,
+        known_full=known_full,
+        first_in_line=first_in_line,
+        last_refusal=last_refusal,
+    )

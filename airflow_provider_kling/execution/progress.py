@@ -1,0 +1,39 @@
+"""The progress line in the task log while a Kling task runs: one per status change, and a heartbeat."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from airflow_provider_kling.api.tasks import KlingTask
+
+if TYPE_CHECKING:
+    pass
+# A progress line this often even when the status does not change.
+HEARTBEAT_SECONDS = 60.0
+
+
+@dataclass
+class WaitProgress:
+    """Remembers what the user has been told; produces one log line per status change."""
+
+    kind: str
+    ident: str
+    last_status: str | None = None
+    started: float = field(default_factory=time.monotonic)
+    last_logged: float = field(default_factory=time.monotonic)
+
+    def observe(self, task: KlingTask) -> str | None:
+        now = time.monotonic()
+        status = task.task_status.value
+        if status != self.last_status:
+            before = self.last_status
+            self.last_status = status
+            self.last_logged = now
+            change = f"{before} -> {status}" if before else status
+            return f"Kling {self.kind} task {task.task_id}: {change} (waited {now - self.started:.0f}s)"
+        if now - self.last_logged >= HEARTBEAT_SECONDS:
+            self.last_logged = now
+            return f"Kling {self.kind} task {task.task_id}: still {status} (waited {now - self.started:.0f}s)"
+        return None

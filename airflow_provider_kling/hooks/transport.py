@@ -1,0 +1,230 @@
+"""The HTTP layer under KlingHook: one shared session per event loop, Kling's envelope, retry with backoff.
+
+All hooks on one event loop share one ``aiohttp.ClientSession``, so a triggerer with thousands
+of waits keeps a small pool of keep-alive connections instead of opening a TCP (and TLS)
+connection per poll.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import json
+import logging
+import random
+import weakref
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from airflow_provider_kling.api.tasks import Envelope, parse_model
+from airflow_provider_kling.exceptions import (
+    KlingConcurrencyLimitError,
+    KlingError,
+    KlingResponseError,
+    KlingTransportError,
+    api_error,
+)
+
+if TYPE_CHECKING:
+    import aiohttp
+
+    from airflow_provider_kling.hooks.connection import ExtraSettings
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Exponential backoff with full jitter for transient errors (1302, 1303, 5xx, network)."""
+
+    max_retries: int = 5
+    min_wait: float = 1.0
+    max_wait: float = 60.0
+    # 1303 means the account already runs its maximum of parallel tasks: those free up
+    # in minutes, not seconds, so wait longer than for a plain rate limit.
+    concurrency_factor: float = 4.0
+
+    def overridden_by(self, extra: ExtraSettings) -> RetryPolicy:
+        """This policy with what a connection's extra sets."""
+        return dataclasses.replace(
+            self,
+            max_retries=self.max_retries if extra.max_retries is None else extra.max_retries,
+            min_wait=self.min_wait if extra.retry_min_wait is None else extra.retry_min_wait,
+            max_wait=self.max_wait if extra.retry_max_wait is None else extra.retry_max_wait,
+        )
+
+    def wait_seconds(self, attempt: int, error: BaseException | None) -> float:
+        """Seconds to sleep before retry number ``attempt`` (1-based)."""
+        ceiling = min(self.max_wait, self.min_wait * (2 ** (attempt - 1)))
+        if isinstance(error, KlingConcurrencyLimitError):
+            ceiling = min(self.max_wait * self.concurrency_factor, ceiling * self.concurrency_factor)
+        return random.uniform(ceiling / 2, ceiling)
+
+
+# One shared ClientSession per event loop (triggerer loop, or the private loop of a sync call).
+_sessions: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aiohttp.ClientSession] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def shared_session() -> aiohttp.ClientSession:
+    import aiohttp
+
+    loop = asyncio.get_running_loop()
+    session = _sessions.get(loop)
+    if session is None or session.closed:
+        connector = aiohttp.TCPConnector(limit=64, keepalive_timeout=60)
+        session = aiohttp.ClientSession(connector=connector, trust_env=True)
+        _sessions[loop] = session
+    return session
+
+
+async def close_shared_session() -> None:
+    """Close this loop's shared session (the sync wrappers call it before their loop ends)."""
+    session = _sessions.pop(asyncio.get_running_loop(), None)
+    if session is not None and not session.closed:
+        await session.close()
+
+
+_session_users: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, int] = weakref.WeakKeyDictionary()
+
+
+@contextlib.asynccontextmanager
+async def shared_session_scope() -> AsyncIterator[None]:
+    """Keep this loop's shared session open while any user (a trigger) is inside; close after the last.
+
+    A triggerer keeps one session across all of its waits; a short-lived loop (``dag.test()``
+    runs each trigger on its own) does not leave an unclosed session behind.
+    """
+    loop = asyncio.get_running_loop()
+    _session_users[loop] = _session_users.get(loop, 0) + 1
+    try:
+        yield
+    finally:
+        _session_users[loop] -= 1
+        if not _session_users[loop]:
+            await close_shared_session()
+
+
+def decode_envelope(status: int, body: bytes, request_id_header: str | None) -> Envelope:
+    """Turn an HTTP answer into an Envelope, raising the typed error for ``code != 0``."""
+    try:
+        payload = json.loads(body) if body else None
+    except (ValueError, RecursionError):  # RecursionError: absurdly nested JSON
+        payload = None
+        if status >= 400:
+            raise api_error(
+                f"HTTP {status} with a non-JSON body",
+                code=None,
+                http_status=status,
+                request_id=request_id_header,
+            ) from None
+        raise KlingResponseError(f"Kling answered HTTP {status} with a body that is not JSON") from None
+    if not isinstance(payload, dict) or "code" not in payload:
+        if status >= 400:
+            raise api_error(
+                f"HTTP {status} without a Kling error envelope",
+                code=None,
+                http_status=status,
+                request_id=request_id_header,
+            )
+        shown = (
+            "empty body"
+            if payload in (None, {})
+            else f"keys {sorted(payload)[:6]}"
+            if isinstance(payload, dict)
+            else type(payload).__name__
+        )
+        raise KlingResponseError(
+            f"Kling's answer has no 'code' field ({shown}); expected an envelope "
+            "{code, message, request_id, data}"
+        )
+    envelope: Envelope = parse_model(Envelope, payload, "response envelope")
+    if envelope.code != 0:
+        raise api_error(
+            envelope.message or "",
+            code=envelope.code,
+            http_status=status,
+            request_id=envelope.request_id or request_id_header,
+        )
+    if status >= 400:
+        raise api_error(envelope.message or "", code=None, http_status=status, request_id=envelope.request_id)
+    return envelope
+
+
+async def call_with_retries(
+    what: str,
+    call: Callable[[], Awaitable[T]],
+    policy: RetryPolicy,
+    log: logging.Logger | Any,
+    *,
+    retry_concurrency: bool = True,
+) -> T:
+    """Run ``call``, retrying transient errors with backoff (tenacity); others raise at once.
+
+    ``retry_concurrency=False`` raises a 1303 at once: the caller waits for capacity itself.
+    """
+    from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
+
+    def retryable(error: BaseException) -> bool:
+        if not retry_concurrency and isinstance(error, KlingConcurrencyLimitError):
+            return False
+        return isinstance(error, KlingError) and error.transient
+
+    def wait(state: RetryCallState) -> float:
+        return policy.wait_seconds(state.attempt_number, state.outcome.exception() if state.outcome else None)
+
+    def before_sleep(state: RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome else None
+        log.warning(
+            "%s: transient error (%s); retry %d/%d in %.1fs",
+            what,
+            error,
+            state.attempt_number,
+            policy.max_retries,
+            state.next_action.sleep if state.next_action else 0,
+        )
+
+    retrying = AsyncRetrying(
+        stop=stop_after_attempt(policy.max_retries + 1),
+        wait=wait,
+        retry=retry_if_exception(retryable),
+        before_sleep=before_sleep,
+        reraise=True,
+    )
+    async for attempt in retrying:
+        with attempt:
+            return await call()
+    raise AssertionError("unreachable: tenacity reraises the last error")
+
+
+async def exchange(
+    session: aiohttp.ClientSession,
+    method: str,
+    base: str,
+    path: str,
+    *,
+    params: dict[str, Any] | None,
+    body: Any,
+    headers: dict[str, str],
+    timeout: float,
+) -> tuple[int, bytes, str | None]:
+    """One HTTP request: (status, raw body, ``X-Request-Id``); no answer becomes ``KlingTransportError``."""
+    import aiohttp
+
+    try:
+        async with session.request(
+            method,
+            base + path,
+            params=params,
+            json=body,
+            headers=headers,
+            timeout=aiohttp.ClientTimeout(total=timeout, connect=min(10.0, timeout)),
+        ) as response:
+            return response.status, await response.read(), response.headers.get("X-Request-Id")
+    except asyncio.TimeoutError:
+        raise KlingTransportError(f"{method} {path}: no answer from Kling within {timeout:.0f}s") from None
+    except aiohttp.ClientError as exc:
+        raise KlingTransportError(f"{method} {path}: {type(exc).__name__}: {exc}") from None

@@ -1,0 +1,46 @@
+"""Who is calling: an API key (Bearer) or a legacy HS256 JWT signed with an access key and secret key."""
+
+from __future__ import annotations
+
+import warnings
+
+import jwt
+from aiohttp import web
+
+from kling_emulator.errors import (
+    KlingAPIFailure,
+)
+from kling_emulator.state import EmulatorConfig
+
+# ---------------------------------------------------------------------------- auth
+
+
+def authenticate(request: web.Request, config: EmulatorConfig) -> str:
+    """Return the caller's account key, or raise a 1000-1004 failure."""
+    header = request.headers.get("Authorization", "")
+    if not header.strip():
+        raise KlingAPIFailure(1001, "Authorization is empty")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise KlingAPIFailure(1002, "Authorization is invalid")
+    if token in config.api_keys:
+        return f"key:{token[:4]}:{hash(token)}"
+    try:
+        claims = jwt.decode(token, options={"verify_signature": False})
+        access_key = str(claims.get("iss", ""))
+    except jwt.PyJWTError:
+        raise KlingAPIFailure(1002, "Authorization is invalid") from None
+    secret = config.access_keys.get(access_key)
+    if secret is None:
+        raise KlingAPIFailure(1002, "Authorization is invalid")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # short test secrets are the caller's choice
+            jwt.decode(token, secret, algorithms=["HS256"], options={"require": ["exp", "nbf", "iss"]})
+    except jwt.ImmatureSignatureError:
+        raise KlingAPIFailure(1003, "Authorization is not yet valid") from None
+    except jwt.ExpiredSignatureError:
+        raise KlingAPIFailure(1004, "Authorization is expired") from None
+    except jwt.PyJWTError:
+        raise KlingAPIFailure(1002, "Authorization is invalid") from None
+    return f"ak:{access_key}"

@@ -77,6 +77,14 @@ def poll_interval() -> float:
     return conf.getfloat(SECTION, "poll_interval", fallback=DEFAULT_POLL_INTERVAL)
 
 
+def min_remaining_units() -> str | None:
+    """``[kling] min_remaining_units`` as configured (text, or ``None``); the operator checks the number."""
+    from airflow_provider_kling.version_compat import conf
+
+    value = conf.get(SECTION, "min_remaining_units", fallback=None)
+    return None if value is None else str(value)
+
+
 def default_deferrable() -> bool:
     """``[operators] default_deferrable``, read now (as Airflow's own operators do, but per construction)."""
     from airflow_provider_kling.version_compat import conf

@@ -221,3 +221,22 @@ def test_provider_info_lists_every_hook_operator_sensor_and_trigger_module() -> 
 def test_public_import_paths_stay(classpath: str) -> None:
     module, _, name = classpath.rpartition(".")
     assert inspect.isclass(getattr(importlib.import_module(module), name))
+
+
+def test_airflow_config_is_read_in_one_module() -> None:
+    """Every ``[kling]`` option (and ``[operators] default_deferrable``) is declared and read in config.py."""
+    readers = {
+        module
+        for module, path in PROVIDER_MODULES.items()
+        if "conf"
+        in {
+            alias.asname or alias.name
+            for node in ast.walk(ast.parse(path.read_text()))
+            if isinstance(node, ast.ImportFrom)
+            for alias in node.names
+        }
+    }
+    # version_compat only picks where Airflow keeps `conf`; config.py is the one reader
+    assert readers == {f"{PACKAGE}.config", f"{PACKAGE}.version_compat"}, (
+        f"Airflow's conf read outside config.py: {sorted(readers)}"
+    )

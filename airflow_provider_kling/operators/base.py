@@ -20,7 +20,6 @@ from airflow_provider_kling.exceptions import (
     KlingRateLimitError,
     KlingValidationError,
 )
-from airflow_provider_kling.version_compat import conf
 
 # The hook, models and waiting machinery are imported inside the methods that use them:
 # this module is imported on every DAG parse, they are needed only when a task runs.
@@ -361,7 +360,7 @@ def budget_floor(value: Any, operator: str) -> float | None:
     """The operator's ``min_remaining_units``, else ``[kling] min_remaining_units``; None: no check."""
     where = f"Invalid {operator}: min_remaining_units"
     if value is None:
-        value = conf.get("kling", "min_remaining_units", fallback=None)
+        value = config.min_remaining_units()
         where = "[kling] min_remaining_units"
         if value is None or not str(value).strip():
             return None

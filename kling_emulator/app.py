@@ -1,4 +1,4 @@
-"""The Kling emulator's HTTP API (aiohttp), written from the contract in KLING_API.md.
+"""The Kling emulator's HTTP API (aiohttp), written from the contract in docs/kling-api.md.
 
 It deliberately shares no validation code with the client: it checks requests on its own,
 so a client bug is caught rather than mirrored.

@@ -1,4 +1,4 @@
-"""The Kling emulator's HTTP API (aiohttp), written from the contract in KLING_API.md.
+"""The Kling emulator's HTTP API (aiohttp), written from the contract in docs/kling-api.md.
 
 It deliberately shares no validation code with the client: it checks requests on its own,
 so a client bug is caught rather than mirrored.
@@ -27,6 +27,7 @@ from kling_emulator.state import EmulatedTask, EmulatorConfig, Fault, TaskStore
 from kling_emulator.stats import Stats
 from kling_emulator.validation import check_video_seconds, validate
 
+# The legacy create / query / list paths (docs/kling-api.md#endpoints).
 KINDS = {
     "video-to-audio": "/v1/audio/video-to-audio",
     "text2video": "/v1/videos/text2video",
@@ -58,6 +59,7 @@ class KlingEmulator:
             app.router.add_get(prefix + path, self._handler(self.list_tasks, kind))
             # The explicit pattern also matches ids with "{" or "}" (aiohttp's default does not).
             app.router.add_get(prefix + path + "/{ident:[^/]+}", self._handler(self.query, kind))
+        # No /v1 prefix (docs/kling-api.md#account-costs).
         app.router.add_get(prefix + "/account/costs", self._handler(self.account_costs, "account"))
         app.router.add_get(prefix + "/results/{task_id}/{name}", self.result_file)
         app.router.add_get(prefix + "/samples/{name}", media.sample_file)
@@ -228,7 +230,11 @@ class KlingEmulator:
         return None
 
     def _admit(self, owner: str, external_id: str) -> None:
-        """Refuse a duplicate ``external_task_id`` (1201) or a task over the parallel limit (1303)."""
+        """Refuse a duplicate ``external_task_id`` (1201) or a task over the parallel limit (1303).
+
+        Contract: docs/kling-api.md#endpoints (unique per account), docs/kling-api.md#concurrency,
+        docs/kling-api.md#deductions (1102).
+        """
         if external_id and (owner, external_id) in self.store.by_external:
             raise KlingAPIFailure(1201, f"external_task_id {external_id} already exists")
         limit = self.config.max_concurrent_tasks
@@ -238,6 +244,8 @@ class KlingEmulator:
             raise KlingAPIFailure(1102, "Account resource pack has been depleted or expired")
 
     async def query(self, request: web.Request, kind: str, owner: str) -> web.Response:
+        # {ident}: task_id or external_task_id (docs/kling-api.md#task-query). Kling does not say what an
+        # unknown id gets; the emulator answers 1203 (docs/kling-api.md#open-points).
         task = self.store.find(owner, request.match_info["ident"], kind)
         if task is None:
             return error_response(1203, "Task not found")
@@ -251,6 +259,7 @@ class KlingEmulator:
             page_size = int(request.query.get("pageSize", "30"))
         except ValueError:
             raise KlingAPIFailure(1201, "pageNum and pageSize must be integers") from None
+        # pageNum [1, 1000] default 1, pageSize [1, 500] default 30 (docs/kling-api.md#task-query).
         if not 1 <= page_num <= 1000 or not 1 <= page_size <= 500:
             raise KlingAPIFailure(1201, "pageNum must be 1..1000 and pageSize 1..500")
         tasks = self.store.list(owner, kind)[(page_num - 1) * page_size : page_num * page_size]
@@ -312,7 +321,10 @@ class KlingEmulator:
         task.add_done_callback(self._background.discard)
 
     async def _send_callbacks(self, task: EmulatedTask, results_base: str) -> None:
-        """POST the task on every status change, like Kling does (see ``_callback_request``)."""
+        """POST the task on every status change, like Kling does (see ``_callback_request``).
+
+        Contract: docs/kling-api.md#callbacks.
+        """
         changes = [task.created + self.config.submitted_seconds, task.finishes_at(self.config)]
         sent = "submitted"  # the submit's own answer reported that one
         for change in changes:

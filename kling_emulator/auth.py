@@ -1,4 +1,7 @@
-"""Who is calling: an API key (Bearer) or a legacy HS256 JWT signed with an access key and secret key."""
+"""Who is calling: an API key (Bearer) or a legacy HS256 JWT signed with an access key and secret key.
+
+Contract: docs/kling-api.md#auth; the 1000-1004 answers are in docs/kling-api.md#error-codes.
+"""
 
 from __future__ import annotations
 

@@ -8,6 +8,8 @@ list price, ``QUOTA_SHARE`` of that after the account's discount.
 Only tasks that end ``succeed`` are charged, when they finish (the clock decides, see
 ``EmulatedTask.status``). Unlike Kling, whose ``remaining_quantity`` lags up to 12 h, the
 emulator reports a charge as soon as the task has finished.
+
+Contract: docs/kling-api.md#account-costs and docs/kling-api.md#deductions.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any
 LIST_PRICE_PER_UNIT = 0.14  # made-up cash price of one unit (list price)
 QUOTA_SHARE = 0.8  # made-up: the account pays 80 % of the list price
 DAY_MS = 86_400_000
+# Pack statuses and types of GET /account/costs (docs/kling-api.md#account-costs).
 PACK_STATUSES = ("toBeOnline", "online", "expired", "runOut")
 PACK_TYPES = ("decreasing_total", "constant_period")
 
@@ -112,7 +115,10 @@ def _text(number: float, places: int) -> str:
 
 
 def deductions(seconds: float, units_per_second: float) -> dict[str, Any]:
-    """The task fields Kling adds once a task succeeded: units, and the cash at list/discount."""
+    """The task fields Kling adds once a task succeeded: units, and the cash at list/discount.
+
+    Contract: docs/kling-api.md#deductions (decimal strings, docs/kling-api.md#task-object).
+    """
     units = units_for(seconds, units_per_second)
     list_price = units * LIST_PRICE_PER_UNIT
     return {
@@ -147,13 +153,19 @@ class Ledger:
                     units -= drawn
 
     def exhausted(self, packs: list[ResourcePack], now: float | None = None) -> bool:
-        """Whether no online pack has anything left (a submit then answers 1102)."""
+        """Whether no online pack has anything left (a submit then answers 1102).
+
+        Contract: docs/kling-api.md#deductions.
+        """
         self.settle(packs, now)
         return not any(p.current_status == "online" for p in packs)
 
 
 def costs_data(query: dict[str, str], packs: list[ResourcePack]) -> dict[str, Any]:
-    """``data`` of ``GET /account/costs``; ``ValueError`` names a missing or bad parameter."""
+    """``data`` of ``GET /account/costs``; ``ValueError`` names a missing or bad parameter.
+
+    Contract: docs/kling-api.md#account-costs (``data`` nests its own ``code`` and ``msg``).
+    """
     for name in ("start_time", "end_time"):
         value = query.get(name, "")
         if not value.strip().isdigit():

@@ -1,7 +1,8 @@
 """What the emulator POSTs to a ``callback_url``: the body in either design's format, and its signature.
 
-Written from the contract (§3, §5) on its own, like the rest of the emulator: it shares no code
-with :mod:`airflow_provider_kling.api.webhooks`, so a bug in one is caught by the other's tests.
+Written from the contract (docs/kling-api.md#callbacks, docs/kling-api.md#webhook-signature,
+docs/kling-api.md#new-design) on its own, like the rest of the emulator: it shares no code with
+the provider's webhook check, so a bug in one is caught by the other's tests.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ import time
 import uuid
 from typing import Any
 
-# Legacy status spelling -> new design's ("succeed" became "succeeded").
+# Legacy status spelling -> new design's ("succeed" became "succeeded"; docs/kling-api.md#task-statuses).
 NEW_STATUS = {"succeed": "succeeded"}
+# billing[].package_type: video | image | audio (docs/kling-api.md#new-design).
 PACKAGE_TYPE = {"text-to-audio": "audio", "video-to-audio": "audio"}
 
 
@@ -72,7 +74,10 @@ def new_format(task: dict[str, Any], kind: str) -> dict[str, Any]:
 
 
 def signature(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
-    """``v1,<base64 HMAC-SHA256(key, "{id}.{timestamp}.{body}")>``, key = Base64 after ``whsec_``."""
+    """``v1,<base64 HMAC-SHA256(key, "{id}.{timestamp}.{body}")>``, key = Base64 after ``whsec_``.
+
+    Contract: docs/kling-api.md#webhook-signature.
+    """
     key = base64.b64decode(secret.removeprefix("whsec_"))
     signed = f"{msg_id}.{timestamp}.".encode() + body
     return "v1," + base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()

@@ -1,4 +1,7 @@
-"""Kling's error answers: the business code, its HTTP status (contract §4), the JSON envelope."""
+"""Kling's error answers: the business code, its HTTP status, the JSON envelope.
+
+Contract: docs/kling-api.md#error-codes and docs/kling-api.md#envelope.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
-# Contract §4, one line per row of Kling's table.
+# docs/kling-api.md#error-codes, one line per row of Kling's table.
 HTTP_STATUS_FOR_CODE: dict[int, int] = {
     **dict.fromkeys((1000, 1001, 1002, 1003, 1004), 401),
     **dict.fromkeys((1100, 1101, 1102), 429),
@@ -20,7 +23,8 @@ HTTP_STATUS_FOR_CODE: dict[int, int] = {
     5001: 503,
     5002: 504,
 }
-# Kling's own 1303 sample body has no ``data`` key at all; the other samples carry ``data: null``.
+# Kling's own 1303 sample body has no ``data`` key at all; the other samples carry ``data: null``
+# (docs/kling-api.md#envelope).
 CODES_WITHOUT_DATA = frozenset({1303})
 
 
@@ -51,6 +55,8 @@ def error_response(code: int, message: str) -> web.Response:
 
 def unmatched_route_response(request: web.Request) -> web.Response | None:
     """Kling's envelope for a path no route serves (1203) or a method it does not take (1202).
+
+    The codes and their HTTP 404 are in docs/kling-api.md#error-codes.
 
     ``None`` when a route matched: its own 404s (e.g. a result file not ready) stay as they are.
     """

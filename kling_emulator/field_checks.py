@@ -1,4 +1,7 @@
-"""Checks of single request fields; each failure is Kling's 1201 with a message naming the field."""
+"""Checks of single request fields; each failure is Kling's 1201 with a message naming the field.
+
+1201 is "invalid key or value" (docs/kling-api.md#error-codes).
+"""
 
 from __future__ import annotations
 
@@ -15,7 +18,8 @@ def invalid(message: str) -> KlingAPIFailure:
 
 
 def given(body: dict[str, Any], name: str) -> bool:
-    """Kling (and the seed's examples) treat ``null`` and ``""`` as "not given"."""
+    """``null`` and ``""`` count as "not given": Kling's own examples send ``""`` for unused fields
+    (docs/kling-api.md#video-to-audio)."""
     return body.get(name) not in (None, "")
 
 

@@ -1,4 +1,8 @@
-"""What the emulator can tell about an ``image`` / ``image_tail`` sent as raw Base64 (contract §2.3)."""
+"""What the emulator can tell about an ``image`` / ``image_tail`` sent as raw Base64.
+
+Contract: docs/kling-api.md#video-requests (jpg/jpeg/png, <= 10 MB, sides >= 300 px, ratio 1:2.5-2.5:1,
+raw Base64 without a ``data:`` prefix).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ import base64
 import binascii
 import struct
 
+# image / image_tail limits (docs/kling-api.md#video-requests).
 MAX_IMAGE_BYTES = 10 * 1024**2
 MIN_IMAGE_SIDE = 300
 MAX_ASPECT = 2.5

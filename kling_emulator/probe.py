@@ -1,8 +1,8 @@
 """Fetch a video-to-audio ``video_url`` and read its real duration, as Kling does before accepting it.
 
-The contract: MP4/MOV, at most 100 MB, 3.0-20.0 s. The duration comes from the movie header
-(``moov/mvhd``) of the ISO base media / QuickTime file, parsed here with the standard library
-so the emulator needs no media extra to check uploads.
+The contract (docs/kling-api.md#video-to-audio): MP4/MOV, at most 100 MB, 3.0-20.0 s. The
+duration comes from the movie header (``moov/mvhd``) of the ISO base media / QuickTime file,
+parsed here with the standard library so the emulator needs no media extra to check uploads.
 """
 
 from __future__ import annotations

@@ -1,4 +1,7 @@
-"""A task as Kling shows it: status by elapsed time, result URLs, and the legacy or new-format body."""
+"""A task as Kling shows it: status by elapsed time, result URLs, and the legacy or new-format body.
+
+Contract: docs/kling-api.md#task-object and docs/kling-api.md#task-statuses.
+"""
 
 from __future__ import annotations
 

@@ -100,7 +100,7 @@ CALLBACK_FORMATS = ("legacy", "new")
 
 
 def check_webhook_secret(secret: str) -> None:
-    """Kling's webhook secrets are ``whsec_`` + Base64 (the key bytes)."""
+    """Kling's webhook secrets are ``whsec_`` + Base64 of the key (docs/kling-api.md#webhook-signature)."""
     if not isinstance(secret, str) or not secret.startswith("whsec_"):
         raise ValueError("webhook_secret must start with 'whsec_'")
     try:
@@ -125,18 +125,22 @@ class EmulatorConfig:
     fail_marker: str = "[fail]"
     fail_message: str = "Emulated failure: the prompt asked for it"
     # Limits: parallel (non-terminal) tasks per key -> 1303; requests per second per key -> 1302.
+    # Kling counts parallel tasks per account, model version and pack type, shared by all keys
+    # (docs/kling-api.md#concurrency); 1302: docs/kling-api.md#rate-limits.
     max_concurrent_tasks: int | None = None
     max_requests_per_second: float | None = None
-    # Video-to-audio source video rules (contract): 3.0-20.0 s.
+    # Video-to-audio source video rules (docs/kling-api.md#video-to-audio): 3.0-20.0 s.
     min_video_seconds: float = 3.0
     max_video_seconds: float = 20.0
     # Answer list calls with thin entries (no task_result), as some servers do.
     list_omits_results: bool = False
     # Video models newer than the emulator's table, accepted with the generic rules only.
     extra_models: list[str] = field(default_factory=list)
-    # Callbacks: "legacy" (a bare task object, what the /v1 endpoints send) or "new" (new design).
+    # Callbacks (docs/kling-api.md#callbacks): "legacy" (a bare task object, what the /v1 endpoints
+    # send) or "new" (new design).
     callback_format: str = "legacy"
-    # A ``whsec_`` secret: callbacks then carry the Webhook Signature headers; none without it.
+    # A ``whsec_`` secret: callbacks then carry the Webhook Signature headers; none without it
+    # (docs/kling-api.md#webhook-signature).
     webhook_secret: str | None = field(default=None, repr=False)
     # Billing (emulator/billing.py): packs drawn down by succeeded tasks at a made-up price;
     # a submit answers 1102 once no online pack has units left.
@@ -242,6 +246,7 @@ class EmulatedTask:
     parent_video: dict[str, str] | None = None
 
     def status(self, config: EmulatorConfig, now: float | None = None) -> str:
+        """``submitted`` -> ``processing`` -> ``succeed`` | ``failed`` (docs/kling-api.md#task-statuses)."""
         age = (now if now is not None else time.time()) - self.created
         if age < config.submitted_seconds:
             return "submitted"
@@ -287,6 +292,7 @@ class TaskStore:
         return sorted(mine, key=lambda t: t.created, reverse=True)
 
     def running(self, owner: str, config: EmulatorConfig) -> int:
+        """Tasks holding a parallel-task slot: submitted or processing (docs/kling-api.md#concurrency)."""
         now = time.time()
         return sum(
             1

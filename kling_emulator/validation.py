@@ -1,4 +1,7 @@
-"""Checks of a submit body, per endpoint (contract §2.1-§2.3); a violation is 1201 naming the field.
+"""Checks of a submit body, per endpoint; a violation is 1201 naming the field.
+
+Contract: docs/kling-api.md#video-to-audio, docs/kling-api.md#text-to-audio and
+docs/kling-api.md#video-requests; the fields of every create in docs/kling-api.md#endpoints.
 
 The emulator deliberately shares no validation code with the client: it checks requests on its
 own, so a client bug is caught rather than mirrored.
@@ -18,6 +21,7 @@ def validate(kind: str, body: dict[str, Any], store: TaskStore, config: Emulator
 
     ``None`` for a ``video_url``: only its file knows its duration, so ``submit`` fetches it.
     """
+    # docs/kling-api.md#endpoints; Kling states no maximum length for external_task_id (128 is ours).
     text(body, "external_task_id", 128)
     url(body, "callback_url")
     if kind == "video-to-audio":
@@ -28,6 +32,7 @@ def validate(kind: str, body: dict[str, Any], store: TaskStore, config: Emulator
 
 
 def _video_to_audio(body: dict[str, Any], store: TaskStore, config: EmulatorConfig) -> float | None:
+    """docs/kling-api.md#video-to-audio: exactly one of video_id / video_url; prompts <= 200 chars."""
     video_id = text(body, "video_id")
     video_url = url(body, "video_url")
     if (video_id is None) == (video_url is None):
@@ -45,7 +50,10 @@ def _video_to_audio(body: dict[str, Any], store: TaskStore, config: EmulatorConf
 
 
 def _text_to_audio(body: dict[str, Any]) -> float:
-    """``prompt`` required, <= 200 chars; ``duration`` required, 3.0-10.0 s with one decimal place."""
+    """``prompt`` required, <= 200 chars; ``duration`` required, 3.0-10.0 s with one decimal place.
+
+    Contract: docs/kling-api.md#text-to-audio.
+    """
     text(body, "prompt", 200, required=True)
     if body.get("duration") is None:
         raise invalid("duration is required (3.0 to 10.0 seconds)")
@@ -56,7 +64,10 @@ def _text_to_audio(body: dict[str, Any]) -> float:
 
 
 def check_video_seconds(seconds: float, config: EmulatorConfig, source: str = "") -> float:
-    """A video-to-audio source must last ``min_video_seconds``..``max_video_seconds`` (3.0-20.0 s)."""
+    """A video-to-audio source must last ``min_video_seconds``..``max_video_seconds`` (3.0-20.0 s).
+
+    Contract: docs/kling-api.md#video-to-audio.
+    """
     low, high = config.min_video_seconds, config.max_video_seconds
     if not low <= seconds <= high:
         raise invalid(f"Video duration must be between {low} and {high} seconds{source}")

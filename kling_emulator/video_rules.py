@@ -1,4 +1,6 @@
-"""Request rules of the legacy text2video / image2video endpoints, per model (contract §2.3).
+"""Request rules of the legacy text2video / image2video endpoints, per model.
+
+Contract: docs/kling-api.md#video-requests (fields) and docs/kling-api.md#video-models (per model).
 
 Only what the contract states is enforced; where it calls support "unverified" (e.g.
 ``negative_prompt`` or ``camera_control`` on kling-v2-6 / kling-v3) the field is accepted.
@@ -22,6 +24,7 @@ from kling_emulator.field_checks import (
 )
 from kling_emulator.images import ImageProblem, check_image
 
+# Enums of the legacy video bodies (docs/kling-api.md#video-requests).
 FIVE_OR_TEN = ("5", "10")
 THREE_TO_FIFTEEN = tuple(str(n) for n in range(3, 16))
 CAMERA_TYPES = ("simple", "down_back", "forward_up", "right_turn_forward", "left_turn_forward")
@@ -29,6 +32,7 @@ CAMERA_AXES = ("horizontal", "vertical", "pan", "tilt", "roll", "zoom")
 DEFAULT_MODEL = "kling-v1"
 
 
+# What one model accepts (docs/kling-api.md#video-models).
 @dataclass(frozen=True)
 class VideoModel:
     durations: tuple[str, ...] = FIVE_OR_TEN
@@ -39,6 +43,8 @@ class VideoModel:
     pro_for_sound: bool = False  # kling-v2-6: 720P (std) is silent only; voices and first+last frame 1080P
 
 
+# The documented model_name values (docs/kling-api.md#video-requests) and their rules
+# (docs/kling-api.md#video-models).
 _V1 = VideoModel()
 _V2 = VideoModel(cfg_scale=False)
 MODELS: dict[str, VideoModel] = {

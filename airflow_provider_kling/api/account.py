@@ -9,7 +9,7 @@ from pydantic import Field
 from airflow_provider_kling.api.tasks import Timestamp, _Tolerant, parse_model
 from airflow_provider_kling.exceptions import KlingBudgetError, KlingResponseError, api_error
 
-# Kling's remaining_quantity is up to 12 h behind the real spend (KLING_API.md §2.4).
+# Kling's remaining_quantity is up to 12 h behind the real spend (docs/kling-api.md#account-costs).
 REMAINING_LAG_HOURS = 12
 
 

@@ -1,6 +1,6 @@
 """Request models of the legacy video endpoints (``/v1/videos/text2video``, ``/image2video``).
 
-Field rules follow KLING_API.md §2.3. Rules that the docs give per model live in
+Field rules follow docs/kling-api.md#video-requests. Rules that the docs give per model live in
 ``MODEL_RULES``; a model name not listed there gets only the generic rules, so a model
 released after this provider works as soon as Kling accepts it (Kling decides).
 """
@@ -31,7 +31,7 @@ SHOT_PROMPT_MAX_CHARS = 512
 
 @dataclass(frozen=True)
 class ModelRules:
-    """What the docs (contract §2.3 and the capability map) say one model accepts."""
+    """What the docs say one model accepts (docs/kling-api.md#video-models, from the capability map)."""
 
     durations: tuple[str, ...] = LEGACY_DURATIONS
     modes: tuple[str, ...] = ("std", "pro")

@@ -1,9 +1,9 @@
 """Waiting for a free Kling parallel-task slot: a busy account is normal, not a fault.
 
 Kling runs at most N tasks per account at once and refuses a submit beyond that with 1303
-(``KLING_API.md`` §6: a slot is held from ``submitted`` until the task ends, and clients are asked
-to queue submissions and back off, not to retry in a herd). ``CapacityGate`` is that queue, one
-per (event loop, connection):
+(``docs/kling-api.md#concurrency``: a slot is held from ``submitted`` until the task ends, and
+clients are asked to queue submissions and back off, not to retry in a herd). ``CapacityGate`` is
+that queue, one per (event loop, connection):
 
 * submitters take turns in arrival order (FIFO), so nobody is starved;
 * after a 1303 the gate is *closed*: a queued submit goes only when a slot is seen to free up,

@@ -41,7 +41,7 @@ SINGLE_QUERY_CONCURRENCY = 16
 # After the server refused a list call as invalid (400/404), query one by one for this long.
 LIST_REFUSAL_PAUSE_SECONDS = 600.0
 
-# A task in these holds one of the account's parallel-task slots (KLING_API.md §6).
+# A task in these holds one of the account's parallel-task slots (docs/kling-api.md#concurrency).
 RUNNING_STATUSES = (TaskStatus.SUBMITTED.value, TaskStatus.PROCESSING.value)
 
 

@@ -61,7 +61,7 @@ DEFAULT_BASE_URL = "https://api-singapore.klingai.com"
 
 T = TypeVar("T")
 
-ACCOUNT_COSTS_PATH = "/account/costs"  # no /v1 prefix (KLING_API.md §2.4)
+ACCOUNT_COSTS_PATH = "/account/costs"  # no /v1 prefix (docs/kling-api.md#account-costs)
 # Packs whose validity overlaps [now - this, now] are asked for: a pack bought a year ago may still be on.
 RESOURCE_PACKS_LOOKBACK_MS = 400 * 86_400_000
 

@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 
 from airflow_provider_kling.operators.base import KlingSubmitTaskOperator
 
-# Request fields both video endpoints take (KLING_API.md §2.3), in the order of the docs.
+# Request fields both video endpoints take (docs/kling-api.md#video-requests), in the order of the docs.
 _VIDEO_FIELDS = (
     "prompt",
     "negative_prompt",

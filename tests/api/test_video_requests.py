@@ -1,4 +1,7 @@
-"""Video request rules (KLING_API.md §2.3): every field, the per-model rules, forward compatibility."""
+"""Video request rules: every field, the per-model rules, forward compatibility.
+
+Contract: docs/kling-api.md#video-requests and docs/kling-api.md#video-models.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The emulator answers like Kling per the contract (KLING_API.md §2-§4, §6), over real HTTP.
+"""The emulator answers like Kling per the contract (docs/kling-api.md), over real HTTP.
 
 Raw HTTP on purpose: these pin the server's side, which the provider is also checked against
 with an independently written Kling server.
@@ -90,7 +90,7 @@ def test_base64_jpeg_frames_are_sized_like_kling_requires(emulator: EmulatorServ
     refused(post(emulator, I2V, {"image": IMAGE_URL, "image_tail": jpeg(1280, 320)}), "image_tail", "aspect")
 
 
-# ---------------------------------------------------------------------------- §4 HTTP statuses
+# ---------------------------- HTTP statuses (docs/kling-api.md#error-codes)
 
 CONTRACT_STATUSES = {
     **dict.fromkeys((1000, 1001, 1002, 1003, 1004), 401),
@@ -186,7 +186,7 @@ def test_a_result_file_not_ready_stays_a_plain_404(emulator: EmulatorServer) -> 
     assert response.status_code == 404 and "code" not in response.text
 
 
-# ---------------------------------------------------------------------------- §2.3 video models
+# ---------------------------- video models (docs/kling-api.md#video-requests, docs/kling-api.md#video-models)
 
 ACCEPTED_VIDEO_BODIES = {
     "v3 8 s 4k with sound": (
@@ -512,7 +512,7 @@ def test_video_rule_violations_are_1201_naming_the_field(
     assert not emulator.emulator.store.tasks
 
 
-# ---------------------------------------------------------------------------- §2.2 text-to-audio
+# ---------------------------- text-to-audio (docs/kling-api.md#text-to-audio)
 
 
 @pytest.mark.parametrize("duration", [3, 3.0, 6.5, 10, 10.0])
@@ -552,7 +552,7 @@ def test_text_to_audio_fixture_gives_audios_only_of_that_length(emulator: Emulat
     assert [t["task_id"] for t in listed] == [task["task_id"]]
 
 
-# ---------------------------------------------------------------------------- §3 result fields
+# ---------------------------- result fields (docs/kling-api.md#task-object)
 
 
 def test_watermark_url_only_when_watermark_enabled(emulator: EmulatorServer) -> None:
@@ -593,7 +593,7 @@ def test_a_finished_video_to_audio_task_has_the_fixture_shape(emulator: Emulator
         assert set(expected["task_result"][kind][0]) == set(done["task_result"][kind][0])
 
 
-# ---------------------------------------------------------------------------- §6 concurrency
+# ---------------------------- concurrency (docs/kling-api.md#concurrency)
 
 
 def test_a_slot_is_held_from_submit_until_the_task_fails_and_freed_at_once(emulator: EmulatorServer) -> None:

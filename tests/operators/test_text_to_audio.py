@@ -1,4 +1,4 @@
-"""TextToAudioRequest rules (KLING_API.md §2.2) and TextToAudioOperator against the emulator."""
+"""TextToAudioRequest rules (docs/kling-api.md#text-to-audio) and TextToAudioOperator against the emulator."""
 
 from __future__ import annotations
 

@@ -115,14 +115,17 @@ def test_dag_test_submits_a_big_request_read_from_xcom_on_the_triggerer(
             yield event
 
     monkeypatch.setattr(KlingSubmitTrigger, "run", run)
-    occupier = occupy_the_only_slot(kling_conn, seconds=8.0)  # outlasts the DAG parse
+    config = kling_conn.emulator.config
+    config.max_concurrent_tasks = 1  # the DAG's first task fills the account
+    config.processing_seconds = 3.0
     dag = load_dag(airflow_db, "kling_big_request")
     result = dag.test(run_conf={"image": IMAGE})
     assert result.state == "success"
     [kwargs] = seen  # the submit really deferred, and was rebuilt from these kwargs
     assert kwargs["payload"] is None and kwargs["request_xcom"]["key"] == REQUEST_XCOM_KEY
     assert len(json.dumps(kwargs)) <= KWARGS_MAX_BYTES
-    [task] = [t for t in kling_conn.emulator.store.tasks.values() if t.task_id != occupier]
+    assert refusals(kling_conn) >= 1
+    [task] = [t for t in kling_conn.emulator.store.tasks.values() if t.kind == "image2video"]
     assert task.request["image"] == IMAGE  # the whole image reached Kling from XCom
     assert task.request["external_task_id"] == kwargs["external_task_id"]
     assert kling_conn.emulator.stats.submits == 2

@@ -149,8 +149,8 @@ def _make_triggers(impl: str, tasks: list[dict[str, Any]], poll: float, timeout:
         deadline = time.time() + timeout
         return [
             KlingTaskTrigger(
-                task_id=t["id"],
-                kind="video-to-audio",
+                kling_task_id=t["id"],
+                task_kind="video-to-audio",
                 kling_conn_id=KLING_CONN_ID,
                 poll_interval=poll,
                 deadline=deadline,

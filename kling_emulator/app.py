@@ -39,6 +39,10 @@ KINDS = {
 # ---------------------------------------------------------------------------- app
 
 
+# The largest request body the emulator reads (aiohttp's default is 1 MB).
+MAX_BODY_BYTES = 32 * 1024**2
+
+
 class KlingEmulator:
     """Routes and behaviour; ``build_app()`` returns the aiohttp application."""
 
@@ -52,7 +56,8 @@ class KlingEmulator:
         self.ledger = billing.Ledger()
 
     def build_app(self) -> web.Application:
-        app = web.Application(middlewares=[self._middleware], client_max_size=2 * 1024**2)
+        # Room for what the contract allows: a 10 MB image is ~14 MB of Base64 (image + image_tail).
+        app = web.Application(middlewares=[self._middleware], client_max_size=MAX_BODY_BYTES)
         prefix = self.config.prefix.rstrip("/")
         for kind, path in KINDS.items():
             app.router.add_post(prefix + path, self._handler(self.submit, kind))

@@ -221,8 +221,8 @@ def test_trigger_kwargs_hold_no_credentials(server: EmulatorServer, monkeypatch:
         operator.execute(context)
     _, kwargs = deferred.value.trigger.serialize()
     assert set(kwargs) == {
-        "task_id",
-        "kind",
+        "kling_task_id",
+        "task_kind",
         "kling_conn_id",
         "poll_interval",
         "deadline",

@@ -47,12 +47,12 @@ TASK_KINDS: dict[str, TaskKind] = {
 }
 
 
-def get_kind(kind: str | TaskKind) -> TaskKind:
-    if isinstance(kind, TaskKind):
-        return kind
+def get_kind(task_kind: str | TaskKind) -> TaskKind:
+    if isinstance(task_kind, TaskKind):
+        return task_kind
     try:
-        return TASK_KINDS[kind]
+        return TASK_KINDS[task_kind]
     except KeyError:
         raise KlingValidationError(
-            f"task_kind: unknown Kling task kind {kind!r}; expected one of {sorted(TASK_KINDS)}"
+            f"task_kind: unknown Kling task kind {task_kind!r}; expected one of {sorted(TASK_KINDS)}"
         ) from None

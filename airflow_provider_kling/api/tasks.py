@@ -141,9 +141,13 @@ class KlingTask(_Tolerant):
         return self.task_status.is_terminal
 
     def to_xcom(self) -> dict[str, Any]:
-        """The JSON-serializable dict an operator returns (and pushes to XCom)."""
+        """The JSON-serializable dict an operator returns (and pushes to XCom).
+
+        ``task_id`` is Kling's id (templates use it); ``kling_task_id`` is the same, named plainly.
+        """
         return {
             "task_id": self.task_id,
+            "kling_task_id": self.task_id,
             "external_task_id": self.external_task_id,
             "status": self.task_status.value,
             "status_message": self.task_status_msg or "",

@@ -49,9 +49,6 @@ PROBE_MAX_SECONDS = 60.0
 RATE_LIMIT_MIN_SECONDS = 2.0
 RATE_LIMIT_MAX_SECONDS = 60.0
 
-# The event a capacity wait ends with when the deadline passes first.
-EVENT_CAPACITY_TIMEOUT = "capacity_timeout"
-
 
 class CapacityGate:
     """FIFO turns for submits to one Kling account on one event loop (see module docstring)."""

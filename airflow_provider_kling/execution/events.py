@@ -1,15 +1,17 @@
-"""How a wait ends, as one typed value: the TriggerEvent payload and what the task returns or raises."""
+"""The one vocabulary of trigger events: ``WaitStatus`` and the typed ``WaitOutcome`` payload."""
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from airflow_provider_kling.api.tasks import KlingTask, TaskStatus
 from airflow_provider_kling.exceptions import (
     KlingAPIError,
+    KlingCapacityTimeoutError,
     KlingError,
     KlingTaskFailedError,
     KlingTaskTimeoutError,
@@ -17,37 +19,38 @@ from airflow_provider_kling.exceptions import (
     KlingWaitError,
 )
 
-if TYPE_CHECKING:
-    pass
+# The payload key of the flag "this trigger submitted the task" (the operator then reports its id).
+SUBMITTED_ON_TRIGGERER_KEY = "submitted_on_triggerer"
 
 
 class WaitStatus(str, enum.Enum):
-    """How a wait ended (the ``status`` of its TriggerEvent payload)."""
+    """How a deferral ended: the ``status`` of every TriggerEvent payload this provider fires."""
 
-    SUCCESS = "success"
-    FAILED = "failed"  # the Kling task failed
-    TIMEOUT = "timeout"
-    ERROR = "error"  # polling gave up
-
-
-EVENT_SUCCESS = WaitStatus.SUCCESS.value
-EVENT_FAILED = WaitStatus.FAILED.value
-EVENT_TIMEOUT = WaitStatus.TIMEOUT.value
-EVENT_ERROR = WaitStatus.ERROR.value
+    SUCCESS = "success"  # the Kling task succeeded
+    FAILED = "failed"  # the Kling task failed (Kling's reason in ``message``)
+    TIMEOUT = "timeout"  # the deadline passed while the task ran
+    ERROR = "error"  # polling (or a deferred submit) gave up
+    SUBMITTED = "submitted"  # KlingSubmitTrigger(wait=False): the task is submitted, not waited for
+    CAPACITY_TIMEOUT = "capacity_timeout"  # the account stayed full until the deadline: nothing submitted
 
 
 @dataclass(frozen=True)
 class WaitOutcome:
-    """How one wait ended, the same for a blocking wait, a poke and a trigger.
+    """How one deferral (or blocking wait, or poke) ended; the typed TriggerEvent payload.
 
-    ``to_event()`` is the TriggerEvent payload (JSON, no secrets), ``from_event()`` reads it
-    back (also events written before this type existed), and ``result()`` is what the task
+    ``to_event()`` is the payload (JSON, no secrets), ``from_event()`` reads it back (also the
+    dicts of versions before this type carried every status), and ``result()`` is what the task
     returns or raises.
 
-    :param task: ``success``/``failed``: the task's XCom dict; otherwise ``{"task_id", "status"}``.
+    :param task: ``success``/``failed``/``submitted``: the task's XCom dict; otherwise
+        ``{"task_id", "status"}``, or ``{"external_task_id"}`` when a deferred submit never got an id.
     :param message: Kling's failure reason, or why the wait stopped.
     :param transient: ``error`` only: whether an Airflow retry (which re-attaches) may succeed.
-    :param code: ``error`` only: Kling's code of the last polling error, if it answered one.
+    :param code: ``error`` only: Kling's code of the last error, if it answered one.
+    :param http_status: ``error`` only: the HTTP status of that answer.
+    :param request_id: ``error`` only: Kling's request id of that answer.
+    :param waited: ``capacity_timeout`` only: seconds spent waiting for a free slot.
+    :param submitted_on_triggerer: The trigger submitted the task (KlingSubmitTrigger).
     """
 
     status: WaitStatus
@@ -57,6 +60,8 @@ class WaitOutcome:
     code: int | None = None
     http_status: int | None = None
     request_id: str | None = None
+    waited: float | None = None
+    submitted_on_triggerer: bool = False
 
     @classmethod
     def finished(cls, task: KlingTask) -> WaitOutcome:
@@ -64,6 +69,11 @@ class WaitOutcome:
         if task.task_status is TaskStatus.SUCCEED:
             return cls(WaitStatus.SUCCESS, task.to_xcom())
         return cls(WaitStatus.FAILED, task.to_xcom(), task.task_status_msg or "")
+
+    @classmethod
+    def submitted(cls, task: KlingTask) -> WaitOutcome:
+        """Submitted by the trigger, not waited for (the operator's ``wait_for_completion=False``)."""
+        return cls(WaitStatus.SUBMITTED, task.to_xcom(), submitted_on_triggerer=True)
 
     @classmethod
     def timed_out(cls, ident: str, last_status: str | None) -> WaitOutcome:
@@ -74,12 +84,27 @@ class WaitOutcome:
         )
 
     @classmethod
-    def gave_up(cls, ident: str, error: BaseException, *, transient: bool) -> WaitOutcome:
-        """Polling stopped on ``error``; only its non-secret parts are kept (str, code, request_id)."""
+    def capacity_timed_out(cls, external_task_id: str, error: KlingCapacityTimeoutError) -> WaitOutcome:
+        """The account stayed at its parallel-task limit until the deadline: nothing submitted."""
+        return cls(
+            WaitStatus.CAPACITY_TIMEOUT,
+            {"external_task_id": external_task_id},
+            str(error),
+            waited=error.waited_seconds,
+        )
+
+    @classmethod
+    def gave_up(
+        cls, ident: str, error: BaseException, *, transient: bool, id_key: str = "task_id"
+    ) -> WaitOutcome:
+        """Stopped on ``error``; only its non-secret parts are kept (str, code, request_id).
+
+        ``id_key="external_task_id"``: a deferred submit that failed knows only that id.
+        """
         api = error if isinstance(error, KlingAPIError) else None
         return cls(
             WaitStatus.ERROR,
-            {"task_id": ident},
+            {id_key: ident},
             str(error),
             transient=transient,
             code=api.code if api else None,
@@ -87,12 +112,17 @@ class WaitOutcome:
             request_id=api.request_id if api else None,
         )
 
+    def on_triggerer(self) -> WaitOutcome:
+        """The same outcome, marked as the end of a wait for a task the trigger submitted."""
+        return dataclasses.replace(self, submitted_on_triggerer=True)
+
     @property
-    def task_id(self) -> str | None:
+    def kling_task_id(self) -> str | None:
         value = self.task.get("task_id")
         return None if value is None else str(value)
 
     def to_event(self) -> dict[str, Any]:
+        """The TriggerEvent payload: the dict shapes of earlier versions, one status each."""
         event: dict[str, Any] = {
             "status": self.status.value,
             "task": dict(self.task),
@@ -103,16 +133,24 @@ class WaitOutcome:
             for name in ("code", "http_status", "request_id"):
                 if getattr(self, name) is not None:
                     event[name] = getattr(self, name)
+        if self.status is WaitStatus.CAPACITY_TIMEOUT:
+            event["waited"] = self.waited or 0.0
+        if self.submitted_on_triggerer:
+            event[SUBMITTED_ON_TRIGGERER_KEY] = True
         return event
 
     @classmethod
     def from_event(cls, event: Mapping[str, Any]) -> WaitOutcome:
+        """Read a payload back, whichever version of this provider wrote it."""
         try:
             status = WaitStatus(event.get("status"))
-        except ValueError:
-            status = WaitStatus.ERROR  # an event this version cannot read fails the wait, retryably
-            return cls(status, dict(event.get("task") or {}), f"unexpected event {event!r}", transient=True)
-        code, http_status = event.get("code"), event.get("http_status")
+        except ValueError:  # an event this version cannot read fails the wait, retryably
+            return cls(
+                WaitStatus.ERROR, dict(event.get("task") or {}), f"unexpected event {event!r}", transient=True
+            )
+        code, http_status, waited = event.get("code"), event.get("http_status"), event.get("waited")
+        if status is WaitStatus.CAPACITY_TIMEOUT and waited is None:
+            waited = 0.0
         return cls(
             status,
             dict(event.get("task") or {}),
@@ -121,6 +159,8 @@ class WaitOutcome:
             code=int(code) if code is not None else None,
             http_status=int(http_status) if http_status is not None else None,
             request_id=event.get("request_id"),
+            waited=float(waited) if waited is not None else None,
+            submitted_on_triggerer=bool(event.get(SUBMITTED_ON_TRIGGERER_KEY)),
         )
 
     def result(
@@ -130,7 +170,7 @@ class WaitOutcome:
         timeout: float,
         timeout_error: type[KlingTaskTimeoutError] = KlingTaskTimeoutError,
     ) -> dict[str, Any]:
-        """The task's XCom dict on success; otherwise raise the matching typed error."""
+        """The task's XCom dict on success (or submit); otherwise raise the matching typed error."""
         error = self.error(task_id_hint=task_id_hint, timeout=timeout, timeout_error=timeout_error)
         if error is not None:
             raise error
@@ -145,13 +185,15 @@ class WaitOutcome:
     ) -> KlingError | None:
         """The error a task raises for this outcome (see ``exceptions.py`` for which are retried)."""
         # A submit that failed on the triggerer knows only its external_task_id.
-        task_id = self.task_id or self.task.get("external_task_id") or task_id_hint or "unknown"
-        if self.status is WaitStatus.SUCCESS:
+        task_id = self.kling_task_id or self.task.get("external_task_id") or task_id_hint or "unknown"
+        if self.status in (WaitStatus.SUCCESS, WaitStatus.SUBMITTED):
             return None
         if self.status is WaitStatus.FAILED:
             return KlingTaskFailedError(task_id, self.message)
         if self.status is WaitStatus.TIMEOUT:
             return timeout_error(task_id, timeout, self.task.get("status"))
+        if self.status is WaitStatus.CAPACITY_TIMEOUT:
+            return KlingCapacityTimeoutError(self.message, waited_seconds=self.waited or 0.0)
         error = KlingWaitError if self.transient else KlingWaitAbortedError
         return error(
             f"Waiting for Kling task {task_id} failed: {self.message}",

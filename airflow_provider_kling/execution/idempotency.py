@@ -9,9 +9,14 @@ created and re-attaches to it. Only a *failed* earlier task is replaced, under `
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_kling.exceptions import KlingConcurrencyLimitError, KlingPermanentError
+from airflow_provider_kling.exceptions import (
+    KlingConcurrencyLimitError,
+    KlingPermanentError,
+    KlingRateLimitError,
+)
 from airflow_provider_kling.execution.capacity import CapacityGate, outlast_rate_limits, submit_when_capacity
 
 if TYPE_CHECKING:
@@ -23,8 +28,32 @@ MAX_RESUBMISSIONS = 20
 EXTERNAL_ID_MAX_CHARS = 128  # Kling's limit; a resubmission suffix must fit inside it
 
 
+@dataclass(frozen=True)
+class CapacityRefusal:
+    """Kling refused a submit with 1303 (or 1302 past the hook's retries): what to submit later.
+
+    :param payload: The request body, ``external_task_id`` included.
+    :param refusal: Kling's answer.
+    :param resolved: ``payload``'s ``external_task_id`` is the one to submit under (the ``-2``,
+        ``-3`` chain was walked); ``False`` when the look-up itself was refused.
+    """
+
+    payload: dict[str, Any]
+    refusal: KlingConcurrencyLimitError | KlingRateLimitError
+    resolved: bool
+
+    @property
+    def account_full(self) -> bool:
+        """1303: the account runs its maximum of parallel tasks (else a 1302 rate limit)."""
+        return isinstance(self.refusal, KlingConcurrencyLimitError)
+
+    @property
+    def external_task_id(self) -> str:
+        return str(self.payload["external_task_id"])
+
+
 async def find_reusable(
-    hook: KlingHook, kind: str, external_id: str, log: logging.Logger | Any
+    hook: KlingHook, task_kind: str, external_id: str, log: logging.Logger | Any
 ) -> tuple[KlingTask | None, str]:
     """``(task, id)`` of an earlier try's task that did not fail, else ``(None, id to submit under)``."""
     from airflow_provider_kling.api.tasks import TaskStatus
@@ -32,7 +61,7 @@ async def find_reusable(
     for attempt in range(1, MAX_RESUBMISSIONS + 1):
         suffix = "" if attempt == 1 else f"-{attempt}"
         candidate = external_id[: EXTERNAL_ID_MAX_CHARS - len(suffix)] + suffix
-        existing = await hook.afind_task(kind, candidate)
+        existing = await hook.afind_task(task_kind, candidate)
         if existing is None:
             return None, candidate
         if existing.task_status is not TaskStatus.FAILED:
@@ -53,22 +82,22 @@ async def find_reusable(
     )
 
 
-async def submit_exact(hook: KlingHook, kind: str, payload: dict[str, Any]) -> KlingTask:
+async def submit_exact(hook: KlingHook, task_kind: str, payload: dict[str, Any]) -> KlingTask:
     """The task of exactly ``payload['external_task_id']`` in whatever state, else submit it.
 
     For a submit that waited in line: the id was chosen before it queued, so a task found under
     it now (a restarted or twin trigger submitted it, even one that has failed since) is this
     try's own, never a reason to pay for the next ``-2``.
     """
-    existing = await hook.afind_task(kind, str(payload["external_task_id"]))
+    existing = await hook.afind_task(task_kind, str(payload["external_task_id"]))
     if existing is not None:
         return existing
-    return await hook.asubmit_task(kind, payload, retry_concurrency=False)
+    return await hook.asubmit_task(task_kind, payload, retry_concurrency=False)
 
 
 async def submit_in_line(
     hook: KlingHook,
-    kind: str,
+    task_kind: str,
     payload: dict[str, Any],
     *,
     resolved: bool,
@@ -89,14 +118,14 @@ async def submit_in_line(
     """
     if resolved:
         existing = await outlast_rate_limits(
-            lambda: hook.afind_task(kind, str(payload["external_task_id"])),
+            lambda: hook.afind_task(task_kind, str(payload["external_task_id"])),
             deadline=deadline,
             log=log,
             what=what,
         )
     else:
         existing, candidate = await outlast_rate_limits(
-            lambda: find_reusable(hook, kind, str(payload["external_task_id"]), log),
+            lambda: find_reusable(hook, task_kind, str(payload["external_task_id"]), log),
             deadline=deadline,
             log=log,
             what=what,
@@ -107,7 +136,7 @@ async def submit_in_line(
         return existing
     return await submit_when_capacity(
         gate,
-        lambda: submit_exact(hook, kind, payload),
+        lambda: submit_exact(hook, task_kind, payload),
         deadline=deadline,
         waiting_since=waiting_since,
         log=log,

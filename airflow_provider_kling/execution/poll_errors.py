@@ -32,7 +32,8 @@ class PollError(enum.Enum):
 
     UNKNOWN_ID = "unknown id"  # Kling does not know the id (yet)
     THROTTLED = "throttled"  # 1302/1303: Kling asks to slow down; not a failed check
-    FAILED = "failed"  # counts against MAX_CONSECUTIVE_ERRORS
+    # The status check failed (not the Kling task): counts against MAX_CONSECUTIVE_ERRORS.
+    CHECK_FAILED = "check failed"
     FATAL = "fatal"  # Kling refused the check for good (auth, account, ...): stop now
 
 
@@ -43,7 +44,7 @@ def classify_poll_error(error: BaseException) -> PollError:
         return PollError.THROTTLED
     if isinstance(error, KlingAPIError) and not error.transient:
         return PollError.FATAL
-    return PollError.FAILED
+    return PollError.CHECK_FAILED
 
 
 @dataclass
@@ -64,19 +65,19 @@ class PollErrors:
 
     def record(self, error: BaseException, log: logging.Logger | Any) -> WaitOutcome | None:
         """``None``: keep waiting. Otherwise the wait gives up with this outcome."""
-        kind = classify_poll_error(error)
-        if kind is PollError.UNKNOWN_ID and self.wait_for_unknown:
+        verdict = classify_poll_error(error)
+        if verdict is PollError.UNKNOWN_ID and self.wait_for_unknown:
             self.in_a_row = 0
             if not self.told_unknown:
                 log.info("Kling does not know task %s yet", self.ident)
                 self.told_unknown = True
             return None
-        if kind is PollError.THROTTLED:
+        if verdict is PollError.THROTTLED:
             # Kling asks us to slow down (the batched poller does); the deadline still bounds the wait.
             log.info("Kling asks to slow down (%s); polling task %s less often", error, self.ident)
             return None
         self.in_a_row += 1
-        if kind is PollError.FATAL:
+        if verdict is PollError.FATAL:
             # A generic API error (unknown code) stops the wait, but an Airflow retry may still help.
             return WaitOutcome.gave_up(self.ident, error, transient=not fails_without_retry(error))
         if self.in_a_row >= MAX_CONSECUTIVE_ERRORS:

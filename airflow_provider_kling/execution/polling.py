@@ -79,9 +79,9 @@ class TaskPoller:
         asyncio.AbstractEventLoop, dict[tuple[str, str, float], TaskPoller]
     ] = weakref.WeakKeyDictionary()
 
-    def __init__(self, hook: KlingHook, kind: TaskKind, interval: float) -> None:
+    def __init__(self, hook: KlingHook, task_kind: TaskKind, interval: float) -> None:
         self.hook = hook
-        self.kind = kind
+        self.task_kind = task_kind
         self.interval = interval
         self._waiters: dict[str, list[_Waiter]] = {}
         self._runner: asyncio.Task[None] | None = None
@@ -91,8 +91,8 @@ class TaskPoller:
         self.slowdown = 1.0
 
     @classmethod
-    def shared(cls, hook: KlingHook, kind: str | TaskKind, interval: float) -> TaskPoller:
-        k = get_kind(kind)
+    def shared(cls, hook: KlingHook, task_kind: str | TaskKind, interval: float) -> TaskPoller:
+        k = get_kind(task_kind)
         loop = asyncio.get_running_loop()
         pollers = cls._registry.setdefault(loop, {})
         key = (hook.kling_conn_id, k.name, float(interval))
@@ -115,7 +115,7 @@ class TaskPoller:
         waiter = _Waiter(ident, loop.create_future())
         self._waiters.setdefault(ident, []).append(waiter)
         if self._runner is None or self._runner.done():
-            self._runner = loop.create_task(self._run(), name=f"kling-poller-{self.kind.name}")
+            self._runner = loop.create_task(self._run(), name=f"kling-poller-{self.task_kind.name}")
         timer = None if timeout is None else loop.call_later(timeout, _expire, waiter.future)
         try:
             return await waiter.future
@@ -164,7 +164,7 @@ class TaskPoller:
             async def one(ident: str) -> None:
                 async with semaphore:
                     try:
-                        results[ident] = await self.hook.aget_task(self.kind, ident)
+                        results[ident] = await self.hook.aget_task(self.task_kind, ident)
                     except Exception as exc:
                         results[ident] = exc
 
@@ -176,7 +176,7 @@ class TaskPoller:
         missing = set(wanted)
         for page in range(1, pages + 1):
             try:
-                tasks = await self.hook.alist_tasks(self.kind, page, LIST_PAGE_SIZE)
+                tasks = await self.hook.alist_tasks(self.task_kind, page, LIST_PAGE_SIZE)
             except KlingError as exc:
                 if is_throttle(exc):
                     # Querying one by one would only add load: skip this round for all of them.
@@ -189,7 +189,7 @@ class TaskPoller:
                     self._list_refused_until = time.monotonic() + LIST_REFUSAL_PAUSE_SECONDS
                 self.hook.log.warning(
                     "Listing Kling %s tasks failed (%s); querying one by one%s",
-                    self.kind.name,
+                    self.task_kind.name,
                     exc,
                     f" for {LIST_REFUSAL_PAUSE_SECONDS:.0f}s" if refused else "",
                 )
@@ -209,7 +209,7 @@ class TaskPoller:
 
 async def wait_for_task(
     hook: KlingHook,
-    kind: str | TaskKind,
+    task_kind: str | TaskKind,
     ident: str,
     *,
     poll_interval: float,
@@ -223,7 +223,7 @@ async def wait_for_task(
     ``wait_for_unknown``: an id Kling does not know (yet) is waited for, as a sensor's poke does,
     instead of counting as a failed round.
     """
-    poller = TaskPoller.shared(hook, kind, poll_interval)
+    poller = TaskPoller.shared(hook, task_kind, poll_interval)
     errors = PollErrors(ident, wait_for_unknown=wait_for_unknown)
     while True:
         remaining = None if deadline is None else deadline - time.time()

@@ -18,7 +18,7 @@ HEARTBEAT_SECONDS = 60.0
 class WaitProgress:
     """Remembers what the user has been told; produces one log line per status change."""
 
-    kind: str
+    task_kind: str
     ident: str
     last_status: str | None = None
     started: float = field(default_factory=time.monotonic)
@@ -32,8 +32,9 @@ class WaitProgress:
             self.last_status = status
             self.last_logged = now
             change = f"{before} -> {status}" if before else status
-            return f"Kling {self.kind} task {task.task_id}: {change} (waited {now - self.started:.0f}s)"
+            return f"Kling {self.task_kind} task {task.task_id}: {change} (waited {now - self.started:.0f}s)"
         if now - self.last_logged >= HEARTBEAT_SECONDS:
             self.last_logged = now
-            return f"Kling {self.kind} task {task.task_id}: still {status} (waited {now - self.started:.0f}s)"
+            waited = now - self.started
+            return f"Kling {self.task_kind} task {task.task_id}: still {status} (waited {waited:.0f}s)"
         return None

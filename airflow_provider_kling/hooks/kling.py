@@ -244,33 +244,33 @@ class KlingHook(BaseHook):
 
     # ------------------------------------------------------------------ endpoints (async)
 
-    async def aget_task(self, kind: str | TaskKind, ident: str) -> KlingTask:
+    async def aget_task(self, task_kind: str | TaskKind, ident: str) -> KlingTask:
         """Query one task by Kling ``task_id`` or by your ``external_task_id``."""
-        k = get_kind(kind)
+        k = get_kind(task_kind)
         # Quoted: an id with "/", "?" or "#" must not turn into another path (or the list route).
         path = k.task_path(quote(str(ident), safe=""))
         return parse_task(await self.arequest("GET", path), f"{k.name} task {ident}")
 
-    async def afind_task(self, kind: str | TaskKind, ident: str) -> KlingTask | None:
+    async def afind_task(self, task_kind: str | TaskKind, ident: str) -> KlingTask | None:
         """Like :meth:`aget_task` but ``None`` when Kling does not know the id."""
         try:
-            return await self.aget_task(kind, ident)
+            return await self.aget_task(task_kind, ident)
         except KlingAPIError as exc:
             if is_not_found(exc):
                 return None
             raise
 
     async def alist_tasks(
-        self, kind: str | TaskKind, page_num: int = 1, page_size: int = 30
+        self, task_kind: str | TaskKind, page_num: int = 1, page_size: int = 30
     ) -> list[KlingTask]:
         """One page of tasks, newest first (page_num 1..1000, page_size 1..500)."""
-        k = get_kind(kind)
+        k = get_kind(task_kind)
         data = await self.arequest("GET", k.path, params={"pageNum": page_num, "pageSize": page_size})
         return parse_task_list(data)
 
     async def asubmit_task(
         self,
-        kind: str | TaskKind,
+        task_kind: str | TaskKind,
         request: KlingRequest | Mapping[str, Any],
         *,
         retry_concurrency: bool = True,
@@ -286,7 +286,7 @@ class KlingHook(BaseHook):
         free slot itself (``capacity.submit_when_capacity``) instead of retrying in a herd.
         ``request`` is a validated model, or the payload one produced (a deferred submit).
         """
-        k = get_kind(kind)
+        k = get_kind(task_kind)
         payload = request.to_payload() if isinstance(request, KlingRequest) else dict(request)
         external_id = payload.setdefault("external_task_id", f"airflow-{uuid.uuid4().hex}")
 
@@ -357,17 +357,19 @@ class KlingHook(BaseHook):
             lambda: self.aget_resource_packs(resource_pack_name=resource_pack_name, max_age=max_age)
         )
 
-    def get_task(self, kind: str | TaskKind, ident: str) -> KlingTask:
-        return self._run_sync(lambda: self.aget_task(kind, ident))
+    def get_task(self, task_kind: str | TaskKind, ident: str) -> KlingTask:
+        return self._run_sync(lambda: self.aget_task(task_kind, ident))
 
-    def find_task(self, kind: str | TaskKind, ident: str) -> KlingTask | None:
-        return self._run_sync(lambda: self.afind_task(kind, ident))
+    def find_task(self, task_kind: str | TaskKind, ident: str) -> KlingTask | None:
+        return self._run_sync(lambda: self.afind_task(task_kind, ident))
 
-    def list_tasks(self, kind: str | TaskKind, page_num: int = 1, page_size: int = 30) -> list[KlingTask]:
-        return self._run_sync(lambda: self.alist_tasks(kind, page_num, page_size))
+    def list_tasks(
+        self, task_kind: str | TaskKind, page_num: int = 1, page_size: int = 30
+    ) -> list[KlingTask]:
+        return self._run_sync(lambda: self.alist_tasks(task_kind, page_num, page_size))
 
-    def submit_task(self, kind: str | TaskKind, request: KlingRequest) -> KlingTask:
-        return self._run_sync(lambda: self.asubmit_task(kind, request))
+    def submit_task(self, task_kind: str | TaskKind, request: KlingRequest) -> KlingTask:
+        return self._run_sync(lambda: self.asubmit_task(task_kind, request))
 
     def submit_video_to_audio(self, request: KlingRequest) -> KlingTask:
         return self.submit_task("video-to-audio", request)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 from collections.abc import Sequence
 from datetime import timedelta
@@ -29,26 +30,10 @@ if TYPE_CHECKING:
     from airflow_provider_kling.api.requests import KlingRequest
     from airflow_provider_kling.api.tasks import KlingTask
     from airflow_provider_kling.execution.events import WaitOutcome
+    from airflow_provider_kling.execution.idempotency import CapacityRefusal
     from airflow_provider_kling.hooks.kling import KlingHook
 
 BUDGET_CHECK_ERROR_POLICIES = ("fail", "skip")
-
-
-class _AtCapacity(Exception):
-    """Kling refused with 1303 (or 1302 past the hook's retries): carries what to submit later."""
-
-    def __init__(
-        self,
-        payload: dict[str, Any],
-        refusal: KlingConcurrencyLimitError | KlingRateLimitError,
-        *,
-        resolved: bool,
-    ) -> None:
-        super().__init__(str(refusal))
-        self.payload = payload
-        self.refusal = refusal
-        # Whether payload's external_task_id is the one to submit under (the -2, -3 chain walked).
-        self.resolved = resolved
 
 
 def derive_external_task_id(dag_id: str, run_id: str, task_id: str, map_index: int) -> str:
@@ -137,6 +122,7 @@ class KlingSubmitTaskOperator(BaseOperator):
     # ------------------------------------------------------------------ execute
 
     def execute(self, context: Context) -> dict[str, Any]:
+        from airflow_provider_kling.api.tasks import KlingTask
         from airflow_provider_kling.execution.events import WaitOutcome
         from airflow_provider_kling.execution.polling import wait_for_task
         from airflow_provider_kling.execution.progress import WaitProgress
@@ -145,10 +131,11 @@ class KlingSubmitTaskOperator(BaseOperator):
         external_id = request.external_task_id or self._default_external_id(context)
         self._check_budget(context, external_id)
         deadline = time.time() + self.timeout
-        try:
-            task = self.hook.run_sync(lambda: self._submit_or_reattach(request, external_id))
-        except _AtCapacity as busy:
-            task = self._wait_for_capacity(busy, deadline)  # defers, or blocks until submitted
+        submitted = self.hook.run_sync(lambda: self._submit_or_reattach(request, external_id))
+        if isinstance(submitted, KlingTask):
+            task = submitted
+        else:  # Kling is at capacity: defer, or block until submitted
+            task = self._wait_for_capacity(context, submitted, deadline)
         self.kling_task_id = task.task_id
         self.log.info(
             "Kling %s task %s (external_task_id %s) is %s",
@@ -168,8 +155,8 @@ class KlingSubmitTaskOperator(BaseOperator):
 
             self.defer(
                 trigger=KlingTaskTrigger(
-                    task_id=task.task_id,
-                    kind=self.task_kind,
+                    kling_task_id=task.task_id,
+                    task_kind=self.task_kind,
                     kling_conn_id=self.kling_conn_id,
                     poll_interval=self.poll_interval,
                     deadline=deadline,
@@ -195,33 +182,23 @@ class KlingSubmitTaskOperator(BaseOperator):
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
         """Resume after the trigger fired (a wait, or a submit that waited for capacity)."""
-        from airflow_provider_kling.execution.capacity import EVENT_CAPACITY_TIMEOUT
-        from airflow_provider_kling.triggers.submit import EVENT_SUBMITTED, SUBMITTED_ON_TRIGGERER
+        from airflow_provider_kling.execution.events import WaitOutcome
 
-        status = event.get("status")
-        if status == EVENT_CAPACITY_TIMEOUT:
-            raise KlingCapacityTimeoutError(
-                str(event.get("message")), waited_seconds=float(event.get("waited") or 0)
-            )
-        task = event.get("task") or {}
-        if event.get(SUBMITTED_ON_TRIGGERER) and task.get("task_id"):
+        outcome = WaitOutcome.from_event(event)
+        if outcome.submitted_on_triggerer and outcome.kling_task_id:
             # Submitted by the trigger: tell the user (and XCom) the id now, as execute() does.
-            self.kling_task_id = str(task["task_id"])
+            self.kling_task_id = outcome.kling_task_id
             self.log.info(
                 "Kling %s task %s (external_task_id %s) was submitted on the triggerer",
                 self.task_kind,
-                task["task_id"],
-                task.get("external_task_id"),
+                self.kling_task_id,
+                outcome.task.get("external_task_id"),
             )
             if self.do_xcom_push:
                 context["ti"].xcom_push(key="kling_task_id", value=self.kling_task_id)
-        if status == EVENT_SUBMITTED:
-            return dict(task)
-        from airflow_provider_kling.execution.events import WaitOutcome
+        return self._finish(outcome)
 
-        return self._finish(WaitOutcome.from_event(event))
-
-    def _wait_for_capacity(self, busy: _AtCapacity, deadline: float) -> KlingTask:
+    def _wait_for_capacity(self, context: Context, busy: CapacityRefusal, deadline: float) -> KlingTask:
         """The account runs its maximum of parallel tasks (or rate-limits us): wait, then submit.
 
         Deferrable: the wait and the submit happen on the triggerer, in one line with every other
@@ -231,9 +208,7 @@ class KlingSubmitTaskOperator(BaseOperator):
         from airflow_provider_kling.execution.capacity import CapacityGate
         from airflow_provider_kling.execution.idempotency import submit_in_line
 
-        external_id = busy.payload["external_task_id"]
-        account_full = isinstance(busy.refusal, KlingConcurrencyLimitError)
-        now = time.time()
+        external_id, account_full, now = busy.external_task_id, busy.account_full, time.time()
         self.log.info(
             "Kling %s (%s): %s task (external_task_id %s) waits for a free slot %s, up to %.0fs",
             "account is at its parallel-task limit" if account_full else "asks to slow down",
@@ -250,10 +225,13 @@ class KlingSubmitTaskOperator(BaseOperator):
         if self.deferrable:
             from airflow_provider_kling.triggers.submit import KlingSubmitTrigger
 
+            payload, request_xcom = self._request_for_trigger(context, busy.payload)
             self.defer(
                 trigger=KlingSubmitTrigger(
-                    kind=self.task_kind,
-                    payload=busy.payload,
+                    task_kind=self.task_kind,
+                    payload=payload,
+                    external_task_id=external_id,
+                    request_xcom=request_xcom,
                     kling_conn_id=self.kling_conn_id,
                     poll_interval=self.poll_interval,
                     deadline=deadline,
@@ -332,25 +310,47 @@ class KlingSubmitTaskOperator(BaseOperator):
         ti = context["ti"]
         return derive_external_task_id(ti.dag_id, ti.run_id, ti.task_id, getattr(ti, "map_index", -1))
 
-    async def _submit_or_reattach(self, request: KlingRequest, external_id: str) -> KlingTask:
-        """Re-attach to the task an earlier try created; submit only if there is none (or it failed)."""
-        from airflow_provider_kling.execution.idempotency import find_reusable
+    async def _submit_or_reattach(
+        self, request: KlingRequest, external_id: str
+    ) -> KlingTask | CapacityRefusal:
+        """Re-attach to the task an earlier try created; submit only if there is none (or it failed).
+
+        A ``CapacityRefusal`` when Kling refused with 1303 (or 1302 past the hook's retries).
+        """
+        from airflow_provider_kling.execution.idempotency import CapacityRefusal, find_reusable
 
         payload = {**request.to_payload(), "external_task_id": external_id}
         try:
             existing, candidate = await find_reusable(self.hook, self.task_kind, external_id, self.log)
         except (KlingConcurrencyLimitError, KlingRateLimitError) as exc:
-            raise _AtCapacity(payload, exc, resolved=False) from None
+            return CapacityRefusal(payload, exc, resolved=False)
         if existing is not None:
             return existing
         payload["external_task_id"] = candidate
         try:
             return await self.hook.asubmit_task(self.task_kind, payload, retry_concurrency=False)
         except (KlingConcurrencyLimitError, KlingRateLimitError) as exc:
-            raise _AtCapacity(payload, exc, resolved=True) from None
+            return CapacityRefusal(payload, exc, resolved=True)
+
+    def _request_for_trigger(
+        self, context: Context, payload: dict[str, Any]
+    ) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+        """``(inline payload, None)`` when small; else ``(None, where in XCom)``: kwargs stay small."""
+        from airflow_provider_kling.triggers.submit import INLINE_REQUEST_MAX_BYTES, REQUEST_XCOM_KEY
+
+        if len(json.dumps(payload).encode()) <= INLINE_REQUEST_MAX_BYTES:
+            return payload, None
+        ti = context["ti"]
+        ti.xcom_push(key=REQUEST_XCOM_KEY, value=payload)
+        where = {"dag_id": ti.dag_id, "run_id": ti.run_id, "task_id": ti.task_id}
+        return None, {**where, "map_index": getattr(ti, "map_index", -1), "key": REQUEST_XCOM_KEY}
 
     def _finish(self, outcome: WaitOutcome) -> dict[str, Any]:
+        from airflow_provider_kling.execution.events import WaitStatus
+
         result = outcome.result(task_id_hint=self.kling_task_id, timeout=self.timeout)
+        if outcome.status is WaitStatus.SUBMITTED:  # not waited for (wait_for_completion=False)
+            return result
         self.log.info("Kling task %s succeeded: %s", result.get("task_id"), _describe_outputs(result))
         self.log.info("Kling task %s cost %s", result.get("task_id"), describe_cost(result))
         return result

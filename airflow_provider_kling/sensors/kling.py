@@ -128,8 +128,8 @@ class KlingTaskSensor(BaseSensorOperator):
 
         self.defer(
             trigger=KlingTaskTrigger(
-                task_id=self.ident,
-                kind=self.task_kind,
+                kling_task_id=self.ident,
+                task_kind=self.task_kind,
                 kling_conn_id=self.kling_conn_id,
                 poll_interval=self.poke_interval,
                 deadline=time.time() + self.timeout,

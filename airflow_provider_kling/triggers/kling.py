@@ -18,35 +18,44 @@ class KlingTaskTrigger(BaseTrigger):
     """
     Fire one event when a Kling task finishes (``succeed`` / ``failed``), times out or errors.
 
-    Serialized kwargs are only non-secret values: the connection id, the task id, the task
+    Serialized kwargs are only non-secret values: the connection id, the Kling task id, the task
     kind, the poll interval and an absolute ``deadline`` (epoch seconds), so a triggerer
     restart neither leaks a key nor restarts the clock. All triggers on a triggerer share one
     HTTP session and one batched poller per (connection, kind, interval).
 
-    :param task_id: Kling ``task_id`` or your ``external_task_id``.
-    :param kind: Task kind, e.g. ``video-to-audio``, ``text2video``.
+    :param kling_task_id: Kling ``task_id`` or your ``external_task_id``.
+    :param task_kind: Task kind, e.g. ``video-to-audio`` (default), ``text2video``.
     :param kling_conn_id: Connection of type ``kling``.
     :param poll_interval: Seconds between polls.
     :param deadline: Epoch seconds after which a ``timeout`` event fires; ``None`` waits forever.
     :param last_status: Status already reported to the user (avoids a repeated log line).
     :param wait_for_unknown: Wait while Kling does not know the id (a sensor waiting for a task
         submitted elsewhere) instead of giving up after a few rounds.
+    :param task_id: Old name of ``kling_task_id`` (trigger rows stored by 0.1.0 and earlier).
+    :param kind: Old name of ``task_kind`` (trigger rows stored by 0.1.0 and earlier).
     """
 
     def __init__(
         self,
-        task_id: str,
-        kind: str = "video-to-audio",
+        kling_task_id: str | None = None,
+        task_kind: str | None = None,
         kling_conn_id: str = KlingHook.default_conn_name,
         poll_interval: float = 10.0,
         deadline: float | None = None,
         last_status: str | None = None,
         wait_for_unknown: bool = False,
+        *,
+        task_id: str | None = None,
+        kind: str | None = None,
     ) -> None:
         super().__init__()
-        get_kind(kind)
-        self.kling_task_id = task_id
-        self.kind = kind
+        # A deferred task survives an upgrade: its trigger row may hold the old kwarg names.
+        ident = kling_task_id if kling_task_id is not None else task_id
+        if not ident:
+            raise ValueError("KlingTaskTrigger needs kling_task_id")
+        self.kling_task_id = str(ident)
+        self.task_kind = task_kind or kind or "video-to-audio"
+        get_kind(self.task_kind)
         self.kling_conn_id = kling_conn_id
         self.poll_interval = float(poll_interval)
         self.deadline = deadline
@@ -57,8 +66,8 @@ class KlingTaskTrigger(BaseTrigger):
         return (
             f"{type(self).__module__}.{type(self).__qualname__}",
             {
-                "task_id": self.kling_task_id,
-                "kind": self.kind,
+                "kling_task_id": self.kling_task_id,
+                "task_kind": self.task_kind,
                 "kling_conn_id": self.kling_conn_id,
                 "poll_interval": self.poll_interval,
                 "deadline": self.deadline,
@@ -69,17 +78,17 @@ class KlingTaskTrigger(BaseTrigger):
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         hook = KlingHook(self.kling_conn_id)
-        progress = WaitProgress(self.kind, self.kling_task_id, last_status=self.last_status)
+        progress = WaitProgress(self.task_kind, self.kling_task_id, last_status=self.last_status)
         self.log.info(
             "Waiting for Kling %s task %s (poll every %.0fs)",
-            self.kind,
+            self.task_kind,
             self.kling_task_id,
             self.poll_interval,
         )
         async with shared_session_scope():
             outcome = await wait_for_task(
                 hook,
-                self.kind,
+                self.task_kind,
                 self.kling_task_id,
                 poll_interval=self.poll_interval,
                 deadline=self.deadline,

@@ -33,7 +33,7 @@ def submit_many(n: int) -> list[str]:
 
 
 async def await_all(task_ids: list[str], conn_id: str = "kling_default") -> list[dict]:
-    triggers = [KlingTaskTrigger(task_id=t, kling_conn_id=conn_id, poll_interval=0.2) for t in task_ids]
+    triggers = [KlingTaskTrigger(kling_task_id=t, kling_conn_id=conn_id, poll_interval=0.2) for t in task_ids]
     return await asyncio.gather(*(next_event(t) for t in triggers))
 
 

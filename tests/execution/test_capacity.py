@@ -17,10 +17,11 @@ from airflow.sdk.exceptions import TaskDeferred
 
 from airflow_provider_kling.api.audio import VideoToAudioRequest
 from airflow_provider_kling.exceptions import KlingCapacityTimeoutError
-from airflow_provider_kling.execution.capacity import EVENT_CAPACITY_TIMEOUT, CapacityGate
+from airflow_provider_kling.execution.capacity import CapacityGate
+from airflow_provider_kling.execution.events import SUBMITTED_ON_TRIGGERER_KEY, WaitStatus
 from airflow_provider_kling.hooks.kling import KlingHook
 from airflow_provider_kling.operators.video_to_audio import VideoToAudioOperator
-from airflow_provider_kling.triggers.submit import SUBMITTED_ON_TRIGGERER, KlingSubmitTrigger
+from airflow_provider_kling.triggers.submit import KlingSubmitTrigger
 from kling_emulator.server import EmulatorServer
 from kling_emulator.state import DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY
 from tests.conftest import first_event
@@ -203,8 +204,10 @@ def test_deferrable_operator_waits_for_capacity_on_the_triggerer(kling_conn: Emu
     assert refusals(kling_conn) == 1 and kling_conn.emulator.stats.submits == 1
     kwargs = trigger.serialize()[1]
     assert set(kwargs) == {
-        "kind",
+        "task_kind",
         "payload",
+        "external_task_id",
+        "request_xcom",
         "kling_conn_id",
         "poll_interval",
         "deadline",
@@ -218,11 +221,12 @@ def test_deferrable_operator_waits_for_capacity_on_the_triggerer(kling_conn: Emu
     serialized = json.dumps(kwargs)
     assert DEFAULT_SECRET_KEY not in serialized and DEFAULT_ACCESS_KEY not in serialized
     assert "Bearer" not in serialized and "eyJ" not in serialized  # no key, no JWT
-    external_id = kwargs["payload"]["external_task_id"]
+    external_id = kwargs["external_task_id"]
+    assert kwargs["payload"]["external_task_id"] == external_id and kwargs["request_xcom"] is None
     assert external_id.startswith("airflow-")
 
     event = first_event(KlingSubmitTrigger(**kwargs))  # as a triggerer rebuilds it from the kwargs
-    assert event["status"] == "success" and event[SUBMITTED_ON_TRIGGERER] is True
+    assert event["status"] == "success" and event[SUBMITTED_ON_TRIGGERER_KEY] is True
     result = op.execute_complete({"ti": ti}, event)
     assert result["external_task_id"] == external_id
     assert ti.xcom["kling_task_id"] == result["task_id"]
@@ -258,7 +262,7 @@ def test_deferred_capacity_timeout_event_fails_with_the_same_message(kling_conn:
     with pytest.raises(TaskDeferred) as deferred:
         op.execute({"ti": RecordingTI()})
     event = first_event(deferred.value.trigger)
-    assert event["status"] == EVENT_CAPACITY_TIMEOUT
+    assert event["status"] == WaitStatus.CAPACITY_TIMEOUT.value
     with pytest.raises(KlingCapacityTimeoutError, match="parallel-task limit"):
         op.execute_complete({"ti": RecordingTI()}, event)
     assert kling_conn.emulator.stats.submits == 1
@@ -275,7 +279,7 @@ def test_submits_on_one_triggerer_share_one_line(kling_conn: EmulatorServer) -> 
     async def triggerer() -> list[dict[str, Any]]:
         triggers = [
             KlingSubmitTrigger(
-                kind="video-to-audio",
+                task_kind="video-to-audio",
                 payload={"video_id": SAMPLE_VIDEO, "external_task_id": f"line-{i}"},
                 poll_interval=0.1,
                 deadline=time.time() + 120,
@@ -361,11 +365,11 @@ def test_restarted_trigger_whose_task_failed_reports_it_instead_of_paying_for_th
 
 def test_a_submit_trigger_past_its_deadline_submits_nothing(kling_conn: EmulatorServer) -> None:
     trigger = KlingSubmitTrigger(
-        kind="video-to-audio",
+        task_kind="video-to-audio",
         payload={"video_id": SAMPLE_VIDEO, "external_task_id": "late-1"},
         deadline=time.time() - 1,  # re-created after the triggerer was down past the timeout
         account_full=False,
     )
     event = first_event(trigger)
-    assert event["status"] == EVENT_CAPACITY_TIMEOUT
+    assert event["status"] == WaitStatus.CAPACITY_TIMEOUT.value
     assert kling_conn.emulator.stats.submits == 0

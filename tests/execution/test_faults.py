@@ -11,7 +11,7 @@ import pytest
 
 from airflow_provider_kling import exceptions as exc
 from airflow_provider_kling.api.audio import VideoToAudioRequest
-from airflow_provider_kling.execution.events import EVENT_ERROR, WaitOutcome
+from airflow_provider_kling.execution.events import WaitOutcome, WaitStatus
 from airflow_provider_kling.execution.poll_errors import MAX_CONSECUTIVE_ERRORS
 from airflow_provider_kling.hooks.kling import KlingHook
 from airflow_provider_kling.hooks.transport import RetryPolicy
@@ -222,7 +222,7 @@ def test_derived_id_ignores_the_try_number() -> None:
 
 def test_a_wait_that_gave_up_says_whether_a_retry_may_help() -> None:
     for transient in (True, False):
-        event = {"status": EVENT_ERROR, "task": {"task_id": "1"}, "message": "boom", "transient": transient}
+        event = {"status": "error", "task": {"task_id": "1"}, "message": "boom", "transient": transient}
         with pytest.raises(exc.KlingWaitError, match="Waiting for Kling task 1 failed: boom") as info:
             WaitOutcome.from_event(event).result(task_id_hint=None, timeout=1)
         assert info.value.transient is transient
@@ -297,11 +297,11 @@ def test_trigger_tolerates_consecutive_failed_rounds_then_gives_up_retryably(
         context()
     )
     kling_conn.config.inject(Fault("error", code=5000, method="GET", times=failed_rounds))
-    event = first_event(KlingTaskTrigger(task_id=submitted["task_id"], poll_interval=0.05))
+    event = first_event(KlingTaskTrigger(kling_task_id=submitted["task_id"], poll_interval=0.05))
     if failed_rounds < MAX_CONSECUTIVE_ERRORS:
         assert event["status"] == "success"
     else:
-        assert event["status"] == EVENT_ERROR and event["transient"] is True
+        assert event["status"] == WaitStatus.ERROR.value and event["transient"] is True
         assert "5000" in event["message"]
 
 
@@ -312,7 +312,9 @@ def test_a_slow_round_does_not_carry_a_wait_past_its_deadline(kling_conn: Emulat
     )
     # The task succeeds after 0.5 s, but the first poll's answer comes only after the deadline.
     kling_conn.config.inject(Fault("slow", delay=3.0, method="GET"))
-    trigger = KlingTaskTrigger(task_id=submitted["task_id"], poll_interval=0.1, deadline=time.time() + 1.0)
+    trigger = KlingTaskTrigger(
+        kling_task_id=submitted["task_id"], poll_interval=0.1, deadline=time.time() + 1.0
+    )
     assert first_event(trigger)["status"] == "timeout"
 
 

@@ -29,7 +29,7 @@ def wait(path: str, task_id: str) -> dict[str, Any] | exc.KlingError:
     sensor = KlingTaskSensor(task_id="wait", kling_task_id=task_id, poke_interval=0.05, timeout=60)
     try:
         if path == "trigger":
-            trigger = KlingTaskTrigger(task_id=task_id, poll_interval=0.05, wait_for_unknown=True)
+            trigger = KlingTaskTrigger(kling_task_id=task_id, poll_interval=0.05, wait_for_unknown=True)
             return sensor.execute_complete({}, first_event(trigger))
         for _ in range(400):  # bounded; the emulator's task finishes in half a second
             done = sensor.poke({})

@@ -114,7 +114,7 @@ def test_a_deferred_wait_uses_the_connections_retry_policy(
     conn_id = use_extra(monkeypatch, kling_conn, {"max_retries": max_retries, **FAST})
     task = KlingHook(conn_id).submit_task("video-to-audio", SAMPLE)
     kling_conn.config.inject(Fault("error", code=5000, method="GET", times=MAX_CONSECUTIVE_ERRORS))
-    trigger = KlingTaskTrigger(task_id=task.task_id, kling_conn_id=conn_id, poll_interval=0.05)
+    trigger = KlingTaskTrigger(kling_task_id=task.task_id, kling_conn_id=conn_id, poll_interval=0.05)
     _, kwargs = trigger.serialize()
     assert DEFAULT_SECRET_KEY not in json.dumps(kwargs) and "retries" not in json.dumps(kwargs)
     event = first_event(trigger)

@@ -75,8 +75,8 @@ def test_deferrable_run(kling_conn: EmulatorServer) -> None:
     event, trigger = run_deferred(op, {"ti": ti})
     kwargs = trigger.serialize()[1]
     assert set(kwargs) == {
-        "task_id",
-        "kind",
+        "kling_task_id",
+        "task_kind",
         "kling_conn_id",
         "poll_interval",
         "deadline",
@@ -183,7 +183,7 @@ def test_deferred_sensor_waits_for_a_task_not_submitted_yet(kling_conn: Emulator
 def test_trigger_roundtrip_and_restart(kling_conn: EmulatorServer) -> None:
     """A trigger re-created from its serialized kwargs (triggerer restart) finishes the wait."""
     submitted = v2a(wait_for_completion=False).execute({"ti": RecordingTI()})
-    trigger = KlingTaskTrigger(task_id=submitted["task_id"], poll_interval=0.1, deadline=None)
+    trigger = KlingTaskTrigger(kling_task_id=submitted["task_id"], poll_interval=0.1, deadline=None)
     classpath, kwargs = trigger.serialize()
     assert classpath == "airflow_provider_kling.triggers.kling.KlingTaskTrigger"
     restored = KlingTaskTrigger(**kwargs)

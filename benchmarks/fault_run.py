@@ -40,7 +40,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -379,18 +379,14 @@ class AirflowModel:
 # ---------------------------------------------------------------------------- the run
 
 
-@contextlib.contextmanager
-def fast_hooks(settings: Settings) -> Iterator[None]:
-    from airflow_provider_kling.hooks.kling import KlingHook
-    from airflow_provider_kling.hooks.transport import RetryPolicy
-
-    saved = KlingHook.default_timeout, KlingHook.default_retry
-    KlingHook.default_timeout = settings.client_timeout
-    KlingHook.default_retry = RetryPolicy(max_retries=settings.hook_retries, min_wait=0.02, max_wait=0.3)
-    try:
-        yield
-    finally:
-        KlingHook.default_timeout, KlingHook.default_retry = saved
+def fast_extra(settings: Settings) -> dict[str, float]:
+    """The connection's HTTP settings for this run: short timeouts, quick hook retries."""
+    return {
+        "request_timeout": settings.client_timeout,
+        "max_retries": settings.hook_retries,
+        "retry_min_wait": 0.02,
+        "retry_max_wait": 0.3,
+    }
 
 
 def emulator_config(settings: Settings) -> EmulatorConfig:
@@ -422,7 +418,7 @@ def run(settings: Settings) -> Report:
     restart_at = [
         deferrable * (k + 1) // (settings.triggerer_restarts + 1) for k in range(settings.triggerer_restarts)
     ]
-    with EmulatorServer(emulator_config(settings)) as server, fast_hooks(settings):
+    with EmulatorServer(emulator_config(settings)) as server:
         old_conn = os.environ.get("AIRFLOW_CONN_KLING_DEFAULT")
         os.environ["AIRFLOW_CONN_KLING_DEFAULT"] = json.dumps(
             {
@@ -430,6 +426,7 @@ def run(settings: Settings) -> Report:
                 "host": server.url,
                 "login": DEFAULT_ACCESS_KEY,
                 "password": DEFAULT_SECRET_KEY,
+                "extra": json.dumps(fast_extra(settings)),
             }
         )
         triggerer = Triggerer()

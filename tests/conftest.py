@@ -59,17 +59,28 @@ def emulator() -> Iterator[EmulatorServer]:
         yield server
 
 
-def conn_json(url: str, *, mode: str = "jwt", password: str | None = None, login: str | None = None) -> str:
+def conn_json(
+    url: str,
+    *,
+    mode: str = "jwt",
+    password: str | None = None,
+    login: str | None = None,
+    extra: dict[str, Any] | None = None,
+) -> str:
+    """A ``kling`` connection as an ``AIRFLOW_CONN_...`` value; ``extra`` e.g. ``{"max_retries": 0}``."""
+    conn: dict[str, Any] = {"conn_type": "kling", "host": url}
     if mode == "jwt":
-        return json.dumps(
-            {
-                "conn_type": "kling",
-                "host": url,
-                "login": login or DEFAULT_ACCESS_KEY,
-                "password": password or DEFAULT_SECRET_KEY,
-            }
-        )
-    return json.dumps({"conn_type": "kling", "host": url, "password": password or DEFAULT_API_KEY})
+        conn.update(login=login or DEFAULT_ACCESS_KEY, password=password or DEFAULT_SECRET_KEY)
+    else:
+        conn["password"] = password or DEFAULT_API_KEY
+    if extra:
+        conn["extra"] = json.dumps(extra)
+    return json.dumps(conn)
+
+
+def use_kling_default(monkeypatch: pytest.MonkeyPatch, url: str, **extra: Any) -> None:
+    """Point ``kling_default`` at ``url`` with these HTTP settings in its extra (``max_retries=0``, ...)."""
+    monkeypatch.setenv("AIRFLOW_CONN_KLING_DEFAULT", conn_json(url, extra=extra))
 
 
 @pytest.fixture

@@ -35,23 +35,23 @@ STATIC_SECRETS = (SECRET_KEY, API_KEY, WRONG_SECRET)
 
 
 @pytest.fixture
-def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[EmulatorServer]:
+def server() -> Iterator[EmulatorServer]:
     config = fast_config(access_keys={ACCESS_KEY: SECRET_KEY}, api_keys={API_KEY})
     with EmulatorServer(config) as emulator:
-        # Failing runs must fail fast: 2 quick retries instead of minutes of backoff.
-        monkeypatch.setattr(
-            KlingHook, "default_retry", RetryPolicy(max_retries=2, min_wait=0.01, max_wait=0.02)
-        )
         yield emulator
+
+
+# Failing runs must fail fast: 2 quick retries instead of minutes of backoff.
+FAST_RETRIES = {"max_retries": 2, "retry_min_wait": 0.01, "retry_max_wait": 0.02}
 
 
 def use_connection(
     monkeypatch: pytest.MonkeyPatch, server: EmulatorServer, mode: str, secret: str = ""
 ) -> None:
     if mode == "jwt":
-        value = conn_json(server.url, login=ACCESS_KEY, password=secret or SECRET_KEY)
+        value = conn_json(server.url, login=ACCESS_KEY, password=secret or SECRET_KEY, extra=FAST_RETRIES)
     else:
-        value = conn_json(server.url, mode="static", password=secret or API_KEY)
+        value = conn_json(server.url, mode="static", password=secret or API_KEY, extra=FAST_RETRIES)
     monkeypatch.setenv("AIRFLOW_CONN_KLING_DEFAULT", value)
 
 

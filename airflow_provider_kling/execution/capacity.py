@@ -24,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-import weakref
 from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -35,6 +34,7 @@ from airflow_provider_kling.exceptions import (
     KlingRateLimitError,
 )
 from airflow_provider_kling.execution.progress import HEARTBEAT_SECONDS
+from airflow_provider_kling.utils.loop_registry import LoopRegistry
 
 if TYPE_CHECKING:
     import logging
@@ -53,10 +53,6 @@ RATE_LIMIT_MAX_SECONDS = 60.0
 class CapacityGate:
     """FIFO turns for submits to one Kling account on one event loop (see module docstring)."""
 
-    _registry: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, CapacityGate]] = (
-        weakref.WeakKeyDictionary()
-    )
-
     def __init__(
         self, *, probe_min_seconds: float = PROBE_MIN_SECONDS, probe_max_seconds: float = PROBE_MAX_SECONDS
     ) -> None:
@@ -73,11 +69,7 @@ class CapacityGate:
     @classmethod
     def shared(cls, key: str) -> CapacityGate:
         """The gate of this event loop for ``key`` (a connection id)."""
-        gates = cls._registry.setdefault(asyncio.get_running_loop(), {})
-        gate = gates.get(key)
-        if gate is None:
-            gate = gates[key] = cls()
-        return gate
+        return _gates.get_or_create(key, cls)
 
     @property
     def closed(self) -> bool:
@@ -221,6 +213,10 @@ class CapacityGate:
         self._probing = True
         self._queue.popleft().set_result(True)
 
+
+
+# The gate of each connection on each event loop.
+_gates: LoopRegistry[str, CapacityGate] = LoopRegistry()
 
 async def submit_when_capacity(
     gate: CapacityGate,

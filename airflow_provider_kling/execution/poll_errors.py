@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from airflow_provider_kling.exceptions import (
     KlingAPIError,
@@ -16,8 +16,6 @@ from airflow_provider_kling.exceptions import (
 )
 from airflow_provider_kling.execution.events import WaitOutcome
 
-if TYPE_CHECKING:
-    pass
 # Consecutive failed rounds tolerated (each already retried by the hook) before giving up.
 MAX_CONSECUTIVE_ERRORS = 5
 
@@ -62,6 +60,20 @@ class PollErrors:
 
     def succeeded(self) -> None:
         self.in_a_row = 0
+
+    def state(self) -> dict[str, Any]:
+        """What a wait that runs in several processes (a rescheduled sensor) carries between them."""
+        return {"in_a_row": self.in_a_row, "told_unknown": self.told_unknown}
+
+    def restore(self, state: Any) -> None:
+        """Continue from a ``state()`` saved by an earlier process; anything unreadable starts afresh."""
+        if not isinstance(state, dict):
+            return
+        in_a_row, told = state.get("in_a_row"), state.get("told_unknown")
+        if isinstance(in_a_row, int) and not isinstance(in_a_row, bool) and in_a_row >= 0:
+            self.in_a_row = in_a_row
+        if isinstance(told, bool):
+            self.told_unknown = told
 
     def record(self, error: BaseException, log: logging.Logger | Any) -> WaitOutcome | None:
         """``None``: keep waiting. Otherwise the wait gives up with this outcome."""

@@ -14,7 +14,6 @@ import logging
 import math
 import random
 import time
-import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -29,6 +28,7 @@ from airflow_provider_kling.execution.capacity import CapacityGate
 from airflow_provider_kling.execution.events import WaitOutcome
 from airflow_provider_kling.execution.poll_errors import PollErrors, is_throttle
 from airflow_provider_kling.execution.progress import WaitProgress
+from airflow_provider_kling.utils.loop_registry import LoopRegistry
 
 if TYPE_CHECKING:
     from airflow_provider_kling.hooks.kling import KlingHook
@@ -75,10 +75,6 @@ class _Waiter:
 class TaskPoller:
     """Polls Kling on behalf of every waiter with the same (connection, kind, interval) on a loop."""
 
-    _registry: weakref.WeakKeyDictionary[
-        asyncio.AbstractEventLoop, dict[tuple[str, str, float], TaskPoller]
-    ] = weakref.WeakKeyDictionary()
-
     def __init__(self, hook: KlingHook, task_kind: TaskKind, interval: float) -> None:
         self.hook = hook
         self.task_kind = task_kind
@@ -93,12 +89,8 @@ class TaskPoller:
     @classmethod
     def shared(cls, hook: KlingHook, task_kind: str | TaskKind, interval: float) -> TaskPoller:
         k = get_kind(task_kind)
-        loop = asyncio.get_running_loop()
-        pollers = cls._registry.setdefault(loop, {})
         key = (hook.kling_conn_id, k.name, float(interval))
-        poller = pollers.get(key)
-        if poller is None:
-            poller = pollers[key] = cls(hook, k, interval)
+        poller = _pollers.get_or_create(key, lambda: cls(hook, k, interval))
         # Pollers live as long as the loop (a triggerer's: days). Rounds use the newest wait's hook,
         # which loads the connection afresh: a rotated key reaches new waits without a restart.
         poller.hook = hook
@@ -205,6 +197,10 @@ class TaskPoller:
                     results[ident] = task
             if not missing or len(tasks) < LIST_PAGE_SIZE:
                 return
+
+
+# The poller of each (connection, kind, interval) on each event loop.
+_pollers: LoopRegistry[tuple[str, str, float], TaskPoller] = LoopRegistry()
 
 
 async def wait_for_task(

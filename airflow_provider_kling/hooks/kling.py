@@ -14,7 +14,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote
 
 from airflow.sdk import BaseHook
@@ -58,6 +58,10 @@ if TYPE_CHECKING:
     pass
 
 DEFAULT_BASE_URL = "https://api-singapore.klingai.com"
+# What a hook uses when neither its constructor nor the connection's extra sets them (immutable:
+# a test or a benchmark that needs other values sets them per connection or per hook).
+DEFAULT_REQUEST_TIMEOUT = 60.0
+DEFAULT_RETRY = RetryPolicy()
 
 T = TypeVar("T")
 
@@ -97,11 +101,6 @@ class KlingHook(BaseHook):
     conn_type = "kling"
     hook_name = "Kling AI"
 
-    # Used when neither the constructor nor the connection's extra sets ``timeout`` / ``retry``.
-    # For tests and benchmarks, which shorten them process-wide; users set the extra instead.
-    default_timeout: ClassVar[float] = 60.0
-    default_retry: ClassVar[RetryPolicy] = RetryPolicy()
-
     def __init__(
         self,
         kling_conn_id: str = default_conn_name,
@@ -112,9 +111,9 @@ class KlingHook(BaseHook):
         super().__init__()
         self.kling_conn_id = kling_conn_id
         self._timeout_arg, self._retry_arg = timeout, retry
-        # Final once the connection is loaded (``_configure``): argument > extra > class default.
-        self.timeout = self.default_timeout if timeout is None else timeout
-        self.retry = retry or self.default_retry
+        # Final once the connection is loaded (``_configure``): argument > extra > module default.
+        self.timeout = DEFAULT_REQUEST_TIMEOUT if timeout is None else timeout
+        self.retry = retry or DEFAULT_RETRY
         self._base_url: str | None = None
         self._credentials: Credentials | None = None
         # Secrets (keys, each newly signed JWT) not yet registered with Airflow's masker.
@@ -159,9 +158,9 @@ class KlingHook(BaseHook):
         """Request timeout and retry policy from the extra, unless the constructor set them."""
         extra = read_extra(conn.extra_dejson or {}, self.kling_conn_id)
         if self._timeout_arg is None:
-            self.timeout = self.default_timeout if extra.request_timeout is None else extra.request_timeout
+            self.timeout = DEFAULT_REQUEST_TIMEOUT if extra.request_timeout is None else extra.request_timeout
         if self._retry_arg is None:
-            self.retry = self.default_retry.overridden_by(extra)
+            self.retry = DEFAULT_RETRY.overridden_by(extra)
 
     def _mask_new_secrets(self) -> None:
         mask_pending(self._unmasked)

@@ -13,7 +13,6 @@ import dataclasses
 import json
 import logging
 import random
-import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -26,6 +25,7 @@ from airflow_provider_kling.exceptions import (
     KlingTransportError,
     api_error,
 )
+from airflow_provider_kling.utils.loop_registry import LoopRegistry
 
 if TYPE_CHECKING:
     import aiohttp
@@ -63,32 +63,37 @@ class RetryPolicy:
         return random.uniform(ceiling / 2, ceiling)
 
 
+@dataclass
+class _LoopSession:
+    """This loop's shared session and how many users (triggers) keep it open."""
+
+    session: aiohttp.ClientSession | None = None
+    users: int = 0
+
+
 # One shared ClientSession per event loop (triggerer loop, or the private loop of a sync call).
-_sessions: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aiohttp.ClientSession] = (
-    weakref.WeakKeyDictionary()
-)
+_SESSION = "session"
+_sessions: LoopRegistry[str, _LoopSession] = LoopRegistry()
 
 
 def shared_session() -> aiohttp.ClientSession:
     import aiohttp
 
-    loop = asyncio.get_running_loop()
-    session = _sessions.get(loop)
-    if session is None or session.closed:
+    state = _sessions.get_or_create(_SESSION, _LoopSession)
+    if state.session is None or state.session.closed:
         connector = aiohttp.TCPConnector(limit=64, keepalive_timeout=60)
-        session = aiohttp.ClientSession(connector=connector, trust_env=True)
-        _sessions[loop] = session
-    return session
+        state.session = aiohttp.ClientSession(connector=connector, trust_env=True)
+    return state.session
 
 
 async def close_shared_session() -> None:
     """Close this loop's shared session (the sync wrappers call it before their loop ends)."""
-    session = _sessions.pop(asyncio.get_running_loop(), None)
-    if session is not None and not session.closed:
+    state = _sessions.get(_SESSION)
+    if state is None or state.session is None:
+        return
+    session, state.session = state.session, None  # users stay counted: the next call opens a new one
+    if not session.closed:
         await session.close()
-
-
-_session_users: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, int] = weakref.WeakKeyDictionary()
 
 
 @contextlib.asynccontextmanager
@@ -98,13 +103,13 @@ async def shared_session_scope() -> AsyncIterator[None]:
     A triggerer keeps one session across all of its waits; a short-lived loop (``dag.test()``
     runs each trigger on its own) does not leave an unclosed session behind.
     """
-    loop = asyncio.get_running_loop()
-    _session_users[loop] = _session_users.get(loop, 0) + 1
+    state = _sessions.get_or_create(_SESSION, _LoopSession)
+    state.users += 1
     try:
         yield
     finally:
-        _session_users[loop] -= 1
-        if not _session_users[loop]:
+        state.users -= 1
+        if not state.users:
             await close_shared_session()
 
 

@@ -25,6 +25,15 @@ if TYPE_CHECKING:
     from airflow_provider_kling.hooks.kling import KlingHook
 
 
+# The task state store key under which a sensor in reschedule mode keeps its failed-check count.
+POLL_ERRORS_KEY = "kling_sensor_poll_errors"
+
+
+def _try_number(context: Context) -> int | None:
+    ti = context.get("ti")
+    return getattr(ti, "try_number", None)
+
+
 class KlingTaskSensor(BaseSensorOperator):
     """
     Succeed when a Kling task reaches ``succeed``; fail with Kling's message when it ``failed``.
@@ -47,7 +56,10 @@ class KlingTaskSensor(BaseSensorOperator):
         (default 3600).
 
     Failed checks are judged as in a deferred wait: 1302/1303 only slow down, auth/account
-    errors fail at once, other errors fail the sensor after 5 in a row.
+    errors fail at once, other errors fail the sensor after 5 in a row. In ``mode="reschedule"``
+    the count carries from one poke to the next in Airflow's task state store (Airflow 3.3+; on
+    older versions a poke after a failed check checks again, ``poke_interval`` apart, until a
+    good check or the 5th failure), so the rule holds there exactly as in poke mode.
     """
 
     template_fields: Sequence[str] = ("kling_task_id", "external_task_id")
@@ -92,23 +104,34 @@ class KlingTaskSensor(BaseSensorOperator):
 
     def poke(self, context: Context) -> PokeReturnValue:
         from airflow_provider_kling.execution.events import WaitOutcome
-        from airflow_provider_kling.execution.poll_errors import PollErrors
         from airflow_provider_kling.execution.progress import WaitProgress
 
-        if self._poll_errors is None:
-            self._poll_errors = PollErrors(self.ident, wait_for_unknown=True)
-        try:
-            task = self.hook.get_task(self.task_kind, self.ident)
-        except KlingError as exc:
-            # The same verdict as a deferred wait (PollErrors): slow-downs and unknown ids are not
-            # failed checks, a few failed checks in a row (each already retried) are not fatal.
-            gave_up = self._poll_errors.record(exc, self.log)
-            if gave_up is None:
+        store = self._budget_store(context)
+        errors = self._load_poll_errors(context, store)
+        before = errors.state()
+        while True:
+            try:
+                task = self.hook.get_task(self.task_kind, self.ident)
+                break
+            except KlingError as exc:
+                # The same verdict as a deferred wait (PollErrors): slow-downs and unknown ids are
+                # not failed checks, a few failed checks in a row (each already retried) are not fatal.
+                gave_up = errors.record(exc, self.log)
+                if gave_up is not None:
+                    if store is not None:
+                        store.delete(POLL_ERRORS_KEY)  # an Airflow retry starts with a full budget
+                    error = gave_up.error(task_id_hint=self.ident, timeout=self.timeout)
+                    assert error is not None  # an outcome of record() is never a success
+                    raise error from exc
+                if self.reschedule and store is None and errors.in_a_row:
+                    # Rescheduled without a task state store (Airflow < 3.3): nothing would carry the
+                    # count to the next poke, so this poke checks again until the verdict is known.
+                    time.sleep(self.poke_interval)
+                    continue
+                self._save_poll_errors(context, store, errors, before)
                 return PokeReturnValue(is_done=False)
-            error = gave_up.error(task_id_hint=self.ident, timeout=self.timeout)
-            assert error is not None  # an outcome of record() is never a success
-            raise error from exc
-        self._poll_errors.succeeded()
+        errors.succeeded()
+        self._save_poll_errors(context, store, errors, before)
         if self._progress is None:
             self._progress = WaitProgress(self.task_kind, self.ident)
         line = self._progress.observe(task)
@@ -117,6 +140,39 @@ class KlingTaskSensor(BaseSensorOperator):
         if not task.is_terminal:
             return PokeReturnValue(is_done=False)
         return PokeReturnValue(is_done=True, xcom_value=self._result(WaitOutcome.finished(task)))
+
+    # ------------------------------------------------------------------ the error budget
+
+    def _budget_store(self, context: Context) -> Any:
+        """Where a rescheduled sensor keeps its error budget between pokes, or ``None``.
+
+        In reschedule mode every poke is a new process with a new sensor instance. Airflow 3.3's
+        task state store outlives the reschedules (XCom does not: Airflow clears a task's XCom
+        each time it starts, unless it resumes from a deferral). Poke mode keeps it in memory.
+        """
+        if not self.reschedule or self.deferrable:
+            return None
+        return context.get("task_state_store")  # a key of Airflow 3.3+ only
+
+    def _load_poll_errors(self, context: Context, store: Any) -> PollErrors:
+        from airflow_provider_kling.execution.poll_errors import PollErrors
+
+        if store is None:
+            if self._poll_errors is None:
+                self._poll_errors = PollErrors(self.ident, wait_for_unknown=True)
+            return self._poll_errors
+        errors = PollErrors(self.ident, wait_for_unknown=True)
+        saved = store.get(POLL_ERRORS_KEY)
+        # A count saved by an earlier try is not this try's: each Airflow try has a full budget.
+        if isinstance(saved, dict) and saved.get("try") == _try_number(context):
+            errors.restore(saved)
+        return errors
+
+    def _save_poll_errors(
+        self, context: Context, store: Any, errors: PollErrors, before: dict[str, Any]
+    ) -> None:
+        if store is not None and errors.state() != before:
+            store.set(POLL_ERRORS_KEY, {"try": _try_number(context), **errors.state()})
 
     def execute(self, context: Context) -> Any:
         if not self.deferrable:

@@ -14,7 +14,7 @@ from airflow_provider_kling.hooks.kling import KlingHook
 from airflow_provider_kling.triggers.kling import KlingTaskTrigger
 from kling_emulator.server import EmulatorServer
 from kling_emulator.state import DEFAULT_ACCESS_KEY
-from tests.conftest import conn_json, next_event
+from tests.conftest import conn_json, next_event, use_kling_default
 
 WAITS = 20
 QUERY = "GET /v1/audio/video-to-audio/{ident}"
@@ -144,10 +144,9 @@ def test_rate_limited_rounds_slow_the_poller_and_fail_no_wait(
     """1302 on the list call: the round is skipped for everyone (no one-by-one fallback that
     adds load), the poller backs off, and more throttled rounds than the error budget fail no wait."""
     from airflow_provider_kling.execution.poll_errors import MAX_CONSECUTIVE_ERRORS
-    from airflow_provider_kling.hooks.transport import RetryPolicy
     from kling_emulator.state import Fault
 
-    monkeypatch.setattr(KlingHook, "default_retry", RetryPolicy(max_retries=0))
+    use_kling_default(monkeypatch, kling_conn.url, max_retries=0)
     task_ids = submit_many(6)
     stats = kling_conn.emulator.stats
     queries_before = stats.by_route[QUERY]

@@ -24,7 +24,7 @@ from airflow_provider_kling.operators.video_to_audio import VideoToAudioOperator
 from airflow_provider_kling.triggers.submit import KlingSubmitTrigger
 from kling_emulator.server import EmulatorServer
 from kling_emulator.state import DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY
-from tests.conftest import first_event
+from tests.conftest import first_event, use_kling_default
 from tests.operators.test_operator import SAMPLE_VIDEO, RecordingTI
 
 # ---------------------------------------------------------------------------- the gate itself
@@ -309,11 +309,10 @@ def test_submits_on_one_triggerer_share_one_line(kling_conn: EmulatorServer) -> 
 def test_a_rate_limit_the_hook_could_not_outlast_waits_instead_of_failing(
     kling_conn: EmulatorServer, monkeypatch: pytest.MonkeyPatch, deferrable: bool
 ) -> None:
-    from airflow_provider_kling.hooks.transport import RetryPolicy
     from kling_emulator.state import Fault
 
     # One hook retry, then three more 1302s on submits: the hook gives up, the wait does not.
-    monkeypatch.setattr(KlingHook, "default_retry", RetryPolicy(max_retries=1, min_wait=0.01, max_wait=0.02))
+    use_kling_default(monkeypatch, kling_conn.url, max_retries=1, retry_min_wait=0.01, retry_max_wait=0.02)
     kling_conn.emulator.config.inject(Fault("error", code=1302, method="POST", times=4))
     op = v2a(deferrable=deferrable, timeout=60)
     ti = RecordingTI()

@@ -23,7 +23,7 @@ from benchmarks import fault_run
 from kling_emulator.cli import build_parser, config_from_args
 from kling_emulator.server import EmulatorServer
 from kling_emulator.state import EMPTY_BODY, MALFORMED_JSON_BODY, Fault, FaultRates
-from tests.conftest import conn_json, fast_config, first_event
+from tests.conftest import conn_json, fast_config, first_event, use_kling_default
 
 SAMPLE = "825406034503692376"
 NO_RETRY = RetryPolicy(max_retries=0)
@@ -292,7 +292,7 @@ def test_fault_run_200_without_hook_retries() -> None:
 def test_trigger_tolerates_consecutive_failed_rounds_then_gives_up_retryably(
     failed_rounds: int, kling_conn: EmulatorServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(KlingHook, "default_retry", RetryPolicy(max_retries=0))  # one request per round
+    use_kling_default(monkeypatch, kling_conn.url, max_retries=0)  # one request per round
     submitted = VideoToAudioOperator(task_id="v2a", video_id=SAMPLE, wait_for_completion=False).execute(
         context()
     )
@@ -332,7 +332,7 @@ def test_fault_run_200_under_a_tight_request_rate_limit() -> None:
 def test_sensor_tolerates_a_few_failed_pokes(
     kling_conn: EmulatorServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(KlingHook, "default_retry", RetryPolicy(max_retries=0))
+    use_kling_default(monkeypatch, kling_conn.url, max_retries=0)
     submitted = VideoToAudioOperator(task_id="v2a", video_id=SAMPLE, wait_for_completion=False).execute(
         context()
     )

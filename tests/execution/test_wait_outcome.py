@@ -13,12 +13,11 @@ from airflow_provider_kling.api.audio import VideoToAudioRequest
 from airflow_provider_kling.execution.events import WaitOutcome, WaitStatus
 from airflow_provider_kling.execution.poll_errors import MAX_CONSECUTIVE_ERRORS
 from airflow_provider_kling.hooks.kling import KlingHook
-from airflow_provider_kling.hooks.transport import RetryPolicy
 from airflow_provider_kling.sensors.kling import KlingTaskSensor
 from airflow_provider_kling.triggers.kling import KlingTaskTrigger
 from kling_emulator.server import EmulatorServer
 from kling_emulator.state import Fault
-from tests.conftest import first_event
+from tests.conftest import first_event, use_kling_default
 
 SAMPLE = VideoToAudioRequest.build(video_id="825406034503692376", sound_effect_prompt="rain")
 PATHS = ["poke", "trigger"]
@@ -42,8 +41,8 @@ def wait(path: str, task_id: str) -> dict[str, Any] | exc.KlingError:
 
 
 @pytest.fixture
-def one_request_per_check(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(KlingHook, "default_retry", RetryPolicy(max_retries=0))
+def one_request_per_check(kling_conn: EmulatorServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    use_kling_default(monkeypatch, kling_conn.url, max_retries=0)
 
 
 @pytest.mark.parametrize("code", [1302, 1303])

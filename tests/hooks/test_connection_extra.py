@@ -11,7 +11,7 @@ from airflow_provider_kling import exceptions as exc
 from airflow_provider_kling.api.audio import VideoToAudioRequest
 from airflow_provider_kling.execution.poll_errors import MAX_CONSECUTIVE_ERRORS
 from airflow_provider_kling.hooks.connection import CONN_FIELDS
-from airflow_provider_kling.hooks.kling import KlingHook
+from airflow_provider_kling.hooks.kling import DEFAULT_REQUEST_TIMEOUT, DEFAULT_RETRY, KlingHook
 from airflow_provider_kling.hooks.transport import RetryPolicy
 from airflow_provider_kling.triggers.kling import KlingTaskTrigger
 from kling_emulator.server import EmulatorServer
@@ -59,11 +59,11 @@ def test_constructor_arguments_win_and_an_empty_extra_keeps_the_defaults(
     hook = KlingHook(conn_id, timeout=7, retry=explicit)
     hook.get_conn()
     assert (hook.timeout, hook.retry) == (7, explicit)
-    # Cleared form fields arrive as null or "": the class defaults stay.
+    # Cleared form fields arrive as null or "": the module defaults stay.
     conn_id = use_extra(monkeypatch, emulator, {"request_timeout": None, "max_retries": ""})
     hook = KlingHook(conn_id)
     hook.get_conn()
-    assert (hook.timeout, hook.retry) == (KlingHook.default_timeout, KlingHook.default_retry)
+    assert (hook.timeout, hook.retry) == (DEFAULT_REQUEST_TIMEOUT, DEFAULT_RETRY) == (60.0, RetryPolicy())
 
 
 @pytest.mark.parametrize(

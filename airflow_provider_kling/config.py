@@ -122,3 +122,22 @@ def resource_packs_cache_seconds() -> float:
             f"[kling] resource_packs_cache_seconds: must be a number of seconds >= 0, got {raw!r}"
         )
     return seconds
+
+
+def budget_floor(value: Any, operator: str) -> float | None:
+    """The operator's ``min_remaining_units``, else ``[kling] min_remaining_units``; None: no check."""
+    where = f"Invalid {operator}: min_remaining_units"
+    if value is None:
+        value = min_remaining_units()
+        where = "[kling] min_remaining_units"
+        if value is None or not str(value).strip():
+            return None
+    try:
+        floor = float(value) if not isinstance(value, bool) else float("nan")
+    except (TypeError, ValueError):
+        floor = float("nan")
+    if not 0 <= floor < float("inf"):
+        from airflow_provider_kling.exceptions import KlingValidationError
+
+        raise KlingValidationError(f"{where}: must be a number of units >= 0, got {value!r}")
+    return floor or None  # 0 turns the check off

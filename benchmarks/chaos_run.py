@@ -530,7 +530,7 @@ def collect(
     ends = [parse_time(r["end_date"]) for r in runs.values()]
     wall = max(e for e in ends if e) - min(s for s in starts if s)
 
-    from airflow_provider_kling.operators.base import derive_external_task_id
+    from airflow_provider_kling.execution.idempotency import derive_external_task_id
 
     all_tis: list[tuple[str, dict[str, Any]]] = [
         (r, ti) for r in run_ids for ti in stack.task_instances(DAG_ID, r)

@@ -402,7 +402,7 @@ def emulator_config(settings: Settings) -> EmulatorConfig:
 
 def run(settings: Settings) -> Report:
     """Run the fault run against an in-process emulator and return its figures."""
-    from airflow_provider_kling.operators.base import derive_external_task_id
+    from airflow_provider_kling.execution.idempotency import derive_external_task_id
 
     rng = random.Random(settings.seed)
     specs = [

@@ -142,7 +142,7 @@ class EmulatorConfig:
     # A ``whsec_`` secret: callbacks then carry the Webhook Signature headers; none without it
     # (docs/kling-api.md#webhook-signature).
     webhook_secret: str | None = field(default=None, repr=False)
-    # Billing (emulator/billing.py): packs drawn down by succeeded tasks at a made-up price;
+    # Billing (billing.py): packs drawn down by succeeded tasks at a made-up price;
     # a submit answers 1102 once no online pack has units left.
     resource_packs: list[ResourcePack] = field(default_factory=default_packs)
     units_per_second: float = 0.2

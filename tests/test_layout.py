@@ -232,7 +232,7 @@ def test_airflow_config_is_read_in_one_module() -> None:
         for module, path in PROVIDER_MODULES.items()
         if "conf"
         in {
-            alias.asname or alias.name
+            alias.name
             for node in ast.walk(ast.parse(path.read_text()))
             if isinstance(node, ast.ImportFrom)
             for alias in node.names

@@ -111,7 +111,7 @@ def parse_rendered_json(value: Any) -> Any:
         try:
             return parse_rendered(value)
         except ValueError:
-            raise ValueError("must be JSON; the rendered text is not valid JSON") from None
+            raise ValueError("must be JSON (or a Python literal); the rendered text is neither") from None
     return value
 
 

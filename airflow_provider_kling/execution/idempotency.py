@@ -8,6 +8,7 @@ created and re-attaches to it. Only a *failed* earlier task is replaced, under `
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -26,6 +27,12 @@ if TYPE_CHECKING:
 # A failed Kling task is resubmitted under "<id>-2", "<id>-3", ... up to this many times.
 MAX_RESUBMISSIONS = 20
 EXTERNAL_ID_MAX_CHARS = 128  # Kling's limit; a resubmission suffix must fit inside it
+
+
+def derive_external_task_id(dag_id: str, run_id: str, task_id: str, map_index: int) -> str:
+    """Deterministic per (DAG, run, task, map index) and *not* per try, so a retry re-attaches."""
+    digest = hashlib.sha256(f"{dag_id}\x1f{run_id}\x1f{task_id}\x1f{map_index}".encode()).hexdigest()
+    return f"airflow-{digest[:32]}"
 
 
 @dataclass(frozen=True)
@@ -110,7 +117,7 @@ async def submit_in_line(
     first_in_line: bool = False,
     last_refusal: KlingConcurrencyLimitError | None = None,
 ) -> KlingTask:
-    """Re-attach, or submit once the account has room (``capacity.submit_when_capacity``).
+    """Re-attach, or submit once the account has room (``execution.capacity.submit_when_capacity``).
 
     ``resolved``: ``payload`` already carries the id to submit under (the worker walked the
     ``-2``, ``-3`` chain); else the chain is walked here first (the worker's look-up was rate
@@ -145,3 +152,26 @@ async def submit_in_line(
         first_in_line=first_in_line,
         last_refusal=last_refusal,
     )
+
+
+async def submit_or_reattach(
+    hook: KlingHook, task_kind: str, payload: dict[str, Any], log: logging.Logger | Any
+) -> KlingTask | CapacityRefusal:
+    """Re-attach to the task an earlier try created; submit only if there is none (or it failed).
+
+    ``payload`` carries the derived ``external_task_id``. A ``CapacityRefusal`` when Kling
+    refused with 1303 (or 1302 past the hook's retries): nothing was created.
+    """
+    payload = dict(payload)
+    external_id = str(payload["external_task_id"])
+    try:
+        existing, candidate = await find_reusable(hook, task_kind, external_id, log)
+    except (KlingConcurrencyLimitError, KlingRateLimitError) as exc:
+        return CapacityRefusal(payload, exc, resolved=False)
+    if existing is not None:
+        return existing
+    payload["external_task_id"] = candidate
+    try:
+        return await hook.asubmit_task(task_kind, payload, retry_concurrency=False)
+    except (KlingConcurrencyLimitError, KlingRateLimitError) as exc:
+        return CapacityRefusal(payload, exc, resolved=True)

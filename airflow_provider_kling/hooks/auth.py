@@ -1,4 +1,4 @@
-"""Authorization headers for Kling: a refreshed JWT (official API) or a static API key (proxies)."""
+"""Kling credentials: a refreshed JWT or a static API key, and registering them with Airflow's masker."""
 
 from __future__ import annotations
 

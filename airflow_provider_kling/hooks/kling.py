@@ -1,11 +1,12 @@
-"""KlingHook: authentication, HTTP, retries and error mapping for the Kling API.
+"""KlingHook: the Kling endpoints (submit, query, list, resource packs), async at the core, sync wrappers.
 
 One async core (aiohttp) serves both worlds: triggers await it directly on the triggerer's
 event loop, and the sync methods used by operators and poke-mode sensors run the very same
 coroutines on a private loop.  There is therefore a single retry / idempotency state machine,
 not a sync one and an async one that drift apart.
 
-The HTTP layer (shared session per loop, envelope, retries) is ``hooks/transport.py``.
+Auth is ``hooks/auth.py``; the HTTP layer (session per loop, envelope, retries, error mapping)
+is ``hooks/transport.py``.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 from airflow.sdk import BaseHook
@@ -53,9 +54,6 @@ from airflow_provider_kling.hooks.transport import (
     exchange,
     shared_session,
 )
-
-if TYPE_CHECKING:
-    pass
 
 DEFAULT_BASE_URL = "https://api-singapore.klingai.com"
 # What a hook uses when neither its constructor nor the connection's extra sets them (immutable:
@@ -282,7 +280,7 @@ class KlingHook(BaseHook):
         refuses the id as a duplicate, the task is looked up by that id before anything is sent
         again. Rate (1302) and concurrency (1303) refusals created nothing and are simply retried;
         with ``retry_concurrency=False`` a 1303 is raised at once, for a caller that waits for a
-        free slot itself (``capacity.submit_when_capacity``) instead of retrying in a herd.
+        free slot itself (``execution.capacity.submit_when_capacity``) instead of retrying in a herd.
         ``request`` is a validated model, or the payload one produced (a deferred submit).
         """
         k = get_kind(task_kind)

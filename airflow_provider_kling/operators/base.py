@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from collections.abc import Sequence
@@ -18,7 +17,6 @@ from airflow_provider_kling.exceptions import (
     KlingCapacityTimeoutError,
     KlingConcurrencyLimitError,
     KlingError,
-    KlingRateLimitError,
     KlingValidationError,
 )
 
@@ -36,17 +34,11 @@ if TYPE_CHECKING:
 BUDGET_CHECK_ERROR_POLICIES = ("fail", "skip")
 
 
-def derive_external_task_id(dag_id: str, run_id: str, task_id: str, map_index: int) -> str:
-    """Deterministic per (DAG, run, task, map index) and *not* per try, so a retry re-attaches."""
-    digest = hashlib.sha256(f"{dag_id}\x1f{run_id}\x1f{task_id}\x1f{map_index}".encode()).hexdigest()
-    return f"airflow-{digest[:32]}"
-
-
 class KlingSubmitTaskOperator(BaseOperator):
     """
     Base for operators that submit one Kling task and (by default) wait for its result.
 
-    Subclasses set ``task_kind`` (which names the request model, see ``task_kinds.py``) and
+    Subclasses set ``task_kind`` (which names the request model, see ``api/kinds.py``) and
     ``request_fields`` (operator attributes that make up the request body). The rest is shared:
     validation before any request, at-most-once submission, blocking or deferrable waiting,
     the XCom result, and the budget floor checked before a submit:
@@ -86,7 +78,7 @@ class KlingSubmitTaskOperator(BaseOperator):
                 f"{BUDGET_CHECK_ERROR_POLICIES}, got {on_budget_check_error!r}"
             )
         if min_remaining_units is not None:
-            budget_floor(min_remaining_units, type(self).__name__)  # a bad value fails at parse time
+            config.budget_floor(min_remaining_units, type(self).__name__)  # a bad value fails at parse time
         self.min_remaining_units = min_remaining_units
         self.on_budget_check_error = on_budget_check_error
         self.kling_conn_id = kling_conn_id
@@ -273,7 +265,7 @@ class KlingSubmitTaskOperator(BaseOperator):
         """Refuse to submit when the online packs hold fewer units than ``min_remaining_units``."""
         from airflow_provider_kling.api.account import check_floor
 
-        floor = budget_floor(self.min_remaining_units, type(self).__name__)
+        floor = config.budget_floor(self.min_remaining_units, type(self).__name__)
         if floor is None:
             return
         try:
@@ -307,30 +299,18 @@ class KlingSubmitTaskOperator(BaseOperator):
         )
 
     def _default_external_id(self, context: Context) -> str:
+        from airflow_provider_kling.execution.idempotency import derive_external_task_id
+
         ti = context["ti"]
         return derive_external_task_id(ti.dag_id, ti.run_id, ti.task_id, getattr(ti, "map_index", -1))
 
     async def _submit_or_reattach(
         self, request: KlingRequest, external_id: str
     ) -> KlingTask | CapacityRefusal:
-        """Re-attach to the task an earlier try created; submit only if there is none (or it failed).
-
-        A ``CapacityRefusal`` when Kling refused with 1303 (or 1302 past the hook's retries).
-        """
-        from airflow_provider_kling.execution.idempotency import CapacityRefusal, find_reusable
+        from airflow_provider_kling.execution.idempotency import submit_or_reattach
 
         payload = {**request.to_payload(), "external_task_id": external_id}
-        try:
-            existing, candidate = await find_reusable(self.hook, self.task_kind, external_id, self.log)
-        except (KlingConcurrencyLimitError, KlingRateLimitError) as exc:
-            return CapacityRefusal(payload, exc, resolved=False)
-        if existing is not None:
-            return existing
-        payload["external_task_id"] = candidate
-        try:
-            return await self.hook.asubmit_task(self.task_kind, payload, retry_concurrency=False)
-        except (KlingConcurrencyLimitError, KlingRateLimitError) as exc:
-            return CapacityRefusal(payload, exc, resolved=True)
+        return await submit_or_reattach(self.hook, self.task_kind, payload, self.log)
 
     def _request_for_trigger(
         self, context: Context, payload: dict[str, Any]
@@ -351,42 +331,8 @@ class KlingSubmitTaskOperator(BaseOperator):
         result = outcome.result(task_id_hint=self.kling_task_id, timeout=self.timeout)
         if outcome.status is WaitStatus.SUBMITTED:  # not waited for (wait_for_completion=False)
             return result
-        self.log.info("Kling task %s succeeded: %s", result.get("task_id"), _describe_outputs(result))
+        from airflow_provider_kling.execution.reporting import describe_cost, describe_outputs
+
+        self.log.info("Kling task %s succeeded: %s", result.get("task_id"), describe_outputs(result))
         self.log.info("Kling task %s cost %s", result.get("task_id"), describe_cost(result))
         return result
-
-
-def budget_floor(value: Any, operator: str) -> float | None:
-    """The operator's ``min_remaining_units``, else ``[kling] min_remaining_units``; None: no check."""
-    where = f"Invalid {operator}: min_remaining_units"
-    if value is None:
-        value = config.min_remaining_units()
-        where = "[kling] min_remaining_units"
-        if value is None or not str(value).strip():
-            return None
-    try:
-        floor = float(value) if not isinstance(value, bool) else float("nan")
-    except (TypeError, ValueError):
-        floor = float("nan")
-    if not 0 <= floor < float("inf"):
-        raise KlingValidationError(f"{where}: must be a number of units >= 0, got {value!r}")
-    return floor or None  # 0 turns the check off
-
-
-def describe_cost(task: dict[str, Any]) -> str:
-    """``1.02 units (balance: 0.1142 after discount, 0.1428 at list price)``, from the XCom result."""
-    credits = task.get("credits")
-    text = "an unknown number of units (Kling sent no final_unit_deduction)"
-    if credits is not None:
-        text = f"{credits:g} units"
-    balance = task.get("balance_deduction") or {}
-    if balance.get("quota") is not None or balance.get("list_price") is not None:
-        quota, list_price = balance.get("quota"), balance.get("list_price")
-        text += f" (balance: {quota} after discount, {list_price} at list price)"
-    return text
-
-
-def _describe_outputs(task: dict[str, Any]) -> str:
-    urls = [a.get("url_mp3") or a.get("url_wav") for a in task.get("audios", [])]
-    urls += [v.get("url") for v in task.get("videos", [])]
-    return ", ".join(u for u in urls if u) or "no output URLs"

@@ -2,7 +2,7 @@
 
 An operator whose submit met 1303 (the account already runs its maximum of parallel tasks)
 defers to this trigger instead of failing, retrying in a herd or holding a worker slot. On the
-triggerer, every such submit of one connection waits in one FIFO line (``capacity.CapacityGate``)
+triggerer, every such submit of one connection waits in one FIFO line (``execution.capacity.CapacityGate``)
 that moves when a watched Kling task ends, so refusals stay near one per Kling task.
 """
 

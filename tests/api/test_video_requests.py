@@ -415,7 +415,10 @@ class TestExtraBody:
         )
 
     def test_must_be_a_json_object(self) -> None:
-        refused(r"extra_body: must be JSON; the rendered text is not valid JSON", extra_body="{seed: }")
+        refused(
+            r"extra_body: must be JSON \(or a Python literal\); the rendered text is neither",
+            extra_body="{seed: }",
+        )
         refused(r"extra_body: Input should be a valid dictionary", extra_body="[1, 2]")
         refused(r"extra_body: must be valid JSON", extra_body={"seed": float("nan")})
         refused(r"extra_body: must be valid JSON", extra_body={"when": object()})

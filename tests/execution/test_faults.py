@@ -12,10 +12,10 @@ import pytest
 from airflow_provider_kling import exceptions as exc
 from airflow_provider_kling.api.audio import VideoToAudioRequest
 from airflow_provider_kling.execution.events import WaitOutcome, WaitStatus
+from airflow_provider_kling.execution.idempotency import derive_external_task_id
 from airflow_provider_kling.execution.poll_errors import MAX_CONSECUTIVE_ERRORS
 from airflow_provider_kling.hooks.kling import KlingHook
 from airflow_provider_kling.hooks.transport import RetryPolicy
-from airflow_provider_kling.operators.base import derive_external_task_id
 from airflow_provider_kling.operators.video_to_audio import VideoToAudioOperator
 from airflow_provider_kling.sensors.kling import KlingTaskSensor
 from airflow_provider_kling.triggers.kling import KlingTaskTrigger

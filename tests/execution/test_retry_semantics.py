@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from airflow_provider_kling.operators.base import derive_external_task_id
+from airflow_provider_kling.execution.idempotency import derive_external_task_id
 from kling_emulator.server import EmulatorServer
 from kling_emulator.state import Fault
 from tests.conftest import conn_json

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_kling.operators.base import derive_external_task_id
+from airflow_provider_kling.execution.idempotency import derive_external_task_id
 from kling_emulator.state import DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY
 from tests.ui.stack import REPO, Stack, running_stack
 

@@ -13,6 +13,7 @@ Layers, lowest first (a module imports its own layer or lower ones, never a high
 from __future__ import annotations
 
 import ast
+import asyncio
 import importlib
 import inspect
 import pkgutil
@@ -273,3 +274,27 @@ def test_an_old_import_statement_names_the_new_path() -> None:
 def test_the_cycle_check_finds_a_cycle() -> None:
     assert _find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": set()}) == ["a", "b", "c", "a"]
     assert _find_cycle({"a": {"b"}, "b": set()}) is None
+
+
+def test_a_renamed_hook_keyword_still_works_with_a_warning() -> None:
+    from airflow_provider_kling.hooks.kling import KlingHook
+    from airflow_provider_kling.utils.deprecation import renamed_keyword
+
+    @renamed_keyword("kind", "task_kind")
+    def probe(task_kind: str) -> str:
+        return task_kind
+
+    with pytest.warns(DeprecationWarning, match=r"probe\(kind=...\) is now task_kind=...; kind goes in 1.0"):
+        assert probe(kind="text2video") == "text2video"
+    with pytest.raises(TypeError, match="got both 'kind' and 'task_kind'"):
+        probe(kind="a", task_kind="b")
+
+    @renamed_keyword("kind", "task_kind")
+    async def aprobe(task_kind: str) -> str:
+        return task_kind
+
+    with pytest.warns(DeprecationWarning, match=r"aprobe\(kind=...\)"):
+        assert asyncio.run(aprobe(kind="image2video")) == "image2video"
+    for name in ("get_task", "find_task", "list_tasks", "submit_task", "aget_task", "asubmit_task"):
+        assert "task_kind" in inspect.signature(getattr(KlingHook, name)).parameters
+        assert getattr(KlingHook, name).__wrapped__  # the 0.1.0 keyword `kind` is translated

@@ -1,9 +1,8 @@
 """KlingHook: the Kling endpoints (submit, query, list, resource packs), async at the core, sync wrappers.
 
-One async core (aiohttp) serves both worlds: triggers await it directly on the triggerer's
-event loop, and the sync methods used by operators and poke-mode sensors run the very same
-coroutines on a private loop.  There is therefore a single retry / idempotency state machine,
-not a sync one and an async one that drift apart.
+One async core (aiohttp): triggers await it on the triggerer's loop, and the sync methods used
+by operators and poke-mode sensors run the same coroutines on a private loop, so there is one
+retry / idempotency state machine, not a sync one and an async one that drift apart.
 
 Auth is ``hooks/auth.py``; the HTTP layer (session per loop, envelope, retries, error mapping)
 is ``hooks/transport.py``.
@@ -54,6 +53,7 @@ from airflow_provider_kling.hooks.transport import (
     exchange,
     shared_session,
 )
+from airflow_provider_kling.utils.deprecation import renamed_keyword
 
 DEFAULT_BASE_URL = "https://api-singapore.klingai.com"
 # What a hook uses when neither its constructor nor the connection's extra sets them (immutable:
@@ -241,6 +241,7 @@ class KlingHook(BaseHook):
 
     # ------------------------------------------------------------------ endpoints (async)
 
+    @renamed_keyword("kind", "task_kind")
     async def aget_task(self, task_kind: str | TaskKind, ident: str) -> KlingTask:
         """Query one task by Kling ``task_id`` or by your ``external_task_id``."""
         k = get_kind(task_kind)
@@ -248,6 +249,7 @@ class KlingHook(BaseHook):
         path = k.task_path(quote(str(ident), safe=""))
         return parse_task(await self.arequest("GET", path), f"{k.name} task {ident}")
 
+    @renamed_keyword("kind", "task_kind")
     async def afind_task(self, task_kind: str | TaskKind, ident: str) -> KlingTask | None:
         """Like :meth:`aget_task` but ``None`` when Kling does not know the id."""
         try:
@@ -257,6 +259,7 @@ class KlingHook(BaseHook):
                 return None
             raise
 
+    @renamed_keyword("kind", "task_kind")
     async def alist_tasks(
         self, task_kind: str | TaskKind, page_num: int = 1, page_size: int = 30
     ) -> list[KlingTask]:
@@ -265,6 +268,7 @@ class KlingHook(BaseHook):
         data = await self.arequest("GET", k.path, params={"pageNum": page_num, "pageSize": page_size})
         return parse_task_list(data)
 
+    @renamed_keyword("kind", "task_kind")
     async def asubmit_task(
         self,
         task_kind: str | TaskKind,
@@ -354,17 +358,21 @@ class KlingHook(BaseHook):
             lambda: self.aget_resource_packs(resource_pack_name=resource_pack_name, max_age=max_age)
         )
 
+    @renamed_keyword("kind", "task_kind")
     def get_task(self, task_kind: str | TaskKind, ident: str) -> KlingTask:
         return self._run_sync(lambda: self.aget_task(task_kind, ident))
 
+    @renamed_keyword("kind", "task_kind")
     def find_task(self, task_kind: str | TaskKind, ident: str) -> KlingTask | None:
         return self._run_sync(lambda: self.afind_task(task_kind, ident))
 
+    @renamed_keyword("kind", "task_kind")
     def list_tasks(
         self, task_kind: str | TaskKind, page_num: int = 1, page_size: int = 30
     ) -> list[KlingTask]:
         return self._run_sync(lambda: self.alist_tasks(task_kind, page_num, page_size))
 
+    @renamed_keyword("kind", "task_kind")
     def submit_task(self, task_kind: str | TaskKind, request: KlingRequest) -> KlingTask:
         return self._run_sync(lambda: self.asubmit_task(task_kind, request))
 

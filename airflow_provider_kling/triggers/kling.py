@@ -65,9 +65,11 @@ class KlingTaskTrigger(BaseTrigger):
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
             f"{type(self).__module__}.{type(self).__qualname__}",
+            # Stored under 0.1.0's keys until 1.0: a triggerer still on 0.1.0 (a rolling upgrade,
+            # a rollback) resumes a row written by this version. The arguments are the new names.
             {
-                "kling_task_id": self.kling_task_id,
-                "task_kind": self.task_kind,
+                "task_id": self.kling_task_id,
+                "kind": self.task_kind,
                 "kling_conn_id": self.kling_conn_id,
                 "poll_interval": self.poll_interval,
                 "deadline": self.deadline,

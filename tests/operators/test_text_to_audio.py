@@ -84,7 +84,7 @@ def test_blocking_run_returns_audio_only(kling_conn: EmulatorServer) -> None:
 def test_deferrable_run(kling_conn: EmulatorServer) -> None:
     op = t2a(deferrable=True)
     event, trigger = run_deferred(op, {"ti": RecordingTI(task_id="t2a")})
-    assert trigger.serialize()[1]["task_kind"] == "text-to-audio"
+    assert trigger.task_kind == "text-to-audio" and trigger.serialize()[1]["kind"] == "text-to-audio"
     result = op.execute_complete({}, event)
     assert result["status"] == "succeed" and result["audios"]
 

@@ -38,6 +38,80 @@ MOVED: dict[str, tuple[str, ...]] = {
 }
 
 
+# names that moved out of a module that still exists, or changed name: old -> "module:attribute"
+RENAMED: dict[str, dict[str, str]] = {
+    "waiting": {
+        "EVENT_SUCCESS": "execution.events:WaitStatus.SUCCESS",
+        "EVENT_FAILED": "execution.events:WaitStatus.FAILED",
+        "EVENT_TIMEOUT": "execution.events:WaitStatus.TIMEOUT",
+        "EVENT_ERROR": "execution.events:WaitStatus.ERROR",
+    },
+    "capacity": {"EVENT_CAPACITY_TIMEOUT": "execution.events:WaitStatus.CAPACITY_TIMEOUT"},
+    "triggers.submit": {
+        "EVENT_SUBMITTED": "execution.events:WaitStatus.SUBMITTED",
+        "SUBMITTED_ON_TRIGGERER": "execution.events:SUBMITTED_ON_TRIGGERER_KEY",
+    },
+    "hooks.kling": {
+        "shared_session_scope": "hooks.transport:shared_session_scope",
+        "DEFAULT_RESOURCE_PACKS_CACHE_SECONDS": "config:DEFAULT_RESOURCE_PACKS_CACHE_SECONDS",
+        "resource_packs_cache_dir": "config:resource_packs_cache_dir",
+        "resource_packs_cache_seconds": "config:resource_packs_cache_seconds",
+    },
+    "operators.base": {
+        "budget_floor": "config:budget_floor",
+        "derive_external_task_id": "execution.idempotency:derive_external_task_id",
+        "describe_cost": "execution.reporting:describe_cost",
+    },
+    "publishing": {
+        **{
+            name: f"publishing.download:{name}"
+            for name in (
+                "COPY_CHUNK",
+                "DownloadLimits",
+                "Downloader",
+                "PublishError",
+                "PublishedFile",
+                "atomic_writer",
+                "check_url",
+                "copy_file",
+                "file_size",
+                "is_local",
+                "local_file",
+                "log",
+                "redact",
+                "safe_name",
+            )
+        },
+        **{name: f"publishing.media:{name}" for name in ("BED_MODES", "BED_RATE", "mux", "mux_music_bed")},
+    },
+}
+
+
+def _resolve(where: str) -> Any:
+    module_name, _, path = where.partition(":")
+    value: Any = importlib.import_module(f"{PACKAGE}.{module_name}")
+    for part in path.split("."):
+        value = getattr(value, part)
+    return value
+
+
+def _warn(old: str, new: str) -> None:
+    warnings.warn(f"{old} moved to {new}; the old path goes in 1.0", DeprecationWarning, stacklevel=3)
+
+
+def module_getattr(module: str) -> Any:
+    """A module ``__getattr__`` for names that left ``module`` (a key of ``RENAMED``)."""
+    table = RENAMED[module]
+
+    def __getattr__(attr: str) -> Any:
+        if attr not in table:
+            raise AttributeError(f"module {PACKAGE}.{module!r} has no attribute {attr!r}")
+        _warn(f"{PACKAGE}.{module}.{attr}", f"{PACKAGE}.{table[attr].replace(':', '.')}")
+        return _resolve(table[attr])
+
+    return __getattr__
+
+
 class _MovedModule(types.ModuleType):
     """Looks each name up in the new modules on first use, warning once per name."""
 
@@ -48,14 +122,14 @@ class _MovedModule(types.ModuleType):
     def __getattr__(self, attr: str) -> Any:
         if attr.startswith("__"):
             raise AttributeError(attr)
+        renamed = RENAMED.get(self.__name__.removeprefix(PACKAGE + "."), {}).get(attr)
+        if renamed is not None:
+            _warn(f"{self.__name__}.{attr}", f"{PACKAGE}.{renamed.replace(':', '.')}")
+            return _resolve(renamed)
         for target in self._targets:
             module = importlib.import_module(target)
             if hasattr(module, attr):
-                warnings.warn(
-                    f"{self.__name__}.{attr} moved to {target}.{attr}; the old path goes in 1.0",
-                    DeprecationWarning,
-                    stacklevel=2,
-                )
+                _warn(f"{self.__name__}.{attr}", f"{target}.{attr}")
                 value = getattr(module, attr)
                 setattr(self, attr, value)
                 return value

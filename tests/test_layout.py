@@ -16,7 +16,9 @@ import ast
 import asyncio
 import importlib
 import inspect
+import json
 import pkgutil
+import warnings
 from pathlib import Path
 
 import pytest
@@ -298,3 +300,18 @@ def test_a_renamed_hook_keyword_still_works_with_a_warning() -> None:
     for name in ("get_task", "find_task", "list_tasks", "submit_task", "aget_task", "asubmit_task"):
         assert "task_kind" in inspect.signature(getattr(KlingHook, name)).parameters
         assert getattr(KlingHook, name).__wrapped__  # the 0.1.0 keyword `kind` is translated
+
+
+BEFORE_LAYOUT = json.loads((Path(__file__).parent / "data" / "public_names_before_layout.json").read_text())
+
+
+@pytest.mark.parametrize("module", sorted(BEFORE_LAYOUT))
+def test_every_public_name_of_the_flat_layout_still_imports_from_its_old_path(module: str) -> None:
+    """The public names of every module before the layer folders (0.1.0 and after), frozen in tests/data."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        old = importlib.import_module(module)
+        missing = [name for name in BEFORE_LAYOUT[module] if not hasattr(old, name)]
+    assert not missing, f"{module}: {missing}"
+    moved = [str(w.message) for w in caught if issubclass(w.category, DeprecationWarning)]
+    assert all("moved to airflow_provider_kling." in m and "goes in 1.0" in m for m in moved)

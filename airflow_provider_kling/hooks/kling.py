@@ -1,11 +1,8 @@
 """KlingHook: the Kling endpoints (submit, query, list, resource packs), async at the core, sync wrappers.
 
-One async core (aiohttp): triggers await it on the triggerer's loop, and the sync methods used
-by operators and poke-mode sensors run the same coroutines on a private loop, so there is one
-retry / idempotency state machine, not a sync one and an async one that drift apart.
-
-Auth is ``hooks/auth.py``; the HTTP layer (session per loop, envelope, retries, error mapping)
-is ``hooks/transport.py``.
+Triggers await the async core on the triggerer's loop; the sync methods run the same coroutines
+on a private loop: one retry / idempotency state machine, not two that drift apart. Auth is
+``hooks/auth.py``, the HTTP layer (session per loop, envelope, retries) ``hooks/transport.py``.
 """
 
 from __future__ import annotations
@@ -20,13 +17,12 @@ from urllib.parse import quote
 from airflow.sdk import BaseHook
 
 from airflow_provider_kling import DEFAULT_CONN_ID
+from airflow_provider_kling._moved import module_getattr
 from airflow_provider_kling.api.account import ResourcePacks, parse_resource_packs
 from airflow_provider_kling.api.kinds import TaskKind, get_kind
 from airflow_provider_kling.api.requests import KlingRequest
 from airflow_provider_kling.api.tasks import KlingTask, parse_task, parse_task_list
-from airflow_provider_kling.config import (
-    resource_packs_cache_seconds,
-)
+from airflow_provider_kling.config import resource_packs_cache_seconds
 from airflow_provider_kling.exceptions import (
     KlingAPIError,
     KlingAuthError,
@@ -383,8 +379,6 @@ class KlingHook(BaseHook):
         """Run several async hook calls from sync code on one private loop and session."""
         return self._run_sync(make)
 
-    # ------------------------------------------------------------------ connection test
-
     def test_connection(self) -> tuple[bool, str]:
         """One cheap authenticated read: list video-to-audio tasks, pageSize=1.
 
@@ -398,3 +392,7 @@ class KlingHook(BaseHook):
         except Exception as exc:
             return False, f"{type(exc).__name__}: {exc}"
         return True, f"Connected to Kling at {probe._base_url} ({probe.auth_mode} auth)"
+
+
+# 0.1.0 names that moved elsewhere: still importable from here, with a DeprecationWarning.
+__getattr__ = module_getattr("hooks.kling")

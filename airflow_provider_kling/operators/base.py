@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from airflow.sdk import BaseOperator
 
 from airflow_provider_kling import DEFAULT_CONN_ID, config
+from airflow_provider_kling._moved import module_getattr
 from airflow_provider_kling.api.kinds import get_kind
 from airflow_provider_kling.exceptions import (
     KlingCapacityTimeoutError,
@@ -336,3 +337,7 @@ class KlingSubmitTaskOperator(BaseOperator):
         self.log.info("Kling task %s succeeded: %s", result.get("task_id"), describe_outputs(result))
         self.log.info("Kling task %s cost %s", result.get("task_id"), describe_cost(result))
         return result
+
+
+# 0.1.0 names that moved elsewhere: still importable from here, with a DeprecationWarning.
+__getattr__ = module_getattr("operators.base")

@@ -15,6 +15,7 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
+from airflow_provider_kling._moved import module_getattr
 from airflow_provider_kling.api.kinds import get_kind
 from airflow_provider_kling.exceptions import KlingCapacityTimeoutError, KlingError, fails_without_retry
 from airflow_provider_kling.execution.capacity import CapacityGate
@@ -196,3 +197,7 @@ class KlingSubmitTrigger(BaseTrigger):
             "and the task keeps running (and is billed) on Kling's side",
             self.external_task_id,
         )
+
+
+# 0.1.0 names that moved elsewhere: still importable from here, with a DeprecationWarning.
+__getattr__ = module_getattr("triggers.submit")

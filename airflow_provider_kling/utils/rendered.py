@@ -11,7 +11,7 @@ def parse_rendered(text: str) -> Any:
     """JSON, else a Python literal (what Jinja makes of a dict); ``ValueError`` when it is neither."""
     try:
         return json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: absurdly nested brackets
         pass
     try:
         return ast.literal_eval(text)

@@ -16,6 +16,7 @@ import pytest
 # for modules matching "airflow" (which airflow_provider_kling does) and replaces showwarning; done
 # inside a test, that would override this suite's filters for the rest of that one test.
 from airflow.exceptions import AirflowProviderDeprecationWarning, RemovedInAirflow4Warning
+from airflow.utils.deprecation_tools import DeprecatedImportWarning
 
 # Modules whose deprecations are ours to fix: the provider, the emulator, the DAG files (as
 # packages, or as Airflow's DagBag names the files it loads), the tests and the benchmarks.
@@ -76,7 +77,14 @@ def test_an_airflow_deprecation_pointing_at_our_call_site_fails() -> None:
 
 
 def test_airflow_removal_warnings_about_our_code_fail() -> None:
-    for category in (RemovedInAirflow4Warning, AirflowProviderDeprecationWarning, PendingDeprecationWarning):
+    # DeprecatedImportWarning (an import path Airflow moved) is a FutureWarning, not a DeprecationWarning.
+    categories = (
+        RemovedInAirflow4Warning,
+        AirflowProviderDeprecationWarning,
+        DeprecatedImportWarning,
+        PendingDeprecationWarning,
+    )
+    for category in categories:
         with pytest.raises(category):
             warn_from("airflow_provider_kling.operators.base", category)
 

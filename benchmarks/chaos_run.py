@@ -10,8 +10,9 @@ and N video-to-audio Kling tasks plus N publishes, all deferrable. During the ru
    ``slow`` fault makes the next POST hang, and the worker is the one whose task process holds
    an established connection to the emulator for several seconds (psutil);
 3. ``pg_ctl restart`` PostgreSQL under the running stack;
-4. a Kling outage: the emulator stops (saving its tasks), stays down ``--outage-seconds``
-   (connections refused), then comes back with its tasks.
+4. a Kling outage: once waits are deferred (``--kill-triggerer-at`` of them, or at least one
+   after a bounded wait; none is an error: the outage would prove nothing), the emulator stops
+   (saving its tasks), stays down ``--outage-seconds`` (connections refused), then comes back.
 
 Killed parts are brought back by ``stack.sh up`` (idempotent: it starts only what is missing).
 Everything reported comes from Airflow's REST API, the emulator's stats and psutil; nothing is
@@ -32,6 +33,7 @@ import threading
 import time
 import urllib.error
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -267,14 +269,45 @@ def restart_postgres(stack: Stack, say: Any) -> dict[str, Any]:
     return {"restart_s": took, "components_down_after": down}
 
 
-def kling_outage(stack: Stack, seconds: float, sampler: Sampler, waits: int, say: Any) -> dict[str, Any]:
-    def deferred_now() -> int:
-        return sum(1 for ti in sampler.snapshot() if ti["state"] == "deferred")
+def deferred_count(stack: Stack, run_ids: list[str]) -> int:
+    """Task instances deferred right now, read fresh from the REST API (not the sampler's last poll)."""
+    return sum(1 for r in run_ids for ti in stack.task_instances(DAG_ID, r) if ti["state"] == "deferred")
 
+
+def wait_for_deferred_waits(
+    count: Callable[[], int], want: int, timeout: float, interval: float = 1.0
+) -> int:
+    """The moment for the outage: until ``want`` waits are deferred, bounded by ``timeout``; fewer
+    will do, but at least one: an outage that hits no deferred wait proves nothing about them.
+
+    Returns the last count read; raises RuntimeError when none was deferred by the deadline.
+    """
+    deadline = time.monotonic() + timeout
+    last, error = 0, None
+    while True:
+        try:
+            last = count()
+            if last >= want:
+                return last
+        except (OSError, urllib.error.URLError, ValueError, KeyError) as exc:  # e.g. PostgreSQL restarting
+            error = exc
+        if time.monotonic() >= deadline:
+            break
+        time.sleep(interval)
+    if last >= 1:
+        return last
+    raise RuntimeError(
+        f"Kling outage not started: no task instance was deferred within {timeout:.0f}s "
+        f"(wanted {want}; last API error: {error!r}); the outage must hit deferred waits to prove "
+        "anything, so the run is too small or too fast for it (more prompts, longer processing)"
+    )
+
+
+def kling_outage(
+    stack: Stack, seconds: float, run_ids: list[str], waits: int, say: Any, wait_timeout: float = 900.0
+) -> dict[str, Any]:
     # Down while waits are in flight (the audio stage starts once every video is done).
-    with contextlib.suppress(TimeoutError):
-        wait_until(f"{waits} deferred waits", lambda: deferred_now() >= waits, timeout=900, interval=1)
-    deferred = deferred_now()
+    deferred = wait_for_deferred_waits(lambda: deferred_count(stack, run_ids), waits, wait_timeout)
     tasks_before = stack.emulator("GET", "/_emulator/health")["tasks"]
     stack.stop("emulator-1")
     say(f"Kling outage: emulator stopped with {tasks_before} tasks ({deferred} waits deferred)")
@@ -502,7 +535,7 @@ def chaos_run(settings: Settings, say: Any = print) -> Report:
             )
             disruptions["postgres_restart"] = restart_postgres(stack, say)
             disruptions["kling_outage"] = kling_outage(
-                stack, settings.outage_seconds, sampler, settings.kill_triggerer_at, say
+                stack, settings.outage_seconds, run_ids, settings.kill_triggerer_at, say
             )
 
             def finished() -> bool:

@@ -18,6 +18,7 @@ import os
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -206,6 +207,25 @@ def bodies(draw: st.DrawFn) -> bytes:
     return text.encode()
 
 
+# Answers a client must accept: a success envelope around a well-formed task, or a list of them.
+good_task = st.fixed_dictionaries(
+    {
+        "task_id": st.from_regex(r"\A[0-9]{1,19}\Z"),
+        "task_status": st.sampled_from(["submitted", "processing", "succeed", "failed"]),
+    },
+    optional={
+        "task_status_msg": st.text(max_size=20),
+        "task_info": st.fixed_dictionaries({"external_task_id": st.text(max_size=20)}),
+        "created_at": st.integers(0, 2**41),
+    },
+)
+good_answers = st.builds(
+    lambda data, request_id: json.dumps(
+        {"code": 0, "message": "SUCCEED", "request_id": request_id, "data": data}
+    ).encode(),
+    st.one_of(good_task, st.lists(good_task, max_size=3)),
+    st.text(max_size=10),
+)
 http_statuses = st.sampled_from([200, 200, 200, 201, 204, 400, 401, 403, 404, 429, 500, 502, 503])
 
 
@@ -255,6 +275,30 @@ TEMPLATE_VALUES = st.fixed_dictionaries(
 )
 
 
+TRUE_WORDS = {"1", "on", "t", "true", "y", "yes"}
+FALSE_WORDS = {"0", "off", "f", "false", "n", "no"}
+
+
+def contract_violations(rendered: dict[str, str]) -> set[str]:
+    """The documented rules, applied to the rendered text independently of the request model:
+    the fields each break (``request`` when not exactly one of video_id/video_url is given)."""
+    broken = {name for name in ("sound_effect_prompt", "bgm_prompt") if len(rendered[name].strip()) > 200}
+    if rendered["asmr_mode"].lower() not in TRUE_WORDS | FALSE_WORDS:
+        broken.add("asmr_mode")
+    url = rendered["video_url"].strip()
+    if url:
+        try:
+            parts = urlsplit(url)
+            http = parts.scheme in ("http", "https") and bool(parts.netloc)
+        except ValueError:  # e.g. "http://[::1"
+            http = False
+        if not http:
+            broken.add("video_url")
+    if not broken and bool(rendered["video_id"].strip()) == bool(url):
+        broken.add("request")  # checked once every field is valid
+    return broken
+
+
 @settings(FUZZ, max_examples=300)
 @given(values=TEMPLATE_VALUES)
 def test_rendered_templates_fail_with_field_and_rule(server: EmulatorServer, values: dict[str, Any]) -> None:
@@ -268,19 +312,27 @@ def test_rendered_templates_fail_with_field_and_rule(server: EmulatorServer, val
     )
     op.render_template_fields({"params": values})
     rendered = {name: getattr(op, name) for name in REQUEST_FIELDS}
+    assert all(isinstance(value, str) for value in rendered.values()), rendered  # Jinja renders text
+    broken = contract_violations(rendered)
     before = _requests(server)
     try:
-        op.build_request()
+        request = op.build_request()
     except KlingValidationError as error:
         message = str(error)
-        broken = [name for name in REQUEST_FIELDS if f"{name}: " in message]
-        assert broken or "exactly one of video_id or video_url" in message, message
+        named = {name for name in (*REQUEST_FIELDS, "request") if f"{name}: " in message}
+        assert broken, f"rendered values that meet the contract were refused: {rendered!r}: {message}"
+        assert named, message
+        assert named <= broken, f"the error names {named}, the contract breaks {broken}: {message}"
         assert _requests(server) == before
         EXAMPLES["rendered templates: refused"] += 1
         return
+    assert not broken, f"rendered values breaking {broken} were accepted: {rendered!r}"
+    assert _requests(server) == before, "building the request must not reach Kling"
     EXAMPLES["rendered templates: valid"] += 1
-    request = VideoToAudioRequest.model_validate(rendered)  # the same rules, no surprise
-    assert (request.video_id is None) != (request.video_url is None)
+    # The request carries what was rendered: trimmed, blank meaning unset, the boolean as written.
+    for name in ("video_id", "video_url", "sound_effect_prompt", "bgm_prompt"):
+        assert getattr(request, name) == (rendered[name].strip() or None), name
+    assert request.asmr_mode is (rendered["asmr_mode"].lower() in TRUE_WORDS)
 
 
 # ---------------------------------------------------------------------------- API responses
@@ -314,13 +366,31 @@ def test_parse_any_task(data: Any) -> None:
     json.dumps(task.to_xcom())  # what goes to XCom is always JSON
 
 
+def decoded_directly(status: int, body: bytes, call: str) -> Any:
+    """What the answer decodes to without HTTP in between: the task(s), or the typed error."""
+    try:
+        data = decode_envelope(status, body, None).data
+        return parse_task_list(data) if call == "list" else parse_task(data)
+    except KlingError as error:
+        return error
+
+
 @settings(FUZZ, max_examples=200)
-@given(status=http_statuses, body=bodies(), call=st.sampled_from(["get", "list", "submit"]))
+@given(
+    status=http_statuses,
+    body=st.one_of(bodies(), good_answers),
+    call=st.sampled_from(["get", "list", "submit"]),
+)
 def test_served_answers_over_http(server: EmulatorServer, status: int, body: bytes, call: str) -> None:
-    """The emulator serves the body; the hook (no retries, so every answer counts) raises typed errors."""
+    """The emulator serves the body; the hook returns what it says or raises the typed error it means.
+
+    Every request of the call gets this answer (the 401 re-sign, a submit's look-up by its
+    external id), so the outcome must be the one decoding the answer directly gives.
+    """
     EXAMPLES["answers served over HTTP"] += 1
     server.config.faults.clear()
-    server.config.inject(Fault("body", body=body.decode("utf-8", "replace"), http_status=status))
+    served = body.decode("utf-8", "replace")
+    server.config.inject(Fault("body", body=served, http_status=status, times=10))
     hook = KlingHook(CONN_ID, retry=RetryPolicy(max_retries=0), timeout=5)
 
     async def go() -> Any:
@@ -330,12 +400,23 @@ def test_served_answers_over_http(server: EmulatorServer, status: int, body: byt
             return await hook.alist_tasks("video-to-audio")
         return await hook.asubmit_task("video-to-audio", VideoToAudioRequest.build(video_id=SAMPLE_VIDEO_ID))
 
+    # HTTP 204 has no content: the server sends none, whatever the fault's body says.
+    expected = decoded_directly(status, b"" if status == 204 else served.encode(), call)
     try:
-        hook.run_sync(go)
-    except KlingError:
+        result = hook.run_sync(go)
+    except KlingError as error:
+        # Only typed errors escape (anything else fails the test), and the same one as decoding
+        # the answer directly gives: the HTTP layer neither hides nor invents a failure.
+        assert isinstance(expected, KlingError), f"HTTP {status} {body!r}: the hook raised {error!r}"
+        assert type(error) is type(expected), (error, expected)
         EXAMPLES["answers served over HTTP: typed error"] += 1
+        return
     finally:
         server.config.faults.clear()
+    assert not isinstance(expected, KlingError), f"HTTP {status} {body!r} accepted; decoding: {expected!r}"
+    assert status < 400
+    assert result == expected  # exactly what the served answer says, for get, list and submit
+    EXAMPLES["answers served over HTTP: accepted"] += 1
 
 
 def test_absurdly_nested_json_is_a_typed_error() -> None:

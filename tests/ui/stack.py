@@ -38,15 +38,38 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_until(what: str, check: Callable[[], object], timeout: float, interval: float = 0.3) -> None:
-    """Poll ``check()`` until truthy; bounded so the check always stops by itself."""
+class ComponentDied(RuntimeError):
+    """A process of the stack exited: no wait can succeed any more (the message has its log's tail)."""
+
+
+def wait_until(
+    what: str,
+    check: Callable[[], object],
+    timeout: float,
+    interval: float = 0.3,
+    *,
+    alive: Callable[[], None] | None = None,
+) -> None:
+    """Poll ``check()`` until truthy; bounded so the check always stops by itself.
+
+    Errors of ``check()`` count as "not yet" (a server still starting refuses connections),
+    except ``ComponentDied``: it, and any error of ``alive()`` (called before every check, e.g.
+    ``Stack.check_alive``), is raised at once instead of turning into a timeout after the full wait.
+    """
     deadline = time.monotonic() + timeout
+    last: Exception | None = None
     while time.monotonic() < deadline:
-        with contextlib.suppress(Exception):
+        if alive is not None:
+            alive()
+        try:
             if check():
                 return
+        except ComponentDied:
+            raise
+        except Exception as exc:
+            last = exc
         time.sleep(interval)
-    raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
+    raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what} (last error: {last!r})")
 
 
 def http_json(url: str, timeout: float = 5.0, *, method: str = "GET", body: Any = None) -> Any:
@@ -98,7 +121,13 @@ class Stack:
 
     def wait_for_dag(self, dag_id: str, timeout: float = 120.0) -> None:
         """Until the dag-processor has parsed ``dag_id`` (a trigger before that is a 404)."""
-        wait_until(f"DAG {dag_id} parsed", lambda: self.api(f"dags/{dag_id}"), timeout, interval=1.0)
+        wait_until(
+            f"DAG {dag_id} parsed",
+            lambda: self.api(f"dags/{dag_id}"),
+            timeout,
+            interval=1.0,
+            alive=self.check_alive,
+        )
 
     def trigger(self, dag_id: str, conf: dict[str, Any] | None = None) -> str:
         """Start a run through the REST API, as the UI's Trigger button does; returns its run id."""
@@ -112,11 +141,10 @@ class Stack:
         state: dict[str, str] = {}
 
         def ended() -> bool:
-            self.check_alive()
             state["value"] = self.api(path)["state"]
             return state["value"] in TERMINAL_RUN_STATES
 
-        wait_until(f"run {run_id} of {dag_id} to end", ended, timeout, interval=1.0)
+        wait_until(f"run {run_id} of {dag_id} to end", ended, timeout, interval=1.0, alive=self.check_alive)
         return state["value"]
 
     def task_instances(self, dag_id: str, run_id: str) -> list[dict[str, Any]]:
@@ -194,7 +222,7 @@ class Stack:
         for name, proc in self.procs.items():
             if proc.poll() is not None:
                 tail = self.log(name).read_text(errors="replace")[-3000:]
-                raise RuntimeError(f"{name} exited with {proc.returncode}:\n{tail}")
+                raise ComponentDied(f"{name} exited with {proc.returncode}; the end of its log:\n{tail}")
 
     def start(self, timeout: float = 120.0) -> None:
         port_file = self.home / "emulator.port"
@@ -209,7 +237,12 @@ class Stack:
                 *self.emulator_args,
             ],
         )
-        wait_until("the emulator's port file", lambda: port_file.exists() and port_file.read_text(), 30)
+        wait_until(
+            "the emulator's port file",
+            lambda: port_file.exists() and port_file.read_text(),
+            30,
+            alive=self.check_alive,
+        )
         self.emulator_port = int(port_file.read_text())
         self.api_port = free_port()
         migrate = subprocess.run(
@@ -228,13 +261,12 @@ class Stack:
             self.spawn(component, [str(BIN / "airflow"), component, *extra])
 
         def healthy() -> bool:
-            self.check_alive()
             health = http_json(f"{self.api_url}/api/v2/monitor/health")
             assert isinstance(health, dict)
             parts = ("metadatabase", "scheduler", "triggerer", "dag_processor")
             return all(health.get(p, {}).get("status") == "healthy" for p in parts)
 
-        wait_until("Airflow health (all components)", healthy, timeout, interval=0.5)
+        wait_until("Airflow health (all components)", healthy, timeout, interval=0.5, alive=self.check_alive)
 
     def stop(self) -> None:
         """SIGTERM each process group we started, then SIGKILL what is left after a grace period."""

@@ -1,4 +1,4 @@
-"""DAGs for tests/hooks/test_fuzz.py and tests/test_secrets.py: templated inputs, full runs for secrets."""
+"""DAGs for tests/test_fuzz.py and tests/test_secrets.py: templated inputs, full runs for secrets."""
 
 from __future__ import annotations
 

@@ -1,1 +1,1 @@
-"""Kling's API contract, without Airflow: task kinds, request and response models, packs, webhooks."""
+"""Kling's API contract (no operator, connection or config): kinds, requests, responses, packs."""

@@ -221,8 +221,8 @@ def test_trigger_kwargs_hold_no_credentials(server: EmulatorServer, monkeypatch:
         operator.execute(context)
     _, kwargs = deferred.value.trigger.serialize()
     assert set(kwargs) == {
-        "kling_task_id",
-        "task_kind",
+        "task_id",  # Kling's id and the task kind under 0.1.0's keys until 1.0 (rolling upgrades)
+        "kind",
         "kling_conn_id",
         "poll_interval",
         "deadline",

@@ -75,8 +75,8 @@ def test_deferrable_run(kling_conn: EmulatorServer) -> None:
     event, trigger = run_deferred(op, {"ti": ti})
     kwargs = trigger.serialize()[1]
     assert set(kwargs) == {
-        "kling_task_id",
-        "task_kind",
+        "task_id",  # Kling's id and the task kind under 0.1.0's keys until 1.0 (rolling upgrades)
+        "kind",
         "kling_conn_id",
         "poll_interval",
         "deadline",

@@ -21,6 +21,8 @@ from airflow_provider_kling.exceptions import (
 
 # The payload key of the flag "this trigger submitted the task" (the operator then reports its id).
 SUBMITTED_ON_TRIGGERER_KEY = "submitted_on_triggerer"
+# The payload key of the flag "this trigger read the request body from XCom" (the task deletes it).
+REQUEST_IN_XCOM_KEY = "request_in_xcom"
 
 
 class WaitStatus(str, enum.Enum):
@@ -43,7 +45,8 @@ class WaitOutcome:
     returns or raises.
 
     :param task: ``success``/``failed``/``submitted``: the task's XCom dict; otherwise
-        ``{"task_id", "status"}``, or ``{"external_task_id"}`` when a deferred submit never got an id.
+        ``{"task_id", "kling_task_id", "status"}`` (events of 0.1.0: ``task_id`` only), or
+        ``{"external_task_id"}`` when a deferred submit never got an id.
     :param message: Kling's failure reason, or why the wait stopped.
     :param transient: ``error`` only: whether an Airflow retry (which re-attaches) may succeed.
     :param code: ``error`` only: Kling's code of the last error, if it answered one.
@@ -51,6 +54,8 @@ class WaitOutcome:
     :param request_id: ``error`` only: Kling's request id of that answer.
     :param waited: ``capacity_timeout`` only: seconds spent waiting for a free slot.
     :param submitted_on_triggerer: The trigger submitted the task (KlingSubmitTrigger).
+    :param request_in_xcom: KlingSubmitTrigger read the request body from XCom (the task deletes
+        that XCom when it resumes: nothing reads it again).
     """
 
     status: WaitStatus
@@ -62,6 +67,7 @@ class WaitOutcome:
     request_id: str | None = None
     waited: float | None = None
     submitted_on_triggerer: bool = False
+    request_in_xcom: bool = False
 
     @classmethod
     def finished(cls, task: KlingTask) -> WaitOutcome:
@@ -79,7 +85,7 @@ class WaitOutcome:
     def timed_out(cls, ident: str, last_status: str | None) -> WaitOutcome:
         return cls(
             WaitStatus.TIMEOUT,
-            {"task_id": ident, "status": last_status},
+            {"task_id": ident, "kling_task_id": ident, "status": last_status},
             f"deadline passed; Kling task {ident} was {last_status or 'unknown'}",
         )
 
@@ -102,9 +108,11 @@ class WaitOutcome:
         ``id_key="external_task_id"``: a deferred submit that failed knows only that id.
         """
         api = error if isinstance(error, KlingAPIError) else None
+        # The Kling task id under both names, as KlingTask.to_xcom() writes it.
+        task = {"task_id": ident, "kling_task_id": ident} if id_key == "task_id" else {id_key: ident}
         return cls(
             WaitStatus.ERROR,
-            {id_key: ident},
+            task,
             str(error),
             transient=transient,
             code=api.code if api else None,
@@ -118,8 +126,14 @@ class WaitOutcome:
 
     @property
     def kling_task_id(self) -> str | None:
-        value = self.task.get("task_id")
+        # ``task_id`` alone: an event written by 0.1.0.
+        value = self.task.get("kling_task_id", self.task.get("task_id"))
         return None if value is None else str(value)
+
+    @property
+    def submit_failed(self) -> bool:
+        """A deferred submit stopped before Kling gave the task an id (only its external id known)."""
+        return self.kling_task_id is None and self.task.get("external_task_id") is not None
 
     def to_event(self) -> dict[str, Any]:
         """The TriggerEvent payload: the dict shapes of earlier versions, one status each."""
@@ -137,6 +151,8 @@ class WaitOutcome:
             event["waited"] = self.waited or 0.0
         if self.submitted_on_triggerer:
             event[SUBMITTED_ON_TRIGGERER_KEY] = True
+        if self.request_in_xcom:
+            event[REQUEST_IN_XCOM_KEY] = True
         return event
 
     @classmethod
@@ -161,6 +177,7 @@ class WaitOutcome:
             request_id=event.get("request_id"),
             waited=float(waited) if waited is not None else None,
             submitted_on_triggerer=bool(event.get(SUBMITTED_ON_TRIGGERER_KEY)),
+            request_in_xcom=bool(event.get(REQUEST_IN_XCOM_KEY)),
         )
 
     def result(
@@ -195,8 +212,12 @@ class WaitOutcome:
         if self.status is WaitStatus.CAPACITY_TIMEOUT:
             return KlingCapacityTimeoutError(self.message, waited_seconds=self.waited or 0.0)
         error = KlingWaitError if self.transient else KlingWaitAbortedError
+        if self.submit_failed:  # a deferred submit, not a status check, gave up
+            what = f"Submitting Kling task (external_task_id {task_id})"
+        else:
+            what = f"Waiting for Kling task {task_id}"
         return error(
-            f"Waiting for Kling task {task_id} failed: {self.message}",
+            f"{what} failed: {self.message}",
             code=self.code,
             http_status=self.http_status,
             request_id=self.request_id,

@@ -178,6 +178,8 @@ class KlingSubmitTaskOperator(BaseOperator):
         from airflow_provider_kling.execution.events import WaitOutcome
 
         outcome = WaitOutcome.from_event(event)
+        if outcome.request_in_xcom:
+            self._delete_request_xcom(context)
         if outcome.submitted_on_triggerer and outcome.kling_task_id:
             # Submitted by the trigger: tell the user (and XCom) the id now, as execute() does.
             self.kling_task_id = outcome.kling_task_id
@@ -325,6 +327,35 @@ class KlingSubmitTaskOperator(BaseOperator):
         ti.xcom_push(key=REQUEST_XCOM_KEY, value=payload)
         where = {"dag_id": ti.dag_id, "run_id": ti.run_id, "task_id": ti.task_id}
         return None, {**where, "map_index": getattr(ti, "map_index", -1), "key": REQUEST_XCOM_KEY}
+
+    def _delete_request_xcom(self, context: Context) -> None:
+        """Delete the request body the trigger read from XCom (up to ~14 MB in the metadata DB).
+
+        Nothing reads it again (a retry pushes it anew), and Airflow would keep it until the task
+        next starts a try. A failure here is logged, never raised: the task's result matters more.
+        """
+        from airflow.sdk.execution_time.xcom import XCom
+
+        from airflow_provider_kling.triggers.submit import REQUEST_XCOM_KEY
+
+        ti = context["ti"]
+        try:
+            XCom.delete(
+                key=REQUEST_XCOM_KEY,
+                dag_id=ti.dag_id,
+                task_id=ti.task_id,
+                run_id=ti.run_id,
+                map_index=getattr(ti, "map_index", -1),
+            )
+        except Exception as exc:  # cleanup only: whatever went wrong, the result stands
+            self.log.warning(
+                "Could not delete the request body from XCom %r (%s); Airflow clears it when the task "
+                "next starts a try",
+                REQUEST_XCOM_KEY,
+                exc,
+            )
+            return
+        self.log.info("Deleted the request body from XCom %r: the trigger has used it", REQUEST_XCOM_KEY)
 
     def _finish(self, outcome: WaitOutcome) -> dict[str, Any]:
         from airflow_provider_kling.execution.events import WaitStatus

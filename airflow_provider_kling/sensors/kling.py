@@ -57,9 +57,14 @@ class KlingTaskSensor(BaseSensorOperator):
 
     Failed checks are judged as in a deferred wait: 1302/1303 only slow down, auth/account
     errors fail at once, other errors fail the sensor after 5 in a row. In ``mode="reschedule"``
-    the count carries from one poke to the next in Airflow's task state store (Airflow 3.3+; on
-    older versions a poke after a failed check checks again, ``poke_interval`` apart, until a
-    good check or the 5th failure), so the rule holds there exactly as in poke mode.
+    the count carries from one poke to the next in Airflow's task state store (Airflow 3.3+), so
+    the rule holds there exactly as in poke mode; the sensor deletes that count when it ends.
+
+    On Airflow 3.1/3.2 (no task state store) a rescheduled poke that meets a failed check checks
+    again in place, ``poke_interval`` apart, until a good check, the 5th failure or the sensor's
+    ``timeout``: the scheduler does not reschedule between failed checks, so the sensor holds its
+    worker slot for up to 5 checks. Once ``timeout`` has passed the poke ends and the sensor fails
+    with Airflow's sensor timeout (``soft_fail`` skips it), as in any other poke.
     """
 
     template_fields: Sequence[str] = ("kling_task_id", "external_task_id")
@@ -88,6 +93,7 @@ class KlingTaskSensor(BaseSensorOperator):
         self.deferrable = config.default_deferrable() if deferrable is None else deferrable
         self._progress: WaitProgress | None = None
         self._poll_errors: PollErrors | None = None
+        self._first_poke_at: float | None = None  # epoch seconds, this process's first poke
 
     @cached_property
     def hook(self) -> KlingHook:
@@ -106,6 +112,8 @@ class KlingTaskSensor(BaseSensorOperator):
         from airflow_provider_kling.execution.events import WaitOutcome
         from airflow_provider_kling.execution.progress import WaitProgress
 
+        if self._first_poke_at is None:
+            self._first_poke_at = time.time()
         store = self._budget_store(context)
         errors = self._load_poll_errors(context, store)
         before = errors.state()
@@ -125,21 +133,44 @@ class KlingTaskSensor(BaseSensorOperator):
                     raise error from exc
                 if self.reschedule and store is None and errors.in_a_row:
                     # Rescheduled without a task state store (Airflow < 3.3): nothing would carry the
-                    # count to the next poke, so this poke checks again until the verdict is known.
-                    time.sleep(self.poke_interval)
-                    continue
+                    # count to the next poke, so this poke checks again until the verdict is known,
+                    # within the sensor's timeout (past it, not done: Airflow raises its timeout).
+                    left = self._timeout_left(context)
+                    if left > 0:
+                        time.sleep(min(self.poke_interval, left))
+                        continue
+                    self.log.warning("Sensor timeout passed while Kling status checks were failing")
                 self._save_poll_errors(context, store, errors, before)
                 return PokeReturnValue(is_done=False)
         errors.succeeded()
-        self._save_poll_errors(context, store, errors, before)
         if self._progress is None:
             self._progress = WaitProgress(self.task_kind, self.ident)
         line = self._progress.observe(task)
         if line:
             self.log.info(line)
         if not task.is_terminal:
+            self._save_poll_errors(context, store, errors, before)
             return PokeReturnValue(is_done=False)
+        if store is not None:
+            store.delete(POLL_ERRORS_KEY)  # the sensor ends here: leave no state-store row behind
         return PokeReturnValue(is_done=True, xcom_value=self._result(WaitOutcome.finished(task)))
+
+    def _timeout_left(self, context: Context) -> float:
+        """Seconds until the sensor's ``timeout``, counted as Airflow counts it in reschedule mode.
+
+        From the first reschedule of this try (Airflow asks the API server), else from this
+        process's first poke (the first poke of the try, as Airflow's own clock starts then).
+        """
+        from datetime import datetime, timezone
+
+        ti = context.get("ti")
+        first_reschedule = getattr(ti, "get_first_reschedule_date", None)
+        started = first_reschedule(context) if callable(first_reschedule) else None
+        if started is not None:
+            elapsed = (datetime.now(timezone.utc) - started).total_seconds()
+        else:
+            elapsed = time.time() - (self._first_poke_at or time.time())
+        return float(self.timeout) - elapsed
 
     # ------------------------------------------------------------------ the error budget
 

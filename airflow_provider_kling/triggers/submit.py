@@ -9,6 +9,7 @@ that moves when a watched Kling task ends, so refusals stay near one per Kling t
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -29,7 +30,8 @@ from airflow_provider_kling.hooks.transport import shared_session_scope
 # The XCom key under which an operator leaves a request too big to keep in the trigger's kwargs.
 REQUEST_XCOM_KEY = "kling_request"
 # A request up to this many bytes of JSON stays inline in the kwargs; a bigger one goes to XCom.
-INLINE_REQUEST_MAX_BYTES = 16 * 1024
+# With the other kwargs (a few hundred bytes) a trigger row stays under about 4 KB, whatever the request.
+INLINE_REQUEST_MAX_BYTES = 2 * 1024
 
 
 class KlingSubmitTrigger(BaseTrigger):
@@ -41,7 +43,8 @@ class KlingSubmitTrigger(BaseTrigger):
     restarted or duplicated trigger looks that id up before it submits), the poll interval, an
     absolute ``deadline`` and when the wait for capacity began. The validated request body is
     inline when it is small (``INLINE_REQUEST_MAX_BYTES``); a bigger one (a Base64 image may be
-    10 MB) is read on the triggerer from the XCom ``request_xcom`` names.
+    10 MB) is read on the triggerer from the XCom ``request_xcom`` names; the event then says
+    so (``request_in_xcom``) and the resumed task deletes that XCom.
 
     :param task_kind: Task kind, e.g. ``text2video``.
     :param payload: The validated request body (inline), or ``None`` when it is in XCom.
@@ -142,6 +145,9 @@ class KlingSubmitTrigger(BaseTrigger):
     async def run(self) -> AsyncIterator[TriggerEvent]:
         async with shared_session_scope():
             outcome = await self._submit_and_wait(KlingHook(self.kling_conn_id))
+        if self.payload is None:
+            # Whatever the outcome, nothing reads that XCom again: the task deletes it on resume.
+            outcome = dataclasses.replace(outcome, request_in_xcom=True)
         yield TriggerEvent(outcome.to_event())
 
     async def _submit_and_wait(self, hook: KlingHook) -> WaitOutcome:

@@ -14,7 +14,11 @@ from airflow.sdk.exceptions import TaskDeferred
 
 from airflow_provider_kling.operators.video import ImageToVideoOperator
 from airflow_provider_kling.triggers.kling import KlingTaskTrigger
-from airflow_provider_kling.triggers.submit import REQUEST_XCOM_KEY, KlingSubmitTrigger
+from airflow_provider_kling.triggers.submit import (
+    INLINE_REQUEST_MAX_BYTES,
+    REQUEST_XCOM_KEY,
+    KlingSubmitTrigger,
+)
 from kling_emulator.server import EmulatorServer
 from kling_emulator.state import DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY
 from tests.dags.test_example_dags import load_dag
@@ -102,6 +106,60 @@ def test_a_small_request_stays_inline(kling_conn: EmulatorServer) -> None:
     assert REQUEST_XCOM_KEY not in ti.xcom
 
 
+def deferred_submit(prompt: str) -> tuple[dict[str, Any], RecordingTI]:
+    """The kwargs of the submit trigger an image2video task with ``prompt`` defers to (account full)."""
+    ti = RecordingTI(task_id="i2v")
+    op = ImageToVideoOperator(
+        task_id="i2v",
+        image="https://cdn.example/first.png",
+        prompt=prompt,
+        model_name="kling-v3",
+        deferrable=True,
+    )
+    with pytest.raises(TaskDeferred) as submitting:
+        op.execute({"ti": ti})
+    trigger = submitting.value.trigger
+    assert isinstance(trigger, KlingSubmitTrigger)
+    kwargs = trigger.serialize()[1]
+    # What Airflow stores, measured as the brief says: the trigger row stays a few KB.
+    assert len(json.dumps(kwargs)) <= KWARGS_MAX_BYTES, len(json.dumps(kwargs))
+    assert KlingSubmitTrigger(**kwargs).serialize()[1] == kwargs  # and it rebuilds the same trigger
+    return kwargs, ti
+
+
+@pytest.mark.parametrize("over", [-1, 0, 1, 2])
+def test_a_request_at_the_inline_limit_stays_inline_one_byte_over_goes_to_xcom(
+    kling_conn: EmulatorServer, over: int
+) -> None:
+    occupy_the_only_slot(kling_conn, seconds=30)
+    probe, _ = deferred_submit("a")
+    size = len(json.dumps(probe["payload"]).encode())
+    # The same request with a prompt that brings it to INLINE_REQUEST_MAX_BYTES + over bytes of JSON.
+    kwargs, ti = deferred_submit("a" * (1 + INLINE_REQUEST_MAX_BYTES + over - size))
+    if over <= 0:
+        assert kwargs["request_xcom"] is None and REQUEST_XCOM_KEY not in ti.xcom
+        assert len(json.dumps(kwargs["payload"]).encode()) == INLINE_REQUEST_MAX_BYTES + over
+    else:
+        assert kwargs["payload"] is None and kwargs["request_xcom"]["key"] == REQUEST_XCOM_KEY
+        assert len(json.dumps(ti.xcom[REQUEST_XCOM_KEY]).encode()) == INLINE_REQUEST_MAX_BYTES + over
+
+
+def test_the_longest_inline_request_with_long_ids_keeps_the_kwargs_small(kling_conn: EmulatorServer) -> None:
+    """The other kwargs are bounded too: a 128-character external_task_id and a long conn id."""
+    occupy_the_only_slot(kling_conn, seconds=30)
+    payload = {"prompt": "", "external_task_id": "x" * 128}
+    payload["prompt"] = "a" * (INLINE_REQUEST_MAX_BYTES - len(json.dumps(payload).encode()))
+    assert len(json.dumps(payload).encode()) == INLINE_REQUEST_MAX_BYTES
+    trigger = KlingSubmitTrigger(
+        task_kind="text2video",
+        payload=payload,
+        kling_conn_id="k" * 250,
+        deadline=2_000_000_000.0,
+        waiting_since=1_900_000_000.0,
+    )
+    assert len(json.dumps(trigger.serialize()[1])) <= KWARGS_MAX_BYTES
+
+
 def test_dag_test_submits_a_big_request_read_from_xcom_on_the_triggerer(
     airflow_db: Path, kling_conn: EmulatorServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -129,3 +187,17 @@ def test_dag_test_submits_a_big_request_read_from_xcom_on_the_triggerer(
     assert task.request["image"] == IMAGE  # the whole image reached Kling from XCom
     assert task.request["external_task_id"] == kwargs["external_task_id"]
     assert kling_conn.emulator.stats.submits == 2
+    # Once the task resumed, the request (megabytes in the metadata DB) is gone; its result stays.
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        keys = session.scalars(
+            select(XComModel.key).where(
+                XComModel.dag_id == "kling_big_request",
+                XComModel.run_id == result.run_id,
+                XComModel.task_id == "image_to_video",
+            )
+        ).all()
+    assert REQUEST_XCOM_KEY not in keys and "return_value" in keys

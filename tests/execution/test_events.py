@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
@@ -123,10 +124,50 @@ OLD_EVENTS: dict[str, dict[str, Any]] = {
 }
 
 
+def test_timeout_and_error_events_name_the_kling_task_id_under_both_keys() -> None:
+    """As ``KlingTask.to_xcom()`` does: ``task_id`` for 0.1.0 readers, ``kling_task_id`` for the rest."""
+    timeout = WaitOutcome.timed_out("860001", "processing").to_event()
+    assert timeout["task"] == {"task_id": "860001", "kling_task_id": "860001", "status": "processing"}
+    error = WaitOutcome.gave_up("860001", REFUSAL, transient=False).to_event()
+    assert error["task"] == {"task_id": "860001", "kling_task_id": "860001"}
+    # A deferred submit that failed has no Kling task id: it names only its external_task_id.
+    submit = WaitOutcome.gave_up("airflow-abc", REFUSAL, transient=False, id_key="external_task_id")
+    assert submit.to_event()["task"] == {"external_task_id": "airflow-abc"}
+    assert submit.kling_task_id is None and submit.to_event()["status"] == "error"
+    # An event with kling_task_id alone names its task too.
+    read = WaitOutcome.from_event({"status": "timeout", "task": {"kling_task_id": "7"}, "message": ""})
+    assert read.kling_task_id == "7"
+
+
+def test_a_failed_check_a_failed_submit_and_a_failed_task_read_differently() -> None:
+    messages = {
+        name: str(outcome.error(task_id_hint=None, timeout=60))
+        for name, outcome in {
+            "check": WaitOutcome.gave_up("860001", REFUSAL, transient=False),
+            "submit": WaitOutcome.gave_up("airflow-abc", REFUSAL, transient=False, id_key="external_task_id"),
+            "task": OUTCOMES[WaitStatus.FAILED],
+        }.items()
+    }
+    assert messages["check"] == f"Waiting for Kling task 860001 failed: {REFUSAL}"
+    assert messages["submit"] == f"Submitting Kling task (external_task_id airflow-abc) failed: {REFUSAL}"
+    assert "860001" in messages["task"] and "content refused" in messages["task"]
+    assert len(set(messages.values())) == 3
+
+
+def test_the_request_in_xcom_flag_survives_the_round_trip_and_is_absent_otherwise() -> None:
+    outcome = dataclasses.replace(OUTCOMES[WaitStatus.SUCCESS].on_triggerer(), request_in_xcom=True)
+    event = json.loads(json.dumps(outcome.to_event()))
+    assert event["request_in_xcom"] is True and WaitOutcome.from_event(event) == outcome
+    assert "request_in_xcom" not in OUTCOMES[WaitStatus.SUCCESS].on_triggerer().to_event()
+
+
 def test_old_events_read_as_the_same_outcome() -> None:
     read = {name: WaitOutcome.from_event(event) for name, event in OLD_EVENTS.items()}
     assert read["success"] == WaitOutcome(WaitStatus.SUCCESS, TASK)
-    assert read["timeout"] == WaitOutcome.timed_out("860001", "processing")
+    assert read["timeout"].status is WaitStatus.TIMEOUT and read["timeout"].kling_task_id == "860001"
+    assert read["timeout"].message == WaitOutcome.timed_out("860001", "processing").message
+    assert read["error"].kling_task_id == "9" and not read["error"].submit_failed
+    assert read["submit refused"].kling_task_id is None and read["submit refused"].submit_failed
     assert read["error"] == WaitOutcome(WaitStatus.ERROR, {"task_id": "9"}, "boom", transient=True)
     assert read["success on the triggerer"] == WaitOutcome(WaitStatus.SUCCESS, TASK).on_triggerer()
     assert read["submitted"].status is WaitStatus.SUBMITTED and read["submitted"].submitted_on_triggerer
@@ -150,8 +191,13 @@ def test_an_operator_resumes_from_each_old_event() -> None:
     with pytest.raises(exc.KlingCapacityTimeoutError) as capacity:
         op.execute_complete({"ti": ti}, OLD_EVENTS["capacity_timeout"])
     assert capacity.value.waited_seconds == 61.2
-    with pytest.raises(exc.KlingWaitAbortedError, match="Kling task airflow-abc failed: 1201"):
+    with pytest.raises(exc.KlingWaitAbortedError) as refused:
         op.execute_complete({"ti": ti}, OLD_EVENTS["submit refused"])
+    expected = "Submitting Kling task (external_task_id airflow-abc) failed: 1201 bad request"
+    assert str(refused.value) == expected
+    with pytest.raises(exc.KlingWaitError) as polling:
+        op.execute_complete({"ti": ti}, OLD_EVENTS["error"])
+    assert str(polling.value) == "Waiting for Kling task 9 failed: boom"
     with pytest.raises(exc.KlingTaskTimeoutError):
         op.execute_complete({"ti": ti}, OLD_EVENTS["timeout"])
 

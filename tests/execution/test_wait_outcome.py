@@ -91,7 +91,7 @@ def test_the_event_round_trip_keeps_the_outcome_and_reads_old_events() -> None:
     assert json.loads(json.dumps(event)) == event  # what the triggerer stores
     assert event == {
         "status": "error",
-        "task": {"task_id": "123"},
+        "task": {"task_id": "123", "kling_task_id": "123"},
         "message": str(error),
         "transient": False,
         "code": 1101,
@@ -112,7 +112,8 @@ def test_the_event_round_trip_keeps_the_outcome_and_reads_old_events() -> None:
         "transient": False,
     }
     error = WaitOutcome.from_event(refused).error(task_id_hint=None, timeout=1)
-    assert isinstance(error, exc.KlingWaitAbortedError) and "Kling task airflow-x failed: 1201" in str(error)
+    assert isinstance(error, exc.KlingWaitAbortedError)
+    assert str(error) == "Submitting Kling task (external_task_id airflow-x) failed: 1201"
 
 
 def test_timeouts_are_retried_for_operators_but_not_for_sensors() -> None:

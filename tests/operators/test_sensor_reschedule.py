@@ -8,10 +8,13 @@ The real thing, in a real Airflow: ``tests/real_airflow/test_sensor_reschedule.p
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
+from airflow.sdk.exceptions import AirflowSensorTimeout, AirflowSkipException
 
 from airflow_provider_kling import exceptions as exc
 from airflow_provider_kling.execution.poll_errors import MAX_CONSECUTIVE_ERRORS
@@ -43,7 +46,13 @@ class StateStore:
 
 @dataclass
 class TI:
+    """The slice of Airflow's TaskInstance the sensor and Airflow's ``BaseSensorOperator`` use."""
+
     try_number: int = 1
+    first_reschedule: datetime | None = None  # when this try was first rescheduled, if it was
+
+    def get_first_reschedule_date(self, context: Any) -> datetime | None:
+        return self.first_reschedule
 
 
 @pytest.fixture
@@ -52,9 +61,10 @@ def one_request_per_check(kling_conn: EmulatorServer, monkeypatch: pytest.Monkey
     return kling_conn
 
 
-def sensor(task_id: str) -> KlingTaskSensor:
+def sensor(task_id: str, **kwargs: Any) -> KlingTaskSensor:
+    kwargs.setdefault("poke_interval", 0.05)
     return KlingTaskSensor(
-        task_id="wait", kling_task_id=task_id, mode="reschedule", deferrable=False, poke_interval=0.05
+        task_id="wait", kling_task_id=task_id, mode="reschedule", deferrable=False, **kwargs
     )
 
 
@@ -145,3 +155,63 @@ def test_poke_mode_keeps_the_count_in_the_instance(one_request_per_check: Emulat
     with pytest.raises(exc.KlingWaitError):
         poking.poke({"ti": TI(), "task_state_store": store})
     assert store.values == {}
+
+
+@pytest.mark.parametrize("soft_fail", [False, True])
+def test_without_a_state_store_checking_again_stops_at_the_sensor_timeout(
+    one_request_per_check: EmulatorServer, soft_fail: bool
+) -> None:
+    """On Airflow 3.1/3.2 the in-place re-checks end with the timeout: Airflow's sensor timeout, not
+    five checks ``poke_interval`` (here 30s) apart."""
+    server = one_request_per_check
+    task_id = submitted(server)
+    stats = server.emulator.stats
+    before = stats.by_route[QUERY]
+    failing_checks(server, 100)
+    waiting = sensor(task_id, poke_interval=30, timeout=0.5, soft_fail=soft_fail)
+    started = time.monotonic()
+    with pytest.raises(AirflowSkipException if soft_fail else AirflowSensorTimeout):
+        waiting.execute({"ti": TI()})  # Airflow's BaseSensorOperator.execute, as on a worker
+    assert time.monotonic() - started < 10  # slept up to the timeout, not a poke_interval
+    assert stats.by_route[QUERY] - before == 2  # a check, a sleep to the timeout, the last check
+
+
+def test_a_poke_after_the_timeout_checks_once(one_request_per_check: EmulatorServer) -> None:
+    """The timeout counts from the try's first reschedule, as Airflow counts it."""
+    server = one_request_per_check
+    task_id = submitted(server)
+    stats = server.emulator.stats
+    before = stats.by_route[QUERY]
+    failing_checks(server, 100)
+    long_ago = datetime.now(timezone.utc) - timedelta(seconds=120)
+    late = sensor(task_id, poke_interval=30, timeout=60)
+    started = time.monotonic()
+    with pytest.raises(AirflowSensorTimeout):
+        late.execute({"ti": TI(first_reschedule=long_ago)})
+    assert time.monotonic() - started < 10 and stats.by_route[QUERY] - before == 1
+    # Within its timeout the same poke checks again in place (no task state store).
+    early = sensor(task_id, timeout=3600)
+    with pytest.raises(exc.KlingWaitError):
+        early.execute({"ti": TI(first_reschedule=datetime.now(timezone.utc))})
+    assert stats.by_route[QUERY] - before == 1 + MAX_CONSECUTIVE_ERRORS
+
+
+@pytest.mark.parametrize("ends", ["succeed", "failed"])
+def test_the_count_is_deleted_when_the_sensor_ends(one_request_per_check: EmulatorServer, ends: str) -> None:
+    server = one_request_per_check
+    task_id = submitted(server)
+    store = StateStore()
+    context = {"ti": TI(), "task_state_store": store}
+    failing_checks(server, 2)
+    assert poke(task_id, context) is False and poke(task_id, context) is False
+    assert store.values[POLL_ERRORS_KEY]["in_a_row"] == 2
+    assert poke(task_id, context) is False  # a good check, the task still running: the count is kept
+    assert store.values[POLL_ERRORS_KEY]["in_a_row"] == 0
+    server.config.submitted_seconds = server.config.processing_seconds = 0.0  # the task ends now
+    if ends == "failed":
+        server.emulator.store.tasks[task_id].fail_message = "content refused"
+        with pytest.raises(exc.KlingTaskFailedError):
+            poke(task_id, context)
+    else:
+        assert poke(task_id, context) is True
+    assert store.values == {}  # no state-store row left behind

@@ -4,13 +4,14 @@ A real scheduler, dag-processor, triggerer and LocalExecutor workers (``tests/ui
 ``kling_big_request`` (``tests/dag_files``) against ``kling-emulator --max-concurrent-tasks 1``:
 ``occupy`` fills the account, so the image2video submit with a 3 MB Base64 image meets 1303 and
 defers to ``KlingSubmitTrigger``. Its kwargs hold no payload: the triggerer reads the request
-from XCom through the task SDK, submits once the slot frees up and waits. Marked
-``airflow_stack``: its own ``.ci/run`` step.
+from XCom through the task SDK, submits once the slot frees up and waits; the resumed task then
+deletes that XCom (megabytes in the metadata DB). Marked ``airflow_stack``: its own ``.ci/run`` step.
 """
 
 from __future__ import annotations
 
 import json
+import urllib.error
 import urllib.parse
 
 import pytest
@@ -42,10 +43,15 @@ def test_a_multi_megabyte_request_waits_for_capacity_on_the_triggerer(
         state = stack.wait_for_run(DAG_ID, run_id, 400)
         tis = {ti["task_id"]: (ti["state"], ti["try_number"]) for ti in stack.task_instances(DAG_ID, run_id)}
         stats = stack.emulator("stats")
-        # The request went the XCom way: the operator pushed it before deferring.
+        # The request went the XCom way (the operator pushed it before deferring, the trigger read
+        # it), and the resumed task deleted it: the log says so, the REST API no longer finds it.
         quoted = urllib.parse.quote(run_id, safe="")
         ti_path = f"dags/{DAG_ID}/dagRuns/{quoted}/taskInstances/image_to_video"
-        entry = stack.api(f"{ti_path}/xcomEntries/{REQUEST_XCOM_KEY}")
+        content = stack.api(f"{ti_path}/logs/1")["content"]
+        log = "\n".join(json.dumps(line) if not isinstance(line, str) else line for line in content)
+        with pytest.raises(urllib.error.HTTPError) as gone:
+            stack.api(f"{ti_path}/xcomEntries/{REQUEST_XCOM_KEY}")
+        return_value = stack.api(f"{ti_path}/xcomEntries/return_value")
         conn = {"conn_type": "kling", "host": stack.emulator_url, "login": DEFAULT_ACCESS_KEY}
         monkeypatch.setenv("AIRFLOW_CONN_KLING_STACK", json.dumps({**conn, "password": DEFAULT_SECRET_KEY}))
         from airflow_provider_kling.hooks.kling import KlingHook
@@ -56,5 +62,7 @@ def test_a_multi_megabyte_request_waits_for_capacity_on_the_triggerer(
     assert tis == {"occupy": ("success", 1), "image_to_video": ("success", 1)}  # no Airflow retry used
     assert int(stats["limit_refusals"].get("1303", 0)) >= 1  # the submit really met the limit
     assert stats["submits"] == 2 and stats["distinct_external_ids"] == 2  # nothing paid twice
-    assert entry["key"] == REQUEST_XCOM_KEY
+    assert f"Deleted the request body from XCom '{REQUEST_XCOM_KEY}'" in log, log[-3000:]
+    assert gone.value.code == 404
+    assert return_value["key"] == "return_value"  # the task's own result stays
     assert task["status"] == "succeed" and task["videos"]

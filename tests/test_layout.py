@@ -315,3 +315,10 @@ def test_every_public_name_of_the_flat_layout_still_imports_from_its_old_path(mo
     assert not missing, f"{module}: {missing}"
     moved = [str(w.message) for w in caught if issubclass(w.category, DeprecationWarning)]
     assert all("moved to airflow_provider_kling." in m and "goes in 1.0" in m for m in moved)
+
+
+def test_the_tests_mirror_the_package() -> None:
+    tests = Path(__file__).parent
+    folders = sorted(p.name for p in ROOT.iterdir() if (p / "__init__.py").exists())
+    missing = [name for name in folders if not list((tests / name).glob("test_*.py"))]
+    assert not missing, f"no tests/<layer> folder with tests for: {missing}"

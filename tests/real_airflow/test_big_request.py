@@ -19,7 +19,7 @@ import pytest
 from airflow_provider_kling.execution.idempotency import derive_external_task_id
 from airflow_provider_kling.triggers.submit import REQUEST_XCOM_KEY
 from kling_emulator.state import DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY
-from tests.execution.test_big_request import IMAGE
+from tests.triggers.test_big_request import IMAGE
 from tests.ui.stack import REPO, running_stack
 
 pytestmark = pytest.mark.airflow_stack

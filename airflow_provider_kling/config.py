@@ -111,17 +111,7 @@ def resource_packs_cache_seconds() -> float:
     raw = conf.get(SECTION, "resource_packs_cache_seconds", fallback=None)
     if raw is None or not str(raw).strip():
         return DEFAULT_RESOURCE_PACKS_CACHE_SECONDS
-    try:
-        seconds = float(raw)
-    except ValueError:
-        seconds = float("nan")
-    if not 0 <= seconds < float("inf"):
-        from airflow_provider_kling.exceptions import KlingValidationError
-
-        raise KlingValidationError(
-            f"[kling] resource_packs_cache_seconds: must be a number of seconds >= 0, got {raw!r}"
-        )
-    return seconds
+    return _non_negative(raw, "[kling] resource_packs_cache_seconds", "seconds")
 
 
 def budget_floor(value: Any, operator: str) -> float | None:
@@ -132,12 +122,17 @@ def budget_floor(value: Any, operator: str) -> float | None:
         where = "[kling] min_remaining_units"
         if value is None or not str(value).strip():
             return None
+    return _non_negative(value, where, "units") or None  # 0 turns the check off
+
+
+def _non_negative(value: Any, where: str, unit: str) -> float:
+    """``value`` as a finite number >= 0; anything else (a bool too) fails naming ``where``."""
     try:
-        floor = float(value) if not isinstance(value, bool) else float("nan")
+        number = float(value) if not isinstance(value, bool) else float("nan")
     except (TypeError, ValueError):
-        floor = float("nan")
-    if not 0 <= floor < float("inf"):
+        number = float("nan")
+    if not 0 <= number < float("inf"):
         from airflow_provider_kling.exceptions import KlingValidationError
 
-        raise KlingValidationError(f"{where}: must be a number of units >= 0, got {value!r}")
-    return floor or None  # 0 turns the check off
+        raise KlingValidationError(f"{where}: must be a number of {unit} >= 0, got {value!r}")
+    return number

@@ -71,3 +71,25 @@ def test_operator_reads_the_config_when_built_not_when_imported(monkeypatch: pyt
     assert (op.deferrable, op.poll_interval) == (False, 7)
     sensor = KlingTaskSensor(task_id="e", kling_task_id="1", deferrable=False, poke_interval=4)
     assert (sensor.deferrable, sensor.poke_interval) == (False, 4)
+
+
+@pytest.mark.parametrize("raw", ["soon", "-1", "inf", "nan"])
+def test_a_bad_packs_cache_age_names_the_option_and_the_rule(
+    monkeypatch: pytest.MonkeyPatch, raw: str
+) -> None:
+    from airflow_provider_kling.config import resource_packs_cache_seconds
+    from airflow_provider_kling.exceptions import KlingValidationError
+
+    monkeypatch.setenv("AIRFLOW__KLING__RESOURCE_PACKS_CACHE_SECONDS", raw)
+    with pytest.raises(
+        KlingValidationError,
+        match=rf"^\[kling\] resource_packs_cache_seconds: must be a number of seconds >= 0, got '{raw}'$",
+    ):
+        resource_packs_cache_seconds()
+
+
+def test_the_packs_cache_age_reads_a_number(monkeypatch: pytest.MonkeyPatch) -> None:
+    from airflow_provider_kling.config import resource_packs_cache_seconds
+
+    monkeypatch.setenv("AIRFLOW__KLING__RESOURCE_PACKS_CACHE_SECONDS", "2.5")
+    assert resource_packs_cache_seconds() == 2.5

@@ -7,8 +7,9 @@ is one entry here plus a request model: no polling or HTTP code is copied.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Literal
 
 from airflow_provider_kling.exceptions import KlingValidationError
 
@@ -23,6 +24,9 @@ class TaskKind:
     # Named, not imported: operator modules import this at DAG parse, pydantic models on use.
     request_model_name: str | None
     request_module: str = "airflow_provider_kling.api.audio"
+    # "legacy": POST/GET under ``path``, model in the body; "new": model in the path, options{}
+    # in the body, tasks read back through GET /tasks (docs/kling-api.md#two-api-designs).
+    design: Literal["legacy", "new"] = "legacy"
 
     @property
     def request_model(self) -> type[KlingRequest]:
@@ -34,6 +38,28 @@ class TaskKind:
 
     def task_path(self, ident: str) -> str:
         return f"{self.path}/{ident}"
+
+    def submit_route(self, payload: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+        """The create call's path and body for a payload as the request models write it.
+
+        Payloads of both designs carry ``external_task_id``, ``callback_url`` (and, new design,
+        ``model_name``) at the top, so the at-most-once machinery reads them the same way; the
+        new design sends the model in the path and the two ids inside ``options{}``.
+        """
+        body = dict(payload)
+        if self.design == "legacy":
+            return self.path, body
+        model = body.pop("model_name", None)
+        if not model:
+            raise KlingValidationError(f"model_name: a {self.name} request names its model")
+        options = dict(body.pop("options", None) or {})
+        for key in ("external_task_id", "callback_url"):
+            if body.get(key) is not None:
+                options[key] = body.pop(key)
+            body.pop(key, None)
+        if options:
+            body["options"] = options
+        return f"{self.path}/{model}", body
 
 
 VIDEO_TO_AUDIO = TaskKind("video-to-audio", "/v1/audio/video-to-audio", "VideoToAudioRequest")

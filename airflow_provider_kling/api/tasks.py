@@ -18,6 +18,7 @@ from pydantic import (
     ValidationError,
     ValidatorFunctionWrapHandler,
     WrapValidator,
+    model_validator,
 )
 
 from airflow_provider_kling.exceptions import KlingResponseError
@@ -55,16 +56,40 @@ class KlingVideo(_Tolerant):
 
 
 class KlingAudio(_Tolerant):
+    """An audio result: t2a/v2a give MP3 + WAV; TTS gives one file as ``url`` + ``duration``."""
+
     id: str
+    url: str | None = None
+    duration: str | None = None
     url_mp3: str | None = None
     url_wav: str | None = None
     duration_mp3: str | None = None
     duration_wav: str | None = None
 
+    def to_xcom(self) -> dict[str, Any]:
+        """Every audio has the same seven keys; ``url``/``duration`` name the first file there is."""
+        entry = self.model_dump()
+        entry["url"] = self.url or self.url_mp3 or self.url_wav
+        entry["duration"] = self.duration or self.duration_mp3 or self.duration_wav
+        return entry
+
+
+class KlingImage(_Tolerant):
+    """An image result; new-design images have no index: their position in ``outputs[]`` is used."""
+
+    index: int | None = None
+    url: str | None = None
+    watermark_url: str | None = None
+    group_id: str | None = None
+
+    def to_xcom(self) -> dict[str, Any]:
+        return self.model_dump()
+
 
 class TaskResult(_Tolerant):
     videos: list[KlingVideo] = Field(default_factory=list)
     audios: list[KlingAudio] = Field(default_factory=list)
+    images: list[KlingImage] = Field(default_factory=list)
 
 
 class TaskInfo(_Tolerant):
@@ -119,8 +144,16 @@ Timestamp = Annotated[int | None, WrapValidator(_none_if_invalid)]
 
 
 class KlingTask(_Tolerant):
-    """A task as returned by submit, query, list and the legacy callback."""
+    """A task as returned by submit, query, list and callbacks, in either API design.
 
+    A new-design task object (``id``, ``status``, ``outputs[]``, ``billing[]``) is read into
+    the same fields as a legacy one (see ``from_new_design``), so everything after parsing
+    (XCom, publishing, templates) is the same for both; ``api_design`` says which it was.
+    """
+
+    model_config = ConfigDict(extra="ignore", coerce_numbers_to_str=True, defer_build=True)
+
+    api_design: str = "legacy"
     task_id: str = Field(min_length=1)
     task_status: Annotated[TaskStatus, BeforeValidator(_normalize_status)]
     task_status_msg: str | None = None
@@ -131,6 +164,13 @@ class KlingTask(_Tolerant):
     # Informational, like the timestamps: a malformed deduction must not make the task unreadable.
     final_unit_deduction: Annotated[str | None, WrapValidator(_none_if_invalid)] = None
     final_balance_deduction: Annotated[BalanceDeduction | None, WrapValidator(_none_if_invalid)] = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_new_design(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "task_id" not in data and "id" in data and "status" in data:
+            return from_new_design(data)
+        return data
 
     @property
     def external_task_id(self) -> str | None:
@@ -151,8 +191,10 @@ class KlingTask(_Tolerant):
             "external_task_id": self.external_task_id,
             "status": self.task_status.value,
             "status_message": self.task_status_msg or "",
+            "api_design": self.api_design,
             "videos": [v.to_xcom() for v in self.task_result.videos],
-            "audios": [a.model_dump() for a in self.task_result.audios],
+            "audios": [a.to_xcom() for a in self.task_result.audios],
+            "images": [i.to_xcom() for i in self.task_result.images],
             "created_at": self.created_at,
             "updated_at": self.updated_at,
             "credits": units_from_text(self.final_unit_deduction),
@@ -162,6 +204,74 @@ class KlingTask(_Tolerant):
             # v2a: the source video {id, url, duration}; None when Kling does not send it.
             "parent_video": self.task_info.parent_video.to_xcom() if self.task_info.parent_video else None,
         }
+
+
+# New design -> legacy names (docs/kling-api.md#the-new-task-object): outputs[] are typed items.
+_NEW_AUDIO_KEYS = {
+    "mp3_url": "url_mp3",
+    "wav_url": "url_wav",
+    "mp3_duration": "duration_mp3",
+    "wav_duration": "duration_wav",
+}
+
+
+def _decimal_sum(amounts: list[Any]) -> str | None:
+    """Kling's decimal strings added up; one amount is passed through as Kling wrote it."""
+    present = [a for a in amounts if a is not None]
+    if len(present) == 1 and units_from_text(str(present[0])) is not None:
+        return str(present[0])
+    total = 0.0
+    seen = False
+    for amount in amounts:
+        value = units_from_text(str(amount)) if amount is not None else None
+        if value is not None:
+            total += value
+            seen = True
+    return f"{total:g}" if seen else None
+
+
+def from_new_design(data: dict[str, Any]) -> dict[str, Any]:
+    """A new-design task object as the legacy field names the models read.
+
+    Units: the sum of ``billing[charge_type=unit].amount``; cash: ``billing[charge_type=cash]``'s
+    ``amount`` (discounted) and ``list_price`` as ``final_balance_deduction{quota,list_price}``.
+    """
+    outputs = data.get("outputs") or []
+    videos: list[dict[str, Any]] = []
+    audios: list[dict[str, Any]] = []
+    images: list[dict[str, Any]] = []
+    for item in outputs if isinstance(outputs, list) else []:
+        if not isinstance(item, dict):
+            continue
+        kind = item.get("type")
+        if kind == "video":
+            videos.append(item)
+        elif kind == "audio":
+            audios.append({_NEW_AUDIO_KEYS.get(str(k), str(k)): v for k, v in item.items()})
+        elif kind == "image":
+            images.append({"index": len(images), **item})
+    billing = [b for b in data.get("billing") or [] if isinstance(b, dict)]
+    units = [b.get("amount") for b in billing if b.get("charge_type") == "unit"]
+    cash = [b for b in billing if b.get("charge_type") == "cash"]
+    return {
+        "api_design": "new",
+        "task_id": data.get("id"),
+        "task_status": data.get("status"),
+        "task_status_msg": data.get("message"),
+        "task_info": {"external_task_id": data.get("external_id")},
+        "task_result": {"videos": videos, "audios": audios, "images": images},
+        "created_at": data.get("create_time"),
+        "updated_at": data.get("update_time"),
+        "final_unit_deduction": _decimal_sum(units),
+        "final_balance_deduction": (
+            {
+                "quota": _decimal_sum([b.get("amount") for b in cash]),
+                "list_price": _decimal_sum([b.get("list_price") for b in cash]),
+            }
+            if cash
+            else None
+        ),
+    }
 
 
 class Envelope(_Tolerant):

@@ -58,7 +58,7 @@ def _has_result(task: KlingTask) -> bool:
     """Whether a finished task carries what its waiter needs: its files, or why it failed."""
     if task.task_status is TaskStatus.FAILED:
         return bool(task.task_status_msg)
-    return bool(task.task_result.videos or task.task_result.audios)
+    return bool(task.task_result.videos or task.task_result.audios or task.task_result.images)
 
 
 def _expire(future: asyncio.Future[KlingTask]) -> None:

@@ -289,7 +289,8 @@ class KlingHook(BaseHook):
 
         async def attempt() -> KlingTask:
             try:
-                data = await self._send_once("POST", k.path, params=None, body=payload)
+                path, body = k.submit_route(payload)
+                data = await self._send_once("POST", path, params=None, body=body)
                 # Inside the try: an unreadable answer to a POST is an unknown outcome too.
                 return parse_task(data, f"answer to the {k.name} submit")
             except (KlingRateLimitError, KlingConcurrencyLimitError):

@@ -25,7 +25,7 @@ class TaskKind:
     request_model_name: str | None
     request_module: str = "airflow_provider_kling.api.audio"
     # "legacy": POST/GET under ``path``, model in the body; "new": model in the path, options{}
-    # in the body, tasks read back through GET /tasks (docs/kling-api.md#two-api-designs).
+    # in the body, tasks read back through GET /tasks (docs/kling-api.md#api-designs).
     design: Literal["legacy", "new"] = "legacy"
 
     @property

@@ -18,10 +18,13 @@ import av
 import jwt
 import pytest
 import requests
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+from kling_emulator.errors import HTTP_STATUS_FOR_CODE
 from kling_emulator.server import EmulatorServer
 from kling_emulator.state import DEFAULT_ACCESS_KEY, DEFAULT_API_KEY, DEFAULT_SECRET_KEY
-from tests.conftest import load_fixture
+from tests.conftest import fast_config, load_fixture
 from tests.emulator.test_emulator_contract import png, refused
 from tests.emulator.test_emulator_persist import emulator as persisted_emulator
 from tests.emulator.test_emulator_persist import free_port
@@ -495,6 +498,11 @@ def test_post_tasks_filters_by_status_and_product_type(emulator: EmulatorServer)
         ({"start_time": 10, "end_time": 5}, ["start_time must be before end_time"]),
         ({"cursor": "not-a-cursor"}, ["cursor is invalid"]),
         ({"filters": [{"key": "model", "values": ["x"]}]}, ["filters[0].key"]),
+        ({"filters": [{"key": ["status"], "values": ["failed"]}]}, ["filters[0].key"]),
+        (
+            {"cursor": base64.urlsafe_b64encode(b'{"s": 1e999, "e": 1, "t": 1, "i": "1"}').decode()},
+            ["cursor"],
+        ),
         ({"filters": [{"key": "status", "values": ["succeed"]}]}, ["filters[0].values", "succeeded"]),
         ({"filters": {"status": "failed"}}, ["filters must be an array"]),
     ],
@@ -730,6 +738,105 @@ def test_a_new_design_video_can_feed_video_to_audio(emulator: EmulatorServer) ->
         "url": video["url"],
         "duration": "6.0",
     }
+
+
+# ---------------------------------------------------------------------------- fuzz
+
+scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-5, 20),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.sampled_from(["", "5", "native", "original", "off", "720p", "1080p", "4k", "16:9", "image", "video"]),
+    st.sampled_from(["first_frame", "last_frame", "prompt", "refer_image", "base_video", "feature_video"]),
+    st.sampled_from(
+        ["element", "voice", IMAGE, VIDEO, "data:x", "%%", "status", "product_type", "succeeded"]
+    ),
+    st.text(max_size=8),
+)
+values = st.recursive(
+    scalars,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=5),
+        st.dictionaries(
+            st.sampled_from(
+                ["type", "url", "text", "id", "element_id", "voice_id", "enabled", "key", "values"]
+            ),
+            inner,
+            max_size=4,
+        ),
+    ),
+    max_leaves=12,
+)
+FUZZ_VALID = {
+    "/text-to-video/kling-3.0": {"prompt": "p"},
+    "/image-to-video/kling-2.6": {"contents": [FIRST]},
+    "/omni-video/kling-3.0-omni": {"contents": [PROMPT], "settings": {"aspect_ratio": "1:1"}},
+    "/motion-control/kling-3.0": {"contents": list(MOTION), "settings": {"character_orientation": "image"}},
+}
+PLACES = [
+    "prompt",
+    "contents",
+    "contents+",
+    "settings",
+    "options",
+    *(f"settings.{k}" for k in ("audio", "duration", "resolution", "aspect_ratio", "multi_shot")),
+    "settings.character_orientation",
+    *(f"options.{k}" for k in ("external_task_id", "callback_url", "watermark_info")),
+]
+FUZZ = settings(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture], database=None)
+
+
+def changed(body: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    body = json.loads(json.dumps(body))
+    for place, value in changes.items():
+        parent, _, name = place.rpartition(".")
+        if place == "contents+":
+            if isinstance(body.get("contents"), list):
+                body["contents"].append(value)
+        elif not parent:
+            body[name] = value
+        elif isinstance(body.setdefault(parent, {}), dict):
+            body[parent][name] = value
+    return body
+
+
+def named_answer(response: requests.Response, codes: tuple[int, ...]) -> dict[str, Any]:
+    answer: dict[str, Any] = response.json()
+    assert answer["code"] in codes, answer
+    if answer["code"]:
+        assert response.status_code == HTTP_STATUS_FOR_CODE[answer["code"]] and answer["message"]
+    return answer
+
+
+@pytest.fixture(scope="module")
+def fuzz_server() -> Iterator[EmulatorServer]:
+    with EmulatorServer(fast_config()) as server:
+        yield server
+
+
+@pytest.mark.parametrize("path", FUZZ_VALID)
+@settings(FUZZ, max_examples=120)
+@given(changes=st.dictionaries(st.sampled_from(PLACES), values, max_size=3))
+def test_any_create_body_gets_a_task_or_a_named_refusal(
+    fuzz_server: EmulatorServer, path: str, changes: dict[str, Any]
+) -> None:
+    data = json.dumps(changed(FUZZ_VALID[path], changes))  # NaN and Infinity go out as Python writes them
+    response = requests.post(fuzz_server.url + path, data=data, headers=AUTH, timeout=10)
+    if named_answer(response, (0, 1201))["code"] == 0:
+        assert response.json()["data"]["status"] == "submitted"
+
+
+@settings(FUZZ, max_examples=120)
+@given(
+    body=st.dictionaries(st.sampled_from(["start_time", "end_time", "cursor", "limit", "filters"]), values)
+)
+def test_any_list_body_gets_a_page_or_a_named_refusal(
+    fuzz_server: EmulatorServer, body: dict[str, Any]
+) -> None:
+    response = requests.post(fuzz_server.url + "/tasks", data=json.dumps(body), headers=AUTH, timeout=10)
+    if named_answer(response, (0, 1201))["code"] == 0:
+        assert set(response.json()["data"]) == {"result", "count", "next_cursor", "has_more"}
 
 
 # ---------------------------------------------------------------------------- restart

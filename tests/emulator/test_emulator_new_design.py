@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 from kling_emulator.errors import HTTP_STATUS_FOR_CODE
 from kling_emulator.server import EmulatorServer
-from kling_emulator.state import DEFAULT_ACCESS_KEY, DEFAULT_API_KEY, DEFAULT_SECRET_KEY
+from kling_emulator.state import DEFAULT_ACCESS_KEY, DEFAULT_API_KEY, DEFAULT_SECRET_KEY, Fault
 from tests.conftest import fast_config, load_fixture
 from tests.emulator.test_emulator_contract import png, refused
 from tests.emulator.test_emulator_persist import emulator as persisted_emulator
@@ -865,3 +865,16 @@ def test_new_design_tasks_survive_an_emulator_restart(tmp_path: Path) -> None:
     assert duplicate["code"] == 1201 and "already exists" in duplicate["message"]
     assert [t["id"] for t in listed["result"]] == [task_id]
     assert DEFAULT_API_KEY not in state.read_text()
+
+
+def test_a_create_answered_with_an_error_after_the_fact_is_found_by_its_external_id(
+    emulator: EmulatorServer,
+) -> None:
+    """Fault injection works on the new paths too: what the at-most-once machinery must cope with."""
+    emulator.config.inject(Fault("error", code=5000, method="POST", after=True))
+    body = {**t2v(), "options": {"external_task_id": "maybe"}}
+    refused(post(emulator, "/text-to-video/kling-3.0", body), code=5000)
+    [task] = tasks(emulator, "external_task_ids=maybe").json()["data"]
+    assert task["external_id"] == "maybe"
+    refused(post(emulator, "/text-to-video/kling-3.0", body), "already exists")
+    assert emulator.emulator.stats.by_route["POST /text-to-video/{model}"] == 2

@@ -134,7 +134,8 @@ MODELS: dict[str, dict[str, NewModel]] = {
         ),
     },
 }
-# A path model under a known family that the table does not know: the family's widest rules.
+# A path model under a known family that the table does not know: the union of the family's rows
+# (every value some documented model takes), none of the per-model couplings.
 GENERIC: dict[str, NewModel] = {
     "text-to-video": NewModel(
         prompt_max=3072,
@@ -151,7 +152,6 @@ GENERIC: dict[str, NewModel] = {
         audio=("native", "off"),
         resolutions=RESOLUTIONS,
         durations=FIFTEEN,
-        aspect_ratio=True,
         multi_shot=True,
         max_elements=3,
         max_voices=2,
@@ -172,7 +172,6 @@ GENERIC: dict[str, NewModel] = {
         items=("prompt", "image", "video", "element"),
         audio=("original", "off"),
         audio_default="original",
-        resolutions=RESOLUTIONS,
         durations=(),
         orientation=True,
         max_elements=1,

@@ -310,6 +310,15 @@ BAD_BODIES = [
         i2v(*MOTION, character_orientation="face"),
         ["settings.character_orientation"],
     ),
+    # A path model the emulator does not know: its family's widest documented values, no more.
+    ("/text-to-video/kling-next", t2v(duration=16), ["settings.duration", "3 to 15"]),
+    ("/image-to-video/kling-next", i2v(FIRST, aspect_ratio="1:1"), ["settings.aspect_ratio", "not a field"]),
+    (
+        "/motion-control/kling-next",
+        i2v(*MOTION, character_orientation="video", resolution="4k"),
+        ["resolution"],
+    ),
+    ("/omni-video/kling-next", i2v(PROMPT, audio="loud"), ["settings.audio", "native, original, off"]),
 ]
 
 
@@ -353,7 +362,7 @@ GOOD_BODIES = [
             resolution="1080p",
         ),
     ),
-    ("/image-to-video/kling-next", i2v(FIRST, LAST, resolution="4k", aspect_ratio="1:1", duration=12)),
+    ("/image-to-video/kling-next", i2v(FIRST, LAST, resolution="4k", duration=12)),
     (
         "/text-to-video/kling-2.5-turbo",
         {**t2v(), "model_name": None, "settings": {"audio": None}},

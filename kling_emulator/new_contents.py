@@ -76,8 +76,6 @@ def contents(body: dict[str, Any], rules: NewModel, model: str) -> dict[str, lis
         for kind in ("image", "video"):
             if kind not in by_type:
                 raise invalid(f"contents: an {kind} item is required for motion control")
-    if rules.prompt_required and "prompt" not in by_type:
-        raise invalid(f"contents: a prompt item is required for {model}")
     return by_type
 
 

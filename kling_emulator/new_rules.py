@@ -31,7 +31,6 @@ class NewModel:
     """What one path model accepts (§8.2); ``None``/empty means "no such field"."""
 
     prompt_max: int = 2500
-    prompt_required: bool = False
     items: tuple[str, ...] = ()  # contents[] item types; () = the body has a top-level ``prompt``
     audio: tuple[str, ...] = ()
     audio_default: str = "off"
@@ -50,25 +49,22 @@ class NewModel:
     first_alone_five_ten: bool = False  # O1: a first frame alone => 5 or 10 s
 
 
-_T2V_26 = NewModel(audio=("native", "off"), aspect_ratio=True, native_needs_1080p=True, prompt_required=True)
+_T2V_26 = NewModel(audio=("native", "off"), aspect_ratio=True, native_needs_1080p=True)
 _I2V = ("prompt", "first_frame", "last_frame")
 _OMNI_ITEMS = ("prompt", "first_frame", "last_frame", "refer_image", "feature_video", "base_video", "element")
 MODELS: dict[str, dict[str, NewModel]] = {
     "text-to-video": {
-        "kling-2.5-turbo": NewModel(aspect_ratio=True, prompt_required=True),
+        "kling-2.5-turbo": NewModel(aspect_ratio=True),
         "kling-2.6": _T2V_26,
         "kling-3.0": NewModel(
             prompt_max=3072,
-            prompt_required=True,
             audio=("native", "off"),
             resolutions=RESOLUTIONS,
             durations=FIFTEEN,
             aspect_ratio=True,
             multi_shot=True,
         ),
-        "kling-3.0-turbo": NewModel(
-            prompt_max=3072, prompt_required=True, durations=FIFTEEN, aspect_ratio=True, always_sound=True
-        ),
+        "kling-3.0-turbo": NewModel(prompt_max=3072, durations=FIFTEEN, aspect_ratio=True, always_sound=True),
     },
     "image-to-video": {
         "kling-2.5-turbo": NewModel(items=_I2V, first_last_needs_1080p=True),
@@ -93,7 +89,6 @@ MODELS: dict[str, dict[str, NewModel]] = {
     "omni-video": {
         "kling-3.0-omni": NewModel(
             prompt_max=3072,
-            prompt_required=True,
             items=_OMNI_ITEMS,
             audio=("native", "original", "off"),
             resolutions=RESOLUTIONS,
@@ -106,7 +101,6 @@ MODELS: dict[str, dict[str, NewModel]] = {
         ),
         "kling-o1": NewModel(
             prompt_max=3072,
-            prompt_required=True,
             items=_OMNI_ITEMS,
             audio=("original", "off"),
             durations=tuple(range(3, 11)),
@@ -139,7 +133,6 @@ MODELS: dict[str, dict[str, NewModel]] = {
 GENERIC: dict[str, NewModel] = {
     "text-to-video": NewModel(
         prompt_max=3072,
-        prompt_required=True,
         audio=("native", "off"),
         resolutions=RESOLUTIONS,
         durations=FIFTEEN,
@@ -158,7 +151,6 @@ GENERIC: dict[str, NewModel] = {
     ),
     "omni-video": NewModel(
         prompt_max=3072,
-        prompt_required=True,
         items=_OMNI_ITEMS,
         audio=("native", "original", "off"),
         resolutions=RESOLUTIONS,

@@ -186,6 +186,13 @@ BAD_BODIES = [
     ("/text-to-video/kling-3.0-turbo", t2v(multi_shot=True), ["settings.multi_shot", "not a field"]),
     ("/text-to-video/kling-3.0", t2v(multi_shot="yes"), ["settings.multi_shot", "boolean"]),
     ("/text-to-video/kling-3.0", {**t2v(), "model_name": "kling-3.0"}, ["model_name", "not a field"]),
+    (
+        "/text-to-video/kling-3.0",
+        {**t2v(), "callback_url": "https://x.example/cb"},
+        ["callback_url", "options"],
+    ),
+    ("/text-to-video/kling-3.0", {**t2v(), "duration": 5}, ["duration", "not a field"]),
+    ("/image-to-video/kling-3.0", i2v({**FIRST, "text": "a prompt"}), ["contents[0].text", "not a field"]),
     ("/text-to-video/kling-3.0", {**t2v(), "options": {"external_task_id": 5}}, ["options.external_task_id"]),
     ("/text-to-video/kling-3.0", {**t2v(), "options": {"callback_url": "ftp://x"}}, ["options.callback_url"]),
     (
@@ -376,6 +383,17 @@ def test_a_body_within_the_rules_is_accepted(
 ) -> None:
     response = post(emulator, path, body)
     assert response.status_code == 200 and response.json()["code"] == 0, response.text
+
+
+def test_names_the_emulator_does_not_know_pass_as_on_the_legacy_paths(emulator: EmulatorServer) -> None:
+    """Forward compatibility: Kling adds fields and the provider forwards newer ones (extra_settings)."""
+    body = {
+        "contents": [{**FIRST, "weight": 0.5}],
+        "settings": {"camera_motion": "dolly", "duration": 5},
+        "options": {"priority": "high"},
+        "future_field": {"x": 1},
+    }
+    assert post(emulator, "/image-to-video/kling-2.6", body).json()["code"] == 0
 
 
 def test_an_unknown_family_is_1203_and_a_bad_json_body_1200(emulator: EmulatorServer) -> None:

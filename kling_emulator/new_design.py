@@ -61,7 +61,7 @@ def _is_jwt(token: str) -> bool:
     return True
 
 
-def routes(emulator: KlingEmulator) -> list[tuple[str, str, Handler, str]]:
+def new_design_routes(emulator: KlingEmulator) -> list[tuple[str, str, Handler, str]]:
     """(method, path under the prefix, handler, kind) of every new-design route."""
     found: list[tuple[str, str, Handler, str]] = [
         ("POST", f"/{family}/{{model:[A-Za-z0-9._-]+}}", functools.partial(create, emulator), family)

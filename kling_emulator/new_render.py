@@ -114,7 +114,7 @@ def render_new(
     }
 
 
-async def result_file(task: EmulatedTask, name: str, config: EmulatorConfig) -> web.Response:
+async def new_result_file(task: EmulatedTask, name: str, config: EmulatorConfig) -> web.Response:
     """``GET /results/{task_id}/{video_id}[-watermark].mp4`` of a succeeded new-design task."""
     stem, _, ext = name.rpartition(".")
     if watermarked(task):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import wave
 from typing import Any
 
@@ -12,9 +13,10 @@ import numpy as np
 import pytest
 import requests
 
+from kling_emulator import persist
 from kling_emulator.server import EmulatorServer
 from kling_emulator.state import SAMPLE_VIDEO_ID, SAMPLE_VIDEO_SECONDS
-from tests.conftest import load_fixture
+from tests.conftest import fast_config, load_fixture
 from tests.emulator.test_emulator_contract import finished, get, png, post, refused
 from tests.emulator.test_emulator_media import media_info
 
@@ -376,3 +378,17 @@ def test_avatar_takes_300_seconds_of_audio(emulator: EmulatorServer) -> None:
     assert post(emulator, AVATAR, body).json()["code"] == 0
     # Found by its external_task_id; the 300 s video is not fetched (slow to render, proves nothing more).
     assert get(emulator, f"{AVATAR}/av-300").json()["data"]["task_info"]["external_task_id"] == "av-300"
+
+
+def test_a_restored_emulator_keeps_tts_audio_and_face_sessions(emulator: EmulatorServer) -> None:
+    """``--state-file``: the saved tasks (persist.dump/restore) include TTS audio and sessions."""
+    audio = tts(emulator, "g" * 45)["task_result"]["audios"][0]
+    session = identify(emulator, video_id=SAMPLE_VIDEO_ID)["session_id"]
+    saved = json.loads(json.dumps(persist.dump(emulator.emulator)))
+    with EmulatorServer(fast_config()) as restarted:
+        persist.restore(restarted.emulator, saved)
+        assert media_info(audio["url"].replace(emulator.url, restarted.url)) == {
+            "audio": pytest.approx(3.0, abs=0.06)
+        }
+        response = post(restarted, LIP, lip_body(session, audio_id=audio["id"]))
+        assert response.json()["code"] == 0, response.text

@@ -3,6 +3,8 @@
 A lip-sync video lasts as long as the source video and its audio track speaks where the cropped
 audio was inserted; an avatar video lasts as long as its audio and speaks throughout. Prices:
 lip-sync 0.5 units per 5 s, avatar 0.4 units/s in ``std`` and 0.8 in ``pro`` (KLING_API §10.2, §11).
+The fail marker (``EmulatorConfig.fail_marker``) fails an avatar task in its ``prompt`` and a
+lip-sync task, which has no prompt, in its ``external_task_id``.
 """
 
 from __future__ import annotations
@@ -119,6 +121,7 @@ async def advanced_lip_sync(host: Host, request: web.Request, kind: str, owner: 
         files={f"{video_id}.mp4": outputs.talking_video(seconds, [[insert / 1000, crop / 1000]])},
         video_ids=[video_id],
         parent_video=dict(session.parent_video or {}),
+        fail_text=external_id,  # no prompt here: the fail marker goes in external_task_id
     )
 
 

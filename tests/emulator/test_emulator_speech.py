@@ -392,3 +392,14 @@ def test_a_restored_emulator_keeps_tts_audio_and_face_sessions(emulator: Emulato
         }
         response = post(restarted, LIP, lip_body(session, audio_id=audio["id"]))
         assert response.json()["code"] == 0, response.text
+
+
+def test_lip_sync_and_avatar_fail_on_the_fail_marker(emulator: EmulatorServer) -> None:
+    session = identify(emulator, video_id=SAMPLE_VIDEO_ID)["session_id"]
+    body = {**lip_body(session, sound_file=wav_base64(3.0)), "external_task_id": "lip [fail]"}
+    assert post(emulator, LIP, body).json()["code"] == 0
+    done = finished(emulator, LIP, "lip [fail]")
+    assert done["task_status"] == "failed" and done["task_status_msg"] and not done["task_result"]
+    avatar = {"image": PORTRAIT, "sound_file": wav_base64(3.0), "prompt": "Wave [fail]"}
+    task_id = post(emulator, AVATAR, avatar).json()["data"]["task_id"]
+    assert finished(emulator, AVATAR, task_id)["task_status"] == "failed"

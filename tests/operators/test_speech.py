@@ -239,6 +239,13 @@ def test_an_expired_or_other_videos_session_is_not_reused(
     assert result["status"] == "succeed" and by_route(kling_conn)[IDENTIFY] == 1
 
 
+def test_lip_sync_budget_floor_is_checked_before_the_billed_identify(kling_conn: EmulatorServer) -> None:
+    op = lip_sync(audio_id="a", sound_end_time=2500, min_remaining_units=10**9, deferrable=False)
+    with pytest.raises(KlingBudgetError, match="Budget floor not met"):
+        op.execute({"ti": RecordingTI(task_id="lips")})
+    assert IDENTIFY not in by_route(kling_conn) and LIP_SYNC not in by_route(kling_conn)
+
+
 def test_lip_sync_checks_its_input_before_anything_is_sent(kling_conn: EmulatorServer) -> None:
     cases = [
         (

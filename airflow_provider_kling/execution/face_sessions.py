@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -31,11 +32,10 @@ def load_session(store: Any, video: str | None) -> FaceSession | None:
 
 
 def save_session(store: Any, video: str | None, session: FaceSession) -> None:
+    """Keep ``session`` for the task's next tries; the row expires with the session (24 h)."""
     if store is not None:
-        store.set(
-            FACE_SESSION_KEY,
-            {**session.model_dump(mode="json"), "video": video, "identified_at": time.time()},
-        )
+        saved = {**session.model_dump(mode="json"), "video": video, "identified_at": time.time()}
+        store.set(FACE_SESSION_KEY, saved, retention=timedelta(hours=24))
 
 
 def forget_session(store: Any) -> None:

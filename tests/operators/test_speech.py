@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -21,7 +23,7 @@ from kling_emulator.server import EmulatorServer
 from kling_emulator.state import DEFAULT_SECRET_KEY
 from tests.hooks.test_speech_hook import IDENTIFY, SAMPLE_VIDEO, TTS, by_route
 from tests.operators.test_operator import RecordingTI, run_deferred
-from tests.sensors.test_sensor_reschedule import StateStore
+from tests.sensors.test_sensor_reschedule import StateStore as _StateStore
 
 LIP_SYNC = "POST /v1/videos/advanced-lip-sync"
 AVATAR = "POST /v1/videos/avatar/image2video"
@@ -41,6 +43,18 @@ def no_secret_in(emulator: EmulatorServer, *values: Any) -> None:
     assert DEFAULT_SECRET_KEY not in text
     for authorization in emulator.emulator.stats.authorizations:  # the JWTs the hook sent
         assert authorization.split()[-1] not in text
+
+
+@dataclass
+class StateStore(_StateStore):
+    """Airflow 3.3's task state store, with its ``retention`` (kept here to check it)."""
+
+    retention: dict[str, timedelta] = field(default_factory=dict)
+
+    def set(self, key: str, value: Any, *, retention: timedelta | None = None) -> None:
+        super().set(key, value)
+        if retention is not None:
+            self.retention[key] = retention
 
 
 # ------------------------------------------------------------------ text-to-speech
@@ -208,6 +222,7 @@ def test_a_retry_reuses_the_identify_session_and_then_the_lip_sync_task(kling_co
     with pytest.raises(KlingCapacityTimeoutError):  # an error Airflow retries
         lip_sync(audio_id=audio["id"], sound_end_time=2500, deferrable=False, timeout=1).execute(context)
     assert by_route(kling_conn)[IDENTIFY] == 1 and store.values[FACE_SESSION_KEY]["video"] == SAMPLE_VIDEO
+    assert store.retention[FACE_SESSION_KEY] == timedelta(hours=24)  # the row expires with the session
 
     kling_conn.config.max_concurrent_tasks = None
     retry = {"ti": RecordingTI(task_id="lips"), "task_state_store": store}

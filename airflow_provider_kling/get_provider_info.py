@@ -48,7 +48,16 @@ def get_provider_info() -> dict[str, Any]:
         "sensors": [
             {"integration-name": "Kling AI", "python-modules": ["airflow_provider_kling.sensors.kling"]}
         ],
-        "hooks": [{"integration-name": "Kling AI", "python-modules": ["airflow_provider_kling.hooks.kling"]}],
+        "hooks": [
+            {
+                "integration-name": "Kling AI",
+                # hooks.speech: KlingHook's speech calls (a mixin of KlingHook)
+                "python-modules": [
+                    "airflow_provider_kling.hooks.kling",
+                    "airflow_provider_kling.hooks.speech",
+                ],
+            }
+        ],
         "triggers": [
             {
                 "integration-name": "Kling AI",

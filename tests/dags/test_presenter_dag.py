@@ -13,7 +13,7 @@ from tests.dags.test_example_dags import load_dag
 from tests.dags.test_pipeline import container_seconds, streams
 from tests.hooks.test_speech_hook import by_route
 
-SCRIPT = "Welcome aboard. Tonight the ferry crosses to the island, and the sea is calm."  # 78 chars
+SCRIPT = "Welcome aboard. Tonight the ferry crosses to the island, and the sea is calm."  # 77 chars
 
 
 def test_presenter_dag_publishes_a_talking_video(

@@ -27,7 +27,7 @@ from tests.sensors.test_sensor_reschedule import StateStore as _StateStore
 
 LIP_SYNC = "POST /v1/videos/advanced-lip-sync"
 AVATAR = "POST /v1/videos/avatar/image2video"
-SCRIPT = "Good evening. The harbour lights are on, and the night ferry is running late."  # 78 chars: 5.2 s
+SCRIPT = "Good evening. The harbour lights are on, and the night ferry is running late."  # 77 chars: 5.1 s
 SHORT_SCRIPT = "Good evening from the harbour, and welcome."  # 43 chars: 2.9 s
 
 
@@ -182,7 +182,7 @@ def test_no_face_found_fails_before_the_paid_lip_sync(kling_conn: EmulatorServer
 
 
 def test_audio_outside_the_face_window_fails_before_the_paid_lip_sync(kling_conn: EmulatorServer) -> None:
-    audio = speak(kling_conn, text=SCRIPT)["audios"][0]  # 5.2 s
+    audio = speak(kling_conn, text=SCRIPT)["audios"][0]  # 5.1 s
     op = lip_sync(audio_id=audio["id"], sound_end_time=3000, sound_insert_time=3500, deferrable=False)
     with pytest.raises(
         KlingValidationError, match=r"sound_insert_time: .* overlap 1600 ms, Kling needs >= 2000"

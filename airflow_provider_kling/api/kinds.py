@@ -67,9 +67,25 @@ _VIDEO_REQUESTS = "airflow_provider_kling.api.video"
 TEXT_TO_VIDEO = TaskKind("text2video", "/v1/videos/text2video", "TextToVideoRequest", _VIDEO_REQUESTS)
 IMAGE_TO_VIDEO = TaskKind("image2video", "/v1/videos/image2video", "ImageToVideoRequest", _VIDEO_REQUESTS)
 TEXT_TO_AUDIO = TaskKind("text-to-audio", "/v1/audio/text-to-audio", "TextToAudioRequest")
+_SPEECH_REQUESTS = "airflow_provider_kling.api.speech"
+# Synchronous: the create answer is the finished task; there is no query or list path (§9.1).
+TEXT_TO_SPEECH = TaskKind("tts", "/v1/audio/tts", "TextToSpeechRequest", _SPEECH_REQUESTS)
+ADVANCED_LIP_SYNC = TaskKind(
+    "advanced-lip-sync", "/v1/videos/advanced-lip-sync", "AdvancedLipSyncRequest", _SPEECH_REQUESTS
+)
+AVATAR = TaskKind("avatar", "/v1/videos/avatar/image2video", "AvatarRequest", _SPEECH_REQUESTS)
 
 TASK_KINDS: dict[str, TaskKind] = {
-    k.name: k for k in (VIDEO_TO_AUDIO, TEXT_TO_VIDEO, IMAGE_TO_VIDEO, TEXT_TO_AUDIO)
+    k.name: k
+    for k in (
+        VIDEO_TO_AUDIO,
+        TEXT_TO_VIDEO,
+        IMAGE_TO_VIDEO,
+        TEXT_TO_AUDIO,
+        TEXT_TO_SPEECH,
+        ADVANCED_LIP_SYNC,
+        AVATAR,
+    )
 }
 
 

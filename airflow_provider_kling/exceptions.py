@@ -72,7 +72,9 @@ class KlingAPIError(KlingError):
             parts.append(f"(HTTP {self.http_status})")
         text = " ".join(parts) + f": {self.kling_message or 'no message'}"
         if self.request_id:
-            text += f" [request_id={self.request_id}]"
+            # Parentheses, not brackets: Airflow prints errors through Rich, which reads
+            # "[request_id=...]" as a markup tag and drops it.
+            text += f" (request_id: {self.request_id})"
         return text
 
 

@@ -363,7 +363,7 @@ class KlingHook(BaseHook, NewDesignTasks):
         return self._run_sync(lambda: self.alist_tasks(task_kind, page_num, page_size))
 
     @renamed_keyword("kind", "task_kind")
-    def submit_task(self, task_kind: str | TaskKind, request: KlingRequest) -> KlingTask:
+    def submit_task(self, task_kind: str | TaskKind, request: KlingRequest | Mapping[str, Any]) -> KlingTask:
         return self._run_sync(lambda: self.asubmit_task(task_kind, request))
 
     def submit_video_to_audio(self, request: KlingRequest) -> KlingTask:

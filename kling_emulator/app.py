@@ -14,7 +14,7 @@ from typing import Any
 
 from aiohttp import ClientSession, ClientTimeout, web
 
-from kling_emulator import billing, callbacks, media, probe
+from kling_emulator import billing, callbacks, media, new_design, new_render, probe
 from kling_emulator.auth import authenticate
 from kling_emulator.errors import (
     KlingAPIFailure,
@@ -66,6 +66,9 @@ class KlingEmulator:
             app.router.add_get(prefix + path + "/{ident:[^/]+}", self._handler(self.query, kind))
         # No /v1 prefix (docs/kling-api.md#account-costs).
         app.router.add_get(prefix + "/account/costs", self._handler(self.account_costs, "account"))
+        # New design (no /v1): creates under /{family}/{model}, GET/POST /tasks; API keys only.
+        for method, path, handler, kind in new_design.routes(self):
+            app.router.add_route(method, prefix + path, self._handler(handler, kind, new_design.api_key_only))
         app.router.add_get(prefix + "/results/{task_id}/{name}", self.result_file)
         app.router.add_get(prefix + "/samples/{name}", media.sample_file)
         app.router.add_get("/_emulator/stats", self.get_stats)
@@ -85,7 +88,7 @@ class KlingEmulator:
         unmatched = unmatched_route_response(request)
         return unmatched if unmatched is not None else await handler(request)
 
-    def _handler(self, method: Any, kind: str) -> Any:
+    def _handler(self, method: Any, kind: str, auth: Any = authenticate) -> Any:
         async def handle(request: web.Request) -> web.StreamResponse:
             self.stats.authorizations.add(request.headers.get("Authorization", ""))
             fault = self.config.take_fault(request.method)
@@ -96,7 +99,7 @@ class KlingEmulator:
                     early = await self._apply_fault_before(fault, request)
                     if early is not None:
                         return early
-                owner = authenticate(request, self.config)
+                owner = auth(request, self.config)
                 self._check_rate(owner)
                 response = await method(request, kind, owner)
             except KlingAPIFailure as failure:
@@ -287,6 +290,8 @@ class KlingEmulator:
     async def result_file(self, request: web.Request) -> web.Response:
         task = self.store.tasks.get(request.match_info["task_id"])
         name = request.match_info["name"]
+        if task is not None and new_render.is_new(task):
+            return await new_render.result_file(task, name, self.config)
         stem, _, ext = name.rpartition(".")
         if task is not None and media.watermarked(task.request):
             stem = stem.removesuffix(media.WATERMARK_SUFFIX)

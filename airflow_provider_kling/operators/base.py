@@ -126,6 +126,7 @@ class KlingSubmitTaskOperator(BaseOperator):
         from airflow_provider_kling.execution.progress import WaitProgress
 
         request = self.build_request()  # before any connection lookup or request
+        self.hook.require_api_key(get_kind(self.task_kind))  # new design: before the budget check sends
         external_id = request.external_task_id or self._default_external_id(context)
         self._check_budget(context, external_id)
         deadline = time.time() + self.timeout

@@ -1,0 +1,425 @@
+"""Request rules of the new-design create paths (``/text-to-video/{model}`` ...): body, settings, contents[].
+
+Contract: KLING_API §8.1 (paths and path models), §8.2 (body per create path), §8.3 (``contents[]``
+item types). Every violation is Kling's 1201 (HTTP 400) with a message naming the field.
+
+Written on its own, like the legacy rules: it shares no code with the provider's request models.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlparse
+
+from kling_emulator.field_checks import choice, invalid, obj, text
+from kling_emulator.images import ImageProblem, image_size
+
+# The four create families and their documented path models (§8.1).
+FAMILIES = ("text-to-video", "image-to-video", "omni-video", "motion-control")
+FIFTEEN = tuple(range(3, 16))
+FIVE_TEN = (5, 10)
+RESOLUTIONS = ("720p", "1080p", "4k")
+ASPECT_RATIOS = ("16:9", "9:16", "1:1")
+# Motion control has no duration: the output follows the usable motion (>= 3 s). The emulator's
+# made-up but plausible fixed length.
+MOTION_SECONDS = 5.0
+# First/last frames and reference images (§8.3): jpg/jpeg/png, <= 50 MB, sides >= 300 px, 1:2.5-2.5:1.
+MAX_FRAME_BYTES = 50 * 1024**2
+MAX_EXTERNAL_ID = 128  # Kling states no maximum; the emulator's, as on the legacy paths
+
+
+@dataclass(frozen=True)
+class NewModel:
+    """What one path model accepts (§8.2); ``None``/empty means "no such field"."""
+
+    prompt_max: int = 2500
+    prompt_required: bool = False
+    items: tuple[str, ...] = ()  # contents[] item types; () = the body has a top-level ``prompt``
+    audio: tuple[str, ...] = ()
+    audio_default: str = "off"
+    resolutions: tuple[str, ...] = ("720p", "1080p")
+    durations: tuple[int, ...] = FIVE_TEN
+    aspect_ratio: bool = False
+    multi_shot: bool = False
+    native_needs_1080p: bool = False
+    first_last_needs_1080p: bool = False
+    max_elements: int = 0
+    max_voices: int = 0
+    always_sound: bool = False  # 3.0 Turbo: priced "with native audio" only, no switch (§8.5)
+    orientation: bool = False  # motion control: character_orientation required, no duration
+    omni: bool = False
+    aspect_required: bool = False  # 3.0 Omni: without a first frame and without a reference video
+    first_alone_five_ten: bool = False  # O1: a first frame alone => 5 or 10 s
+
+
+_T2V_26 = NewModel(audio=("native", "off"), aspect_ratio=True, native_needs_1080p=True, prompt_required=True)
+_I2V = ("prompt", "first_frame", "last_frame")
+_OMNI_ITEMS = ("prompt", "first_frame", "last_frame", "refer_image", "feature_video", "base_video", "element")
+MODELS: dict[str, dict[str, NewModel]] = {
+    "text-to-video": {
+        "kling-2.5-turbo": NewModel(aspect_ratio=True, prompt_required=True),
+        "kling-2.6": _T2V_26,
+        "kling-3.0": NewModel(
+            prompt_max=3072,
+            prompt_required=True,
+            audio=("native", "off"),
+            resolutions=RESOLUTIONS,
+            durations=FIFTEEN,
+            aspect_ratio=True,
+            multi_shot=True,
+        ),
+        "kling-3.0-turbo": NewModel(
+            prompt_max=3072, prompt_required=True, durations=FIFTEEN, aspect_ratio=True, always_sound=True
+        ),
+    },
+    "image-to-video": {
+        "kling-2.5-turbo": NewModel(items=_I2V, first_last_needs_1080p=True),
+        "kling-2.6": NewModel(
+            items=(*_I2V, "voice"),
+            audio=("native", "off"),
+            native_needs_1080p=True,
+            first_last_needs_1080p=True,
+            max_voices=2,
+        ),
+        "kling-3.0": NewModel(
+            prompt_max=3072,
+            items=(*_I2V, "element"),
+            audio=("native", "off"),
+            resolutions=RESOLUTIONS,
+            durations=FIFTEEN,
+            multi_shot=True,
+            max_elements=3,
+        ),
+        "kling-3.0-turbo": NewModel(items=("prompt", "first_frame"), durations=FIFTEEN, always_sound=True),
+    },
+    "omni-video": {
+        "kling-3.0-omni": NewModel(
+            prompt_max=3072,
+            prompt_required=True,
+            items=_OMNI_ITEMS,
+            audio=("native", "original", "off"),
+            resolutions=RESOLUTIONS,
+            durations=FIFTEEN,
+            aspect_ratio=True,
+            multi_shot=True,
+            max_elements=3,
+            omni=True,
+            aspect_required=True,
+        ),
+        "kling-o1": NewModel(
+            prompt_max=3072,
+            prompt_required=True,
+            items=_OMNI_ITEMS,
+            audio=("original", "off"),
+            durations=tuple(range(3, 11)),
+            aspect_ratio=True,
+            max_elements=3,
+            omni=True,
+            first_alone_five_ten=True,
+        ),
+    },
+    "motion-control": {
+        "kling-2.6": NewModel(
+            items=("prompt", "image", "video"),
+            audio=("original", "off"),
+            audio_default="original",
+            durations=(),
+            orientation=True,
+        ),
+        "kling-3.0": NewModel(
+            items=("prompt", "image", "video", "element"),
+            audio=("original", "off"),
+            audio_default="original",
+            durations=(),
+            orientation=True,
+            max_elements=1,
+        ),
+    },
+}
+# A path model under a known family that the table does not know: the family's widest rules.
+GENERIC: dict[str, NewModel] = {
+    "text-to-video": NewModel(
+        prompt_max=3072,
+        prompt_required=True,
+        audio=("native", "off"),
+        resolutions=RESOLUTIONS,
+        durations=FIFTEEN,
+        aspect_ratio=True,
+        multi_shot=True,
+    ),
+    "image-to-video": NewModel(
+        prompt_max=3072,
+        items=(*_I2V, "element", "voice"),
+        audio=("native", "off"),
+        resolutions=RESOLUTIONS,
+        durations=FIFTEEN,
+        aspect_ratio=True,
+        multi_shot=True,
+        max_elements=3,
+        max_voices=2,
+    ),
+    "omni-video": NewModel(
+        prompt_max=3072,
+        prompt_required=True,
+        items=_OMNI_ITEMS,
+        audio=("native", "original", "off"),
+        resolutions=RESOLUTIONS,
+        durations=FIFTEEN,
+        aspect_ratio=True,
+        multi_shot=True,
+        max_elements=3,
+        omni=True,
+    ),
+    "motion-control": NewModel(
+        items=("prompt", "image", "video", "element"),
+        audio=("original", "off"),
+        audio_default="original",
+        resolutions=RESOLUTIONS,
+        durations=(),
+        orientation=True,
+        max_elements=1,
+    ),
+}
+
+
+def model_rules(family: str, model: str) -> NewModel:
+    return MODELS[family].get(model) or GENERIC[family]
+
+
+@dataclass(frozen=True)
+class NewSpec:
+    """What the task will produce, read from a checked body (defaults filled in)."""
+
+    seconds: float
+    resolution: str
+    aspect_ratio: str
+    sound: bool
+    prompt: str
+
+
+def _settings_keys(rules: NewModel) -> set[str]:
+    keys = {"resolution"}
+    for name, present in (
+        ("audio", bool(rules.audio)),
+        ("duration", bool(rules.durations)),
+        ("aspect_ratio", rules.aspect_ratio),
+        ("multi_shot", rules.multi_shot),
+        ("character_orientation", rules.orientation),
+    ):
+        if present:
+            keys.add(name)
+    return keys
+
+
+def _known_keys(where: str, value: dict[str, Any], allowed: set[str], model: str) -> None:
+    unknown = sorted(set(value) - allowed)
+    if unknown:
+        raise invalid(
+            f"{where}{unknown[0]} is not a field of {model} (allowed: {', '.join(sorted(allowed))})"
+        )
+
+
+def check_options(body: dict[str, Any], model: str) -> tuple[str, str | None]:
+    """``options{callback_url, external_task_id, watermark_info{enabled}}``: (external id, callback url)."""
+    options = obj(body, "options") or {}
+    _known_keys("options.", options, {"callback_url", "external_task_id", "watermark_info"}, model)
+    external = text(options, "external_task_id", MAX_EXTERNAL_ID, where="options.") or ""
+    callback = _url(options, "callback_url", "options.")
+    watermark = obj(options, "watermark_info")
+    if watermark is not None:
+        _known_keys("options.watermark_info.", watermark, {"enabled"}, model)
+        if not isinstance(watermark.get("enabled"), bool):
+            raise invalid("options.watermark_info.enabled must be a boolean")
+    return external, callback
+
+
+def validate_new(family: str, model: str, body: dict[str, Any]) -> NewSpec:
+    """Check a create body for ``/{family}/{model}``; what the task will make."""
+    rules = model_rules(family, model)
+    top = {"settings", "options", "prompt" if not rules.items else "contents"}
+    _known_keys("", body, top, f"{family}/{model}")
+    settings = obj(body, "settings") or {}
+    _known_keys("settings.", settings, _settings_keys(rules), f"{family}/{model}")
+    if rules.items:
+        items = _contents(body, rules, model)
+        prompt = items.get("prompt", [{}])[0].get("text") or ""
+    else:
+        items = {}
+        prompt = text(body, "prompt", rules.prompt_max, required=True) or ""
+    return _settings(settings, rules, model, items, prompt)
+
+
+def _settings(
+    settings: dict[str, Any], rules: NewModel, model: str, items: dict[str, list[dict[str, Any]]], prompt: str
+) -> NewSpec:
+    resolution = choice(settings, "resolution", rules.resolutions, "720p", where="settings.") or "720p"
+    audio = ""
+    if rules.audio:
+        audio = choice(settings, "audio", rules.audio, rules.audio_default, where="settings.") or ""
+    aspect = "16:9"
+    if rules.aspect_ratio:
+        aspect = choice(settings, "aspect_ratio", ASPECT_RATIOS, where="settings.") or ""
+        first_or_video = any(k in items for k in ("first_frame", "feature_video", "base_video"))
+        if not aspect and rules.aspect_required and not first_or_video:
+            raise invalid(
+                "settings.aspect_ratio is required when there is no first_frame and no reference video"
+            )
+        aspect = aspect or "16:9"
+    multi_shot = settings.get("multi_shot")
+    if multi_shot is not None and not isinstance(multi_shot, bool):
+        raise invalid("settings.multi_shot must be a boolean")
+    seconds = _duration(settings, rules, model, items)
+    if rules.orientation:
+        orientation = choice(settings, "character_orientation", ("image", "video"), where="settings.")
+        if orientation is None:
+            raise invalid("settings.character_orientation is required (image or video)")
+        if "element" in items and orientation != "video":
+            raise invalid("settings.character_orientation must be video when an element is given")
+    both_frames = "first_frame" in items and "last_frame" in items
+    if rules.native_needs_1080p and audio == "native" and resolution != "1080p":
+        raise invalid(f"settings.audio native with {model} needs settings.resolution 1080p")
+    if rules.first_last_needs_1080p and both_frames and resolution != "1080p":
+        raise invalid(f"first_frame and last_frame together with {model} need settings.resolution 1080p")
+    if "voice" in items and audio == "off":
+        raise invalid("contents: a voice item needs settings.audio other than off")
+    if rules.omni:
+        _omni(items, audio, multi_shot)
+    return NewSpec(seconds, resolution, aspect, rules.always_sound or audio in ("native", "original"), prompt)
+
+
+def _duration(
+    settings: dict[str, Any], rules: NewModel, model: str, items: dict[str, list[dict[str, Any]]]
+) -> float:
+    if not rules.durations:
+        return MOTION_SECONDS
+    value = settings.get("duration")
+    if value is None:
+        return 5.0
+    allowed = rules.durations
+    alone = "first_frame" in items and not set(items) - {"first_frame", "prompt"}
+    if rules.first_alone_five_ten and alone:
+        allowed = FIVE_TEN
+    wanted = " or ".join(map(str, allowed)) if len(allowed) < 3 else f"{allowed[0]} to {allowed[-1]}"
+    if isinstance(value, bool) or not isinstance(value, int) or value not in allowed:
+        raise invalid(f"settings.duration must be an integer {wanted} for {model} (got {value!r})")
+    return float(value)
+
+
+def _omni(items: dict[str, list[dict[str, Any]]], audio: str | None, multi_shot: bool | None) -> None:
+    videos = len(items.get("feature_video", [])) + len(items.get("base_video", []))
+    if videos > 1:
+        raise invalid("contents: at most one feature_video or base_video")
+    images = len(items.get("refer_image", []))
+    limit = 4 if videos else 7
+    if images > limit:
+        with_video = "with" if videos else "without"
+        raise invalid(f"contents: at most {limit} refer_image items {with_video} a video")
+    if "feature_video" in items and audio != "off":
+        raise invalid("settings.audio must be off with a feature_video")
+    if "base_video" in items:
+        if "first_frame" in items or "last_frame" in items:
+            raise invalid("contents: base_video cannot be combined with first_frame or last_frame")
+        if multi_shot:
+            raise invalid("settings.multi_shot must be false with a base_video")
+        if audio == "native":
+            raise invalid("settings.audio cannot be native with a base_video")
+
+
+_ITEM_FIELDS = {
+    "prompt": {"type", "text"},
+    "first_frame": {"type", "url", "id"},
+    "last_frame": {"type", "url", "id"},
+    "refer_image": {"type", "url", "id"},
+    "feature_video": {"type", "url", "id"},
+    "base_video": {"type", "url", "id"},
+    "element": {"type", "element_id", "id"},
+    "voice": {"type", "voice_id", "id"},
+    "image": {"type", "url"},
+    "video": {"type", "url"},
+}
+
+
+def _contents(body: dict[str, Any], rules: NewModel, model: str) -> dict[str, list[dict[str, Any]]]:
+    contents = body.get("contents")
+    if not isinstance(contents, list) or not contents:
+        raise invalid("contents is required: a non-empty array of typed items")
+    by_type: dict[str, list[dict[str, Any]]] = {}
+    ids: set[str] = set()
+    for i, item in enumerate(contents):
+        where = f"contents[{i}]."
+        if not isinstance(item, dict):
+            raise invalid(f"contents[{i}] must be an object with a type")
+        kind = choice(item, "type", rules.items, where=where)
+        if kind is None:
+            raise invalid(f"{where}type is required ({', '.join(rules.items)})")
+        _known_keys(where, item, _ITEM_FIELDS[kind], model)
+        _item(item, kind, where, rules)
+        ident = text(item, "id", 64, required=kind == "element", where=where)
+        if ident is not None:
+            if ident in ids:
+                raise invalid(f"{where}id {ident!r} is used twice; ids are unique in a task")
+            ids.add(ident)
+        by_type.setdefault(kind, []).append(item)
+    for kind in ("prompt", "first_frame", "last_frame", "image", "video"):
+        if len(by_type.get(kind, [])) > 1:
+            raise invalid(f"contents: at most one {kind} item")
+    if len(by_type.get("element", [])) > rules.max_elements:
+        raise invalid(f"contents: at most {rules.max_elements} element items for {model}")
+    if len(by_type.get("voice", [])) > rules.max_voices:
+        raise invalid(f"contents: at most {rules.max_voices} voice items for {model}")
+    if "last_frame" in by_type and "first_frame" not in by_type:
+        raise invalid("contents: a last_frame needs a first_frame (last-frame-only is not supported)")
+    if "first_frame" in rules.items and not rules.omni and "first_frame" not in by_type:
+        raise invalid(f"contents: a first_frame item is required for image-to-video {model}")
+    if rules.orientation:
+        for kind in ("image", "video"):
+            if kind not in by_type:
+                raise invalid(f"contents: an {kind} item is required for motion control")
+    if rules.prompt_required and "prompt" not in by_type:
+        raise invalid(f"contents: a prompt item is required for {model}")
+    return by_type
+
+
+def _item(item: dict[str, Any], kind: str, where: str, rules: NewModel) -> None:
+    if kind == "prompt":
+        text(item, "text", rules.prompt_max, required=True, where=where)
+    elif kind in ("element", "voice"):
+        text(item, f"{kind}_id", 64, required=True, where=where)
+    elif kind in ("feature_video", "base_video", "video"):
+        _url(item, "url", where, required=True)  # videos by URL only
+    else:
+        value = text(item, "url", required=True, where=where) or ""
+        if not value.startswith(("http://", "https://")):
+            _check_frame(value, where + "url")
+
+
+def _url(body: dict[str, Any], name: str, where: str, required: bool = False) -> str | None:
+    value = text(body, name, 2048, required=required, where=where)
+    if value is not None:
+        parsed = urlparse(value)
+        if parsed.scheme not in ("http", "https") or not parsed.netloc:
+            raise invalid(f"{where}{name} must be an http(s) URL")
+    return value
+
+
+def _check_frame(value: str, name: str) -> None:
+    """A raw Base64 image: jpg/jpeg/png, <= 50 MB, sides >= 300 px, ratio 1:2.5-2.5:1 (§8.3)."""
+    if value.startswith("data:"):
+        raise invalid(f"{name} must be raw Base64 without a 'data:' prefix, or an http(s) URL")
+    try:
+        data = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise invalid(f"{name} must be an http(s) URL or Base64 image data") from None
+    if len(data) > MAX_FRAME_BYTES:
+        raise invalid(f"{name} is {len(data)} bytes; at most 50 MB is allowed")
+    try:
+        width, height = image_size(data)
+    except ImageProblem as problem:
+        raise invalid(f"{name} {problem}") from None
+    if min(width, height) < 300:
+        raise invalid(f"{name} is {width}x{height} px; each side must be at least 300 px")
+    if not 1 / 2.5 <= width / height <= 2.5:
+        raise invalid(f"{name} is {width}x{height} px; the aspect ratio must be between 1:2.5 and 2.5:1")

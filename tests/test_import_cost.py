@@ -21,6 +21,8 @@ DEFERRED = (
     "airflow_provider_kling.api.audio",
     "airflow_provider_kling.api.tasks",
     "airflow_provider_kling.api.video",
+    "airflow_provider_kling.api.new_video",
+    "airflow_provider_kling.api.new_video_items",
     "airflow_provider_kling.hooks.kling",
     "airflow_provider_kling.execution.polling",
     "airflow.triggers.base",
@@ -32,6 +34,7 @@ DEFERRED = (
     [
         "airflow_provider_kling.operators.video_to_audio",
         "airflow_provider_kling.operators.video",
+        "airflow_provider_kling.operators.new_video",
         "airflow_provider_kling.operators.text_to_audio",
         "airflow_provider_kling.sensors.kling",
     ],

@@ -52,7 +52,8 @@ class KlingSubmitTaskOperator(BaseOperator):
         warning and submits without the check.
     """
 
-    task_kind: ClassVar[str]
+    # Not a ClassVar: an operator that routes by model (operators/video.py) sets it per task at execute.
+    task_kind: str
     request_fields: ClassVar[tuple[str, ...]]
 
     template_fields: Sequence[str] = ("external_task_id", "callback_url")
@@ -107,10 +108,14 @@ class KlingSubmitTaskOperator(BaseOperator):
                     f"Invalid {type(self).__name__}: {name}: must be a positive number of seconds, "
                     f"got {value!r}"
                 )
-        fields = {name: getattr(self, name) for name in self.request_fields}
+        fields = self.request_arguments()
         return get_kind(self.task_kind).request_model.build(
             **fields, external_task_id=self.external_task_id, callback_url=self.callback_url
         )
+
+    def request_arguments(self) -> dict[str, Any]:
+        """The request model's fields from the (rendered) operator attributes."""
+        return {name: getattr(self, name) for name in self.request_fields}
 
     # ------------------------------------------------------------------ execute
 

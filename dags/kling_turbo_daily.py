@@ -7,8 +7,9 @@
 2. **publish** — copies the MP4 to `destination` before Kling deletes it (30 days) and updates
    the `kling_published` asset (see `kling_omni_edit`, which edits or extends a published clip).
 
-The wait runs on the triggerer (`deferrable=True`). The new design accepts an **API key only**:
-the `kling_default` connection needs its API key set, not an access key + secret key. Against
+Paused when first loaded: unpause it to start the daily runs. The wait runs on the triggerer
+(`deferrable=True`). The new design accepts an **API key only**: the `kling_default`
+connection needs its API key set, not an access key + secret key. Against
 the local emulator (`kling-emulator`) it runs end to end without a Kling account.
 """
 
@@ -32,6 +33,8 @@ MIN_REMAINING_UNITS = 20
     schedule="@daily",
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
+    # A paid job every day: it starts only once you unpause it, whatever the Airflow default.
+    is_paused_upon_creation=True,
     doc_md=__doc__,
     tags=["kling", "example", "kling-3.0-turbo"],
     params={

@@ -86,3 +86,10 @@ def test_omni_edit_edits_or_extends_a_published_clip(
         expected = {"audio": "off", "multi_shot": False, "duration": 6}
     assert omni.request["settings"] == expected
     assert [p.name for p in destination.glob("*.mp4")] == [f"{omni.video_ids[0]}.mp4"]
+
+
+def test_turbo_daily_waits_to_be_unpaused(airflow_db: Path) -> None:
+    """A paid daily job: it must not start on its own where DAGs are unpaused at creation (demo stack)."""
+    dag = load_dag(airflow_db, "kling_turbo_daily")
+    assert dag.is_paused_upon_creation is True
+    assert dag.timetable.summary == "@daily"

@@ -117,12 +117,15 @@ async def create(emulator: KlingEmulator, request: web.Request, family: str, own
 
 
 def _ids(request: web.Request) -> tuple[str, list[str]]:
-    given = {k: request.query.get(k, "").strip() for k in ("task_ids", "external_task_ids")}
-    present = [k for k, v in given.items() if v]
+    given = {
+        name: list(dict.fromkeys(i.strip() for i in request.query.get(name, "").split(",") if i.strip()))
+        for name in ("task_ids", "external_task_ids")
+    }
+    present = [name for name, ids in given.items() if ids]
     if len(present) != 1:
         raise invalid("Exactly one of task_ids or external_task_ids is required (comma-separated ids)")
     name = present[0]
-    wanted = list(dict.fromkeys(i.strip() for i in given[name].split(",") if i.strip()))
+    wanted = given[name]
     if len(wanted) > MAX_BATCH:
         raise invalid(f"{name} has {len(wanted)} ids; at most {MAX_BATCH} are allowed in one query")
     return name, wanted

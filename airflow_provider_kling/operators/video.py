@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow_provider_kling.api.designs import (
     LEGACY_ONLY_ARGUMENTS,
     NEW_KIND_OF,
+    Design,
     design_of,
     is_given,
     misplaced_arguments,
@@ -15,6 +16,9 @@ from airflow_provider_kling.api.designs import (
 from airflow_provider_kling.exceptions import KlingValidationError
 from airflow_provider_kling.operators.base import KlingSubmitTaskOperator
 from airflow_provider_kling.operators.new_video import MotionControlOperator, OmniVideoOperator
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
 
 __all__ = ["ImageToVideoOperator", "MotionControlOperator", "OmniVideoOperator", "TextToVideoOperator"]
 
@@ -108,8 +112,7 @@ class _KlingVideoOperator(KlingSubmitTaskOperator):
 
     def build_request(self) -> Any:
         """Pick the design from the rendered ``model_name``, refuse arguments it lacks, validate."""
-        design = design_of(self.model_name if isinstance(self.model_name, str) else None)
-        self.task_kind = NEW_KIND_OF[self.legacy_kind] if design == "new" else self.legacy_kind
+        design = self._route()
         given = {name: getattr(self, name, None) for name in (*self.request_fields, *_NEW_SETTINGS)}
         problems = misplaced_arguments(design, self.model_name, given)
         if design == "new":
@@ -123,6 +126,16 @@ class _KlingVideoOperator(KlingSubmitTaskOperator):
         if problems:
             raise KlingValidationError(f"Invalid {type(self).__name__}: " + "; ".join(problems))
         return super().build_request()
+
+    def _route(self) -> Design:
+        """Set ``task_kind`` from the (rendered) model name; returns the design."""
+        design = design_of(self.model_name if isinstance(self.model_name, str) else None)
+        self.task_kind = NEW_KIND_OF[self.legacy_kind] if design == "new" else self.legacy_kind
+        return design
+
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
+        self._route()  # a resumed task is a new instance: its logs name the kind it waited on
+        return super().execute_complete(context, event)
 
     def request_arguments(self) -> dict[str, Any]:
         if self.task_kind == self.legacy_kind:

@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import io
+import json
+import threading
 import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import av
+import jwt
 import pytest
 import requests
 
 from kling_emulator.server import EmulatorServer
-from kling_emulator.state import DEFAULT_API_KEY
+from kling_emulator.state import DEFAULT_ACCESS_KEY, DEFAULT_API_KEY, DEFAULT_SECRET_KEY
 from tests.conftest import load_fixture
 from tests.emulator.test_emulator_contract import png, refused
 
@@ -51,16 +58,15 @@ def finished(server: EmulatorServer, task_id: str) -> dict[str, Any]:
 def media_streams(url: str) -> dict[str, Any]:
     """Stream type -> (duration s, width, height) as PyAV decodes the file behind ``url``."""
     body = requests.get(url, timeout=30).content
+    info: dict[str, Any] = {}
+    container: Any
     with av.open(io.BytesIO(body)) as container:
-        info = {
-            s.type: (
-                float(s.duration * s.time_base),
-                getattr(s.codec_context, "width", None),
-                getattr(s.codec_context, "height", None),
-            )
-            for s in container.streams
-        }
-        assert sum(1 for _ in container.decode(*container.streams)) > 0
+        stream: Any
+        for stream in container.streams:
+            context: Any = stream.codec_context
+            sizes = (context.width, context.height) if stream.type == "video" else (None, None)
+            info[stream.type] = (float(stream.duration * stream.time_base), *sizes)
+        assert next(iter(container.decode(*container.streams)), None) is not None  # it decodes
     return info
 
 
@@ -371,3 +377,349 @@ def test_an_external_task_id_is_unique_per_account_across_both_designs(emulator:
         post(emulator, "/v1/videos/text2video", {"prompt": "x", "external_task_id": "once"}), "already exists"
     )
     assert len(emulator.emulator.store.tasks) == 1
+
+
+# ---------------------------------------------------------------------------- GET /tasks
+
+
+def test_get_tasks_answers_a_batch_by_ids_or_external_ids_and_leaves_unknown_ids_out(
+    emulator: EmulatorServer,
+) -> None:
+    a = create(emulator, "/text-to-video/kling-2.6", {**t2v(), "options": {"external_task_id": "ext-a"}})
+    b = create(
+        emulator, "/image-to-video/kling-3.0", {**i2v(FIRST), "options": {"external_task_id": "ext-b"}}
+    )
+    legacy = post(emulator, "/v1/videos/text2video", {"prompt": "x", "external_task_id": "ext-legacy"})
+    legacy_id = legacy.json()["data"]["task_id"]
+    answer = tasks(emulator, f"task_ids={b['id']},nope,{a['id']},{legacy_id}").json()
+    assert answer["code"] == 0
+    assert [t["id"] for t in answer["data"]] == [b["id"], a["id"]]
+    by_external = tasks(emulator, "external_task_ids=ext-a,ext-b,ext-legacy,unknown").json()["data"]
+    assert [(t["id"], t["external_id"]) for t in by_external] == [(a["id"], "ext-a"), (b["id"], "ext-b")]
+    assert tasks(emulator, "task_ids=999").json()["data"] == []
+
+
+def test_get_tasks_shows_only_the_callers_own_tasks(emulator: EmulatorServer) -> None:
+    emulator.config.api_keys = {DEFAULT_API_KEY, "other-key"}
+    mine = create(emulator, "/text-to-video/kling-2.6", {**t2v(), "options": {"external_task_id": "same"}})
+    other = {"Authorization": "Bearer other-key"}
+    theirs = post(
+        emulator, "/text-to-video/kling-2.6", {**t2v(), "options": {"external_task_id": "same"}}, other
+    )
+    assert theirs.status_code == 200  # external ids are unique per account, not globally
+    answer = tasks(emulator, f"task_ids={mine['id']},{theirs.json()['data']['id']}").json()["data"]
+    assert [t["id"] for t in answer] == [mine["id"]]
+
+
+@pytest.mark.parametrize("query", ["", "task_ids=", "task_ids=1&external_task_ids=x", "task_ids=,,"])
+def test_get_tasks_needs_exactly_one_of_the_two_id_lists(emulator: EmulatorServer, query: str) -> None:
+    refused(tasks(emulator, query), "task_ids", "external_task_ids")
+
+
+def test_get_tasks_caps_a_batch_at_500_ids(emulator: EmulatorServer) -> None:
+    assert tasks(emulator, "task_ids=" + ",".join(str(i) for i in range(500))).json()["code"] == 0
+    refused(tasks(emulator, "task_ids=" + ",".join(str(i) for i in range(501))), "task_ids", "at most 500")
+
+
+# ---------------------------------------------------------------------------- POST /tasks
+
+
+def list_page(server: EmulatorServer, body: dict[str, Any]) -> dict[str, Any]:
+    response = post(server, "/tasks", body)
+    assert response.status_code == 200, response.text
+    data: dict[str, Any] = response.json()["data"]
+    return data
+
+
+def test_post_tasks_pages_newest_first_by_cursor(emulator: EmulatorServer) -> None:
+    made = [create(emulator, "/text-to-video/kling-3.0", t2v())["id"] for _ in range(5)]
+    post(emulator, "/v1/videos/text2video", {"prompt": "legacy tasks are not listed"})
+    first = list_page(emulator, {"limit": 2})
+    assert set(first) == {"result", "count", "next_cursor", "has_more"}
+    assert first["count"] == 5 and first["has_more"] is True
+    seen = [t["id"] for t in first["result"]]
+    cursor = first["next_cursor"]
+    create(emulator, "/text-to-video/kling-3.0", t2v())  # made after the first page: not in this listing
+    while cursor:
+        page = list_page(emulator, {"cursor": cursor, "limit": 2, "start_time": 0, "end_time": 1})
+        seen += [t["id"] for t in page["result"]]
+        cursor = page["next_cursor"]
+        assert page["has_more"] is bool(cursor)
+    assert seen == made[::-1]
+    assert {"outputs", "billing", "status"} <= set(first["result"][0])
+
+
+def test_post_tasks_takes_times_as_integers_or_numeric_strings(emulator: EmulatorServer) -> None:
+    task = create(emulator, "/text-to-video/kling-3.0", t2v())
+    at = task["create_time"]
+    for start, end in ((at, at + 1), (str(at), str(at + 1))):
+        assert [t["id"] for t in list_page(emulator, {"start_time": start, "end_time": end})["result"]] == [
+            task["id"]
+        ]
+    assert list_page(emulator, {"start_time": at + 1, "end_time": at + 5})["result"] == []
+    assert list_page(emulator, {})["count"] == 1  # defaults: the last 30 days up to now
+
+
+def test_post_tasks_filters_by_status_and_product_type(emulator: EmulatorServer) -> None:
+    done = create(emulator, "/text-to-video/kling-3.0", t2v())
+    failed = create(emulator, "/text-to-video/kling-3.0", t2v("[fail]"))
+    finished(emulator, done["id"]), finished(emulator, failed["id"])
+
+    def ids(*filters: dict[str, Any]) -> list[str]:
+        return [t["id"] for t in list_page(emulator, {"filters": list(filters)})["result"]]
+
+    assert ids({"key": "status", "values": ["succeeded"]}) == [done["id"]]
+    assert ids({"key": "status", "values": ["failed", "processing"]}) == [failed["id"]]
+    assert ids({"key": "status", "values": ["submitted", "processing"]}) == []
+    assert ids({"key": "product_type", "values": ["video"]}) == [failed["id"], done["id"]]
+    assert ids({"key": "product_type", "values": ["image", "try_on"]}) == []
+    assert ids({"key": "product_type", "values": ["video"]}, {"key": "status", "values": ["failed"]}) == [
+        failed["id"]
+    ]
+
+
+@pytest.mark.parametrize(
+    ("body", "words"),
+    [
+        ({"limit": 501}, ["limit", "1 to 500"]),
+        ({"limit": 0}, ["limit"]),
+        ({"start_time": "yesterday"}, ["start_time", "milliseconds"]),
+        ({"end_time": True}, ["end_time"]),
+        ({"start_time": 10, "end_time": 5}, ["start_time must be before end_time"]),
+        ({"cursor": "not-a-cursor"}, ["cursor is invalid"]),
+        ({"filters": [{"key": "model", "values": ["x"]}]}, ["filters[0].key"]),
+        ({"filters": [{"key": "status", "values": ["succeed"]}]}, ["filters[0].values", "succeeded"]),
+        ({"filters": {"status": "failed"}}, ["filters must be an array"]),
+    ],
+)
+def test_post_tasks_refuses_bad_parameters_naming_them(
+    emulator: EmulatorServer, body: dict[str, Any], words: list[str]
+) -> None:
+    refused(post(emulator, "/tasks", body), *words)
+
+
+# ---------------------------------------------------------------------------- auth
+
+
+def legacy_jwt(now: float | None = None) -> str:
+    now = time.time() if now is None else now
+    claims = {"iss": DEFAULT_ACCESS_KEY, "exp": int(now) + 1800, "nbf": int(now) - 5}
+    return jwt.encode(claims, DEFAULT_SECRET_KEY, algorithm="HS256")
+
+
+@pytest.mark.parametrize("expired", [False, True], ids=["fresh", "expired"])
+def test_a_jwt_is_refused_on_every_new_design_route_with_the_api_key_only_message(
+    emulator: EmulatorServer, expired: bool
+) -> None:
+    token = legacy_jwt(time.time() - 3600 if expired else None)
+    headers = {"Authorization": f"Bearer {token}"}
+    calls = [
+        requests.post(emulator.url + "/text-to-video/kling-3.0", json=t2v(), headers=headers, timeout=10),
+        requests.get(emulator.url + "/tasks?task_ids=1", headers=headers, timeout=10),
+        requests.post(emulator.url + "/tasks", json={}, headers=headers, timeout=10),
+    ]
+    for response in calls:
+        message = refused(response, "API keys only", code=1002)
+        assert token not in message and DEFAULT_SECRET_KEY not in message
+    assert not emulator.emulator.store.tasks
+    # The same JWT still works on the legacy design.
+    legacy = requests.post(
+        emulator.url + "/v1/videos/text2video", json={"prompt": "x"}, headers=headers, timeout=10
+    )
+    assert legacy.json()["code"] == (1004 if expired else 0)
+
+
+def test_no_or_an_unknown_key_gets_the_usual_auth_errors(emulator: EmulatorServer) -> None:
+    refused(post(emulator, "/text-to-video/kling-3.0", t2v(), {"Authorization": ""}), code=1001)
+    refused(post(emulator, "/text-to-video/kling-3.0", t2v(), {"Authorization": "Bearer wrong"}), code=1002)
+
+
+# ---------------------------------------------------------------------------- concurrency and billing
+
+
+def test_both_designs_share_one_parallel_task_limit(emulator: EmulatorServer) -> None:
+    emulator.config.max_concurrent_tasks = 2
+    emulator.config.submitted_seconds = 0.6
+    assert post(emulator, "/v1/videos/text2video", {"prompt": "legacy"}).json()["code"] == 0
+    create(emulator, "/text-to-video/kling-3.0-turbo", t2v())
+    refused(post(emulator, "/image-to-video/kling-3.0", i2v(FIRST)), "over resource pack limit", code=1303)
+    refused(post(emulator, "/v1/videos/text2video", {"prompt": "legacy"}), code=1303)
+    time.sleep(0.6 + emulator.config.processing_seconds + 0.1)  # both ended: their slots are free
+    create(emulator, "/image-to-video/kling-3.0", i2v(FIRST))
+    assert emulator.emulator.stats.limit_refusals[1303] == 2 and emulator.emulator.stats.peak_running == 2
+
+
+def remaining_units(server: EmulatorServer) -> float:
+    now = int(time.time() * 1000)
+    answer = requests.get(
+        f"{server.url}/account/costs?start_time={now - 1000}&end_time={now}", headers=AUTH, timeout=10
+    ).json()
+    return float(answer["data"]["resource_pack_subscribe_infos"][0]["remaining_quantity"])
+
+
+def test_a_succeeded_task_draws_its_billed_units_from_the_resource_pack(emulator: EmulatorServer) -> None:
+    before = remaining_units(emulator)
+    task = finished(
+        emulator, create(emulator, "/text-to-video/kling-3.0", t2v(duration=10, resolution="1080p"))["id"]
+    )
+    [charge] = task["billing"]
+    assert charge == {"charge_type": "unit", "amount": "16", "package_type": "video"}  # 1.6 units/s at 1080p
+    assert remaining_units(emulator) == pytest.approx(before - 16)
+    finished(emulator, create(emulator, "/text-to-video/kling-3.0", t2v("[fail]"))["id"])
+    assert remaining_units(emulator) == pytest.approx(before - 16)  # a failed task costs nothing
+
+
+def test_an_empty_resource_pack_refuses_new_design_creates_with_1102(emulator: EmulatorServer) -> None:
+    emulator.config.patch(
+        {"resource_packs": [{"name": "Trial", "total_quantity": 4, "remaining_quantity": 0}]}
+    )
+    refused(post(emulator, "/text-to-video/kling-3.0", t2v()), code=1102)
+
+
+# ---------------------------------------------------------------------------- callbacks
+
+
+class Receiver(ThreadingHTTPServer):
+    """Records each callback's raw body and headers."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[bytes, dict[str, str]]] = []
+        super().__init__(("127.0.0.1", 0), _Handler)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}/kling-callback"
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: Receiver
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        self.server.calls.append((body, {k.lower(): v for k, v in self.headers.items()}))
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    server = Receiver()
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def callbacks_of(server: EmulatorServer, receiver: Receiver, body: dict[str, Any]) -> list[Any]:
+    create(server, "/text-to-video/kling-2.6", body)
+    for _ in range(100):
+        if len(receiver.calls) >= 2:
+            break
+        time.sleep(0.05)
+    time.sleep(0.2)  # a third, unwanted callback would arrive now
+    return receiver.calls
+
+
+def expected_signature(secret: str, headers: dict[str, str], body: bytes) -> str:
+    """Standard Webhooks, computed here on its own: base64 HMAC-SHA256 of ``id.timestamp.body``."""
+    key = base64.b64decode(secret.removeprefix("whsec_"))
+    signed = f"{headers['webhook-id']}.{headers['webhook-timestamp']}.".encode() + body
+    return "v1," + base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
+
+
+def test_new_design_callbacks_carry_the_new_task_object_on_every_change_signed(
+    emulator: EmulatorServer, receiver: Receiver
+) -> None:
+    emulator.config.webhook_secret = SECRET  # callback_format stays "legacy": it is for the /v1 paths
+    options = {"callback_url": receiver.url, "external_task_id": "cb-new"}
+    calls = callbacks_of(emulator, receiver, {**t2v(), "options": options})
+    fixture = load_fixture("callback-new.json")
+    bodies = [json.loads(raw) for raw, _ in calls]
+    assert [b["status"] for b in bodies] == ["processing", "succeeded"]
+    assert set(bodies[1]) == set(fixture) and bodies[1]["external_id"] == "cb-new"
+    assert bodies[0]["outputs"] == [] and bodies[1]["outputs"][0]["type"] == "video"
+    assert bodies[1]["billing"] == [{"charge_type": "unit", "amount": "4", "package_type": "video"}]
+    ids = set()
+    for raw, headers in calls:
+        assert headers["webhook-signature"] == expected_signature(SECRET, headers, raw)
+        assert abs(int(headers["webhook-timestamp"]) - time.time()) < 300
+        ids.add(headers["webhook-id"])
+    assert len(ids) == 2  # unique per request
+
+
+def test_without_a_secret_callbacks_are_unsigned(emulator: EmulatorServer, receiver: Receiver) -> None:
+    calls = callbacks_of(emulator, receiver, {**t2v("[fail]"), "options": {"callback_url": receiver.url}})
+    assert [json.loads(raw)["status"] for raw, _ in calls] == ["processing", "failed"]
+    assert not any(h.startswith("webhook-") for _, headers in calls for h in headers)
+
+
+# ---------------------------------------------------------------------------- media
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "seconds", "size", "sound"),
+    [
+        ("/text-to-video/kling-3.0-turbo", t2v(), 5.0, (128, 72), True),  # turbo: always with sound
+        (
+            "/image-to-video/kling-3.0-turbo",
+            i2v(FIRST, resolution="1080p", duration=3),
+            3.0,
+            (192, 108),
+            True,
+        ),
+        (
+            "/text-to-video/kling-2.6",
+            t2v(audio="native", resolution="1080p", aspect_ratio="9:16"),
+            5.0,
+            (108, 192),
+            True,
+        ),
+        ("/text-to-video/kling-2.5-turbo", t2v(aspect_ratio="1:1", duration=10), 10.0, (72, 72), False),
+        ("/text-to-video/kling-3.0", t2v(resolution="4k", duration=4), 4.0, (384, 216), False),
+        ("/motion-control/kling-2.6", i2v(*MOTION, character_orientation="video"), 5.0, (128, 72), True),
+    ],
+)
+def test_the_result_is_an_mp4_of_the_asked_length_size_and_sound(
+    emulator: EmulatorServer,
+    path: str,
+    body: dict[str, Any],
+    seconds: float,
+    size: tuple[int, int],
+    sound: bool,
+) -> None:
+    """Frames are the real size / 10 (720p 16:9 -> 128x72); native/original audio and 3.0 Turbo: AAC."""
+    task = finished(emulator, create(emulator, path, body)["id"])
+    streams = media_streams(task["outputs"][0]["url"])
+    assert set(streams) == ({"video", "audio"} if sound else {"video"})
+    duration, width, height = streams["video"]
+    assert duration == pytest.approx(seconds, abs=0.05) and (width, height) == size
+    if sound:
+        assert streams["audio"][0] == pytest.approx(seconds, abs=0.1)
+
+
+def test_the_watermarked_copy_is_served_and_nothing_before_success(emulator: EmulatorServer) -> None:
+    emulator.config.submitted_seconds = 0.5
+    body = {**t2v(), "options": {"watermark_info": {"enabled": True}}}
+    data = create(emulator, "/text-to-video/kling-2.5-turbo", body)
+    early = f"{emulator.url}/results/{data['id']}/x.mp4"
+    assert requests.get(early, timeout=10).status_code == 404
+    [video] = finished(emulator, data["id"])["outputs"]
+    assert set(media_streams(video["watermark_url"])) == {"video"}
+    assert requests.get(video["url"].replace(".mp4", ".mp3"), timeout=10).status_code == 404
+
+
+def test_a_new_design_video_can_feed_video_to_audio(emulator: EmulatorServer) -> None:
+    [video] = finished(emulator, create(emulator, "/text-to-video/kling-3.0", t2v(duration=6))["id"])[
+        "outputs"
+    ]
+    v2a = post(emulator, "/v1/audio/video-to-audio", {"video_id": video["id"]}).json()
+    assert v2a["code"] == 0, v2a
+    assert v2a["data"]["task_info"]["parent_video"] == {
+        "id": video["id"],
+        "url": video["url"],
+        "duration": "6.0",
+    }

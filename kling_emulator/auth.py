@@ -5,6 +5,7 @@ Contract: docs/kling-api.md#auth; the 1000-1004 answers are in docs/kling-api.md
 
 from __future__ import annotations
 
+import hashlib
 import warnings
 
 import jwt
@@ -27,7 +28,8 @@ def authenticate(request: web.Request, config: EmulatorConfig) -> str:
     if scheme.lower() != "bearer" or not token:
         raise KlingAPIFailure(1002, "Authorization is invalid")
     if token in config.api_keys:
-        return f"key:{token[:4]}:{hash(token)}"
+        # Stable across restarts (a state file keeps the tasks); no part of the key itself.
+        return "key:" + hashlib.sha256(token.encode()).hexdigest()[:24]
     try:
         claims = jwt.decode(token, options={"verify_signature": False})
         access_key = str(claims.get("iss", ""))

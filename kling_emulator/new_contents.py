@@ -18,7 +18,8 @@ MAX_FRAME_BYTES = 50 * 1024**2
 
 
 def known_keys(where: str, value: dict[str, Any], allowed: set[str], model: str) -> None:
-    unknown = sorted(set(value) - allowed)
+    """A key the path model does not have is a 1201 naming it; ``null`` counts as "not given"."""
+    unknown = sorted(k for k, v in value.items() if k not in allowed and v is not None)
     if unknown:
         raise invalid(
             f"{where}{unknown[0]} is not a field of {model} (allowed: {', '.join(sorted(allowed))})"

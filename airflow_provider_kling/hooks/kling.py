@@ -260,7 +260,9 @@ class KlingHook(BaseHook, NewDesignTasks):
         """One page of tasks, newest first (page_num 1..1000, page_size 1..500); legacy design only."""
         k = get_kind(task_kind)
         if k.design == "new":
-            raise KlingValidationError(f"task_kind: {k.name} (new design) has no page list; use aget_tasks")
+            raise KlingValidationError(
+                f"task_kind: {k.name} (new design) has no page list; use aget_tasks or alist_new_tasks"
+            )
         data = await self.arequest("GET", k.path, params={"pageNum": page_num, "pageSize": page_size})
         return parse_task_list(data)
 

@@ -8,13 +8,18 @@ their family; an unknown id is simply absent (docs/kling-api.md#new-design-in-de
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from urllib.parse import quote
 
 from airflow_provider_kling.api.kinds import NEW_DESIGN_TASKS_PATH, TaskKind
 from airflow_provider_kling.api.tasks import KlingTask, parse_task_list
-from airflow_provider_kling.exceptions import KlingInvalidRequestError, KlingValidationError
+from airflow_provider_kling.exceptions import (
+    KlingInvalidRequestError,
+    KlingResponseError,
+    KlingValidationError,
+)
 from airflow_provider_kling.hooks.connection import UI_FIELD_BEHAVIOUR
 
 if TYPE_CHECKING:
@@ -29,6 +34,18 @@ IdKey = Literal["task_ids", "external_task_ids"]
 # whatever the ids' length: a reseller in front of Kling must not turn a batch into a 414.
 MAX_IDS_PER_QUERY = 100
 MAX_QUERY_CHARS = 4000
+MAX_LIST_LIMIT = 500  # POST /tasks ``limit`` (docs/kling-api.md#new-design-in-detail)
+NEW_STATUSES = ("submitted", "processing", "succeeded", "failed")
+
+
+@dataclass(frozen=True)
+class NewTaskPage:
+    """One page of ``POST /tasks``: new-design tasks newest first, and where the next page starts."""
+
+    tasks: list[KlingTask]
+    count: int | None  # tasks matching the window and filters in all
+    next_cursor: str | None
+    has_more: bool
 
 
 def id_batches(ids: Iterable[str], *, key: IdKey = "task_ids") -> list[list[str]]:
@@ -136,6 +153,50 @@ class NewDesignTasks:
                 "without it (neither as task id nor as external_task_id)"
             )
         return task
+
+    async def alist_new_tasks(
+        self,
+        *,
+        limit: int = 100,
+        cursor: str | None = None,
+        statuses: Sequence[str] | None = None,
+        start_time_ms: int | None = None,
+        end_time_ms: int | None = None,
+    ) -> NewTaskPage:
+        """One page of the account's new-design tasks, every family, newest first (``POST /tasks``).
+
+        Pass the previous page's ``next_cursor`` for the next one (Kling then ignores the times;
+        default window: the last 30 days). ``statuses`` filters by the new design's spelling
+        (``succeeded``). Times go as strings of milliseconds, as most of Kling's examples send them.
+        """
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIST_LIMIT:
+            raise KlingValidationError(f"limit: must be an integer from 1 to {MAX_LIST_LIMIT}, got {limit!r}")
+        unknown = sorted(set(statuses or ()) - set(NEW_STATUSES))
+        if unknown:
+            raise KlingValidationError(f"statuses: must be among {NEW_STATUSES}, got {unknown}")
+        await self.arequire_api_key(_ANY_NEW_KIND)
+        body: dict[str, Any] = {"limit": limit}
+        if cursor:
+            body["cursor"] = cursor
+        for name, value in (("start_time", start_time_ms), ("end_time", end_time_ms)):
+            if value is not None:
+                body[name] = str(int(value))
+        if statuses:
+            body["filters"] = [{"key": "status", "values": list(statuses)}]
+        data = await self.arequest("POST", NEW_DESIGN_TASKS_PATH, body=body)
+        if not isinstance(data, dict):
+            raise KlingResponseError(f"Kling's POST {NEW_DESIGN_TASKS_PATH} answer has no object in 'data'")
+        count = data.get("count")
+        return NewTaskPage(
+            tasks=parse_task_list(data.get("result") or []),
+            count=int(count) if isinstance(count, (int, str)) and str(count).isdigit() else None,
+            next_cursor=str(data.get("next_cursor") or "") or None,
+            has_more=bool(data.get("has_more")),
+        )
+
+    def list_new_tasks(self, **kwargs: Any) -> NewTaskPage:
+        """Sync :meth:`alist_new_tasks`."""
+        return self._run_sync(lambda: self.alist_new_tasks(**kwargs))
 
     def get_tasks(self, ids: Iterable[str], *, by: IdKey | Literal["any"] = "any") -> dict[str, KlingTask]:
         """Sync :meth:`aget_tasks`."""

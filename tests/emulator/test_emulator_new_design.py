@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import av
@@ -22,6 +23,8 @@ from kling_emulator.server import EmulatorServer
 from kling_emulator.state import DEFAULT_ACCESS_KEY, DEFAULT_API_KEY, DEFAULT_SECRET_KEY
 from tests.conftest import load_fixture
 from tests.emulator.test_emulator_contract import png, refused
+from tests.emulator.test_emulator_persist import emulator as persisted_emulator
+from tests.emulator.test_emulator_persist import free_port
 
 AUTH = {"Authorization": f"Bearer {DEFAULT_API_KEY}"}
 IMAGE = "https://cdn.example/first-frame.png"
@@ -348,6 +351,10 @@ GOOD_BODIES = [
         ),
     ),
     ("/image-to-video/kling-next", i2v(FIRST, LAST, resolution="4k", aspect_ratio="1:1", duration=12)),
+    (
+        "/text-to-video/kling-2.5-turbo",
+        {**t2v(), "model_name": None, "settings": {"audio": None}},
+    ),  # null: not given
 ]
 
 
@@ -723,3 +730,31 @@ def test_a_new_design_video_can_feed_video_to_audio(emulator: EmulatorServer) ->
         "url": video["url"],
         "duration": "6.0",
     }
+
+
+# ---------------------------------------------------------------------------- restart
+
+
+def test_new_design_tasks_survive_an_emulator_restart(tmp_path: Path) -> None:
+    """An API key's account is stable across processes, so its tasks come back from the state file."""
+    port, state = free_port(), tmp_path / "state.json"
+
+    def call(url: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        response = (
+            requests.post(url + path, json=body, headers=AUTH, timeout=10)
+            if body is not None
+            else requests.get(url + path, headers=AUTH, timeout=10)
+        )
+        return response.json()
+
+    body = {**t2v(), "options": {"external_task_id": "ext-restart"}}
+    with persisted_emulator(port, state, "--processing-seconds", "30") as url:
+        task_id = call(url, "/text-to-video/kling-3.0", body)["data"]["id"]
+    with persisted_emulator(port, state, "--processing-seconds", "30") as url:
+        [again] = call(url, "/tasks?external_task_ids=ext-restart")["data"]
+        duplicate = call(url, "/text-to-video/kling-3.0", body)
+        listed = call(url, "/tasks", {})["data"]
+    assert again["id"] == task_id and again["status"] in ("submitted", "processing")
+    assert duplicate["code"] == 1201 and "already exists" in duplicate["message"]
+    assert [t["id"] for t in listed["result"]] == [task_id]
+    assert DEFAULT_API_KEY not in state.read_text()

@@ -164,3 +164,34 @@ def test_an_unknown_submit_outcome_reattaches_by_external_id_not_a_second_task(
     assert stats.by_route[CREATE_T2V] == 1  # the look-up found it: no second POST
     assert list(emulator.emulator.store.tasks) == [task.task_id]
     assert task.external_task_id == "nd-unknown-outcome"
+
+
+# ---------------------------------------------------------------------------- POST /tasks
+
+
+def test_the_cursor_list_pages_through_every_new_family_newest_first(kling_key_conn: EmulatorServer) -> None:
+    hook = KlingHook()
+    ids = submit(hook, 5, prefix="listed")
+    seen: list[str] = []
+    page = hook.list_new_tasks(limit=2)
+    assert page.count == 5 and page.has_more and page.next_cursor
+    while True:
+        seen += [t.task_id for t in page.tasks]
+        assert all(t.api_design == "new" for t in page.tasks)
+        if not page.has_more:
+            break
+        page = hook.list_new_tasks(limit=2, cursor=page.next_cursor)
+    assert seen == ids[::-1]
+    assert kling_key_conn.emulator.stats.by_route["POST /tasks"] == 3
+
+
+def test_the_cursor_list_filters_by_status_and_checks_its_arguments(kling_key_conn: EmulatorServer) -> None:
+    hook = KlingHook()
+    submit(hook, 2, prefix="filtered")
+    assert hook.list_new_tasks(statuses=["failed"]).tasks == []
+    requests_before = kling_key_conn.emulator.stats.requests
+    with pytest.raises(exc.KlingValidationError, match="limit: must be an integer from 1 to 500"):
+        hook.list_new_tasks(limit=501)
+    with pytest.raises(exc.KlingValidationError, match="statuses: must be among"):
+        hook.list_new_tasks(statuses=["succeed"])  # the legacy spelling
+    assert kling_key_conn.emulator.stats.requests == requests_before

@@ -14,7 +14,7 @@ from typing import Any
 
 from aiohttp import ClientSession, ClientTimeout, web
 
-from kling_emulator import billing, callbacks, media, new_design, new_render, probe
+from kling_emulator import billing, callbacks, media, probe
 from kling_emulator.auth import authenticate
 from kling_emulator.errors import (
     KlingAPIFailure,
@@ -22,6 +22,8 @@ from kling_emulator.errors import (
     error_response,
     unmatched_route_response,
 )
+from kling_emulator.new_design import api_key_only, new_design_routes
+from kling_emulator.new_render import is_new, new_result_file
 from kling_emulator.render import _prompts, render_task
 from kling_emulator.state import EmulatedTask, EmulatorConfig, Fault, TaskStore
 from kling_emulator.stats import Stats
@@ -67,8 +69,8 @@ class KlingEmulator:
         # No /v1 prefix (docs/kling-api.md#account-costs).
         app.router.add_get(prefix + "/account/costs", self._handler(self.account_costs, "account"))
         # New design (no /v1): creates under /{family}/{model}, GET/POST /tasks; API keys only.
-        for method, path, handler, kind in new_design.routes(self):
-            app.router.add_route(method, prefix + path, self._handler(handler, kind, new_design.api_key_only))
+        for method, path, handler, kind in new_design_routes(self):
+            app.router.add_route(method, prefix + path, self._handler(handler, kind, api_key_only))
         app.router.add_get(prefix + "/results/{task_id}/{name}", self.result_file)
         app.router.add_get(prefix + "/samples/{name}", media.sample_file)
         app.router.add_get("/_emulator/stats", self.get_stats)
@@ -290,8 +292,8 @@ class KlingEmulator:
     async def result_file(self, request: web.Request) -> web.Response:
         task = self.store.tasks.get(request.match_info["task_id"])
         name = request.match_info["name"]
-        if task is not None and new_render.is_new(task):
-            return await new_render.result_file(task, name, self.config)
+        if task is not None and is_new(task):
+            return await new_result_file(task, name, self.config)
         stem, _, ext = name.rpartition(".")
         if task is not None and media.watermarked(task.request):
             stem = stem.removesuffix(media.WATERMARK_SUFFIX)

@@ -61,7 +61,7 @@ def _is_jwt(token: str) -> bool:
     return True
 
 
-def routes(emulator: KlingEmulator) -> list[tuple[str, str, Handler, str]]:
+def new_design_routes(emulator: KlingEmulator) -> list[tuple[str, str, Handler, str]]:
     """(method, path under the prefix, handler, kind) of every new-design route."""
     found: list[tuple[str, str, Handler, str]] = [
         ("POST", f"/{family}/{{model:[A-Za-z0-9._-]+}}", functools.partial(create, emulator), family)
@@ -177,7 +177,7 @@ def _filters(body: dict[str, Any]) -> dict[str, set[str]]:
     wanted: dict[str, set[str]] = {}
     for i, item in enumerate(raw):
         key = item.get("key") if isinstance(item, dict) else None
-        if key not in allowed:
+        if not isinstance(key, str) or key not in allowed:
             raise invalid(f"filters[{i}].key must be status or product_type")
         values = item.get("values")
         if not isinstance(values, list) or not values or any(v not in allowed[key] for v in values):
@@ -197,7 +197,7 @@ def _read_cursor(cursor: Any) -> tuple[int, int, tuple[int, str]]:
             raise ValueError
         values = json.loads(base64.urlsafe_b64decode(cursor.encode()))
         return int(values["s"]), int(values["e"]), (int(values["t"]), str(values["i"]))
-    except (ValueError, KeyError, TypeError, binascii.Error, UnicodeDecodeError):
+    except (ValueError, KeyError, TypeError, OverflowError, binascii.Error, UnicodeDecodeError):
         raise invalid("cursor is invalid: pass the next_cursor of the previous answer") from None
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import weakref
 from typing import Any
 
 from aiohttp import web
@@ -34,10 +35,19 @@ def kind_for(family: str, model: str) -> str:
     return f"{KIND_PREFIX}{family}/{model}"
 
 
+# id(task) -> (weak task, spec): a poll must not re-check (and re-decode Base64 frames) every time.
+_specs: dict[int, tuple[weakref.ref[EmulatedTask], NewSpec]] = {}
+
+
 def spec(task: EmulatedTask) -> NewSpec:
-    """What the task makes, re-read from its (already checked) body."""
+    """What the task makes, read from its (already checked) body once."""
+    known = _specs.get(id(task))
+    if known is not None and known[0]() is task:
+        return known[1]
     family, _, model = task.kind.removeprefix(KIND_PREFIX).partition("/")
-    return validate_new(family, model, task.request)
+    made = validate_new(family, model, task.request)
+    _specs[id(task)] = (weakref.ref(task), made)
+    return made
 
 
 def units(task: EmulatedTask, config: EmulatorConfig) -> float:
@@ -104,7 +114,7 @@ def render_new(
     }
 
 
-async def result_file(task: EmulatedTask, name: str, config: EmulatorConfig) -> web.Response:
+async def new_result_file(task: EmulatedTask, name: str, config: EmulatorConfig) -> web.Response:
     """``GET /results/{task_id}/{video_id}[-watermark].mp4`` of a succeeded new-design task."""
     stem, _, ext = name.rpartition(".")
     if watermarked(task):

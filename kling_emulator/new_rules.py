@@ -24,6 +24,11 @@ ASPECT_RATIOS = ("16:9", "9:16", "1:1")
 # made-up but plausible fixed length.
 MOTION_SECONDS = 5.0
 MAX_EXTERNAL_ID = 128  # Kling states no maximum; the emulator's, as on the legacy paths
+# Fields of the design refused where a path model lacks them; the legacy body's fields too (a client
+# mixing the designs up). Names unknown here pass (see new_contents.known_keys).
+SETTINGS_KEYS = {"resolution", "audio", "duration", "aspect_ratio", "multi_shot", "character_orientation"}
+LEGACY_KEYS = {"model_name", "callback_url", "external_task_id", "watermark_info", "negative_prompt", "mode"}
+TOP_KEYS = {"prompt", "contents", "settings", "options", *SETTINGS_KEYS, *LEGACY_KEYS, "sound", "image"}
 
 
 @dataclass(frozen=True)
@@ -31,7 +36,6 @@ class NewModel:
     """What one path model accepts (§8.2); ``None``/empty means "no such field"."""
 
     prompt_max: int = 2500
-    prompt_required: bool = False
     items: tuple[str, ...] = ()  # contents[] item types; () = the body has a top-level ``prompt``
     audio: tuple[str, ...] = ()
     audio_default: str = "off"
@@ -50,25 +54,22 @@ class NewModel:
     first_alone_five_ten: bool = False  # O1: a first frame alone => 5 or 10 s
 
 
-_T2V_26 = NewModel(audio=("native", "off"), aspect_ratio=True, native_needs_1080p=True, prompt_required=True)
+_T2V_26 = NewModel(audio=("native", "off"), aspect_ratio=True, native_needs_1080p=True)
 _I2V = ("prompt", "first_frame", "last_frame")
 _OMNI_ITEMS = ("prompt", "first_frame", "last_frame", "refer_image", "feature_video", "base_video", "element")
 MODELS: dict[str, dict[str, NewModel]] = {
     "text-to-video": {
-        "kling-2.5-turbo": NewModel(aspect_ratio=True, prompt_required=True),
+        "kling-2.5-turbo": NewModel(aspect_ratio=True),
         "kling-2.6": _T2V_26,
         "kling-3.0": NewModel(
             prompt_max=3072,
-            prompt_required=True,
             audio=("native", "off"),
             resolutions=RESOLUTIONS,
             durations=FIFTEEN,
             aspect_ratio=True,
             multi_shot=True,
         ),
-        "kling-3.0-turbo": NewModel(
-            prompt_max=3072, prompt_required=True, durations=FIFTEEN, aspect_ratio=True, always_sound=True
-        ),
+        "kling-3.0-turbo": NewModel(prompt_max=3072, durations=FIFTEEN, aspect_ratio=True, always_sound=True),
     },
     "image-to-video": {
         "kling-2.5-turbo": NewModel(items=_I2V, first_last_needs_1080p=True),
@@ -93,7 +94,6 @@ MODELS: dict[str, dict[str, NewModel]] = {
     "omni-video": {
         "kling-3.0-omni": NewModel(
             prompt_max=3072,
-            prompt_required=True,
             items=_OMNI_ITEMS,
             audio=("native", "original", "off"),
             resolutions=RESOLUTIONS,
@@ -106,7 +106,6 @@ MODELS: dict[str, dict[str, NewModel]] = {
         ),
         "kling-o1": NewModel(
             prompt_max=3072,
-            prompt_required=True,
             items=_OMNI_ITEMS,
             audio=("original", "off"),
             durations=tuple(range(3, 11)),
@@ -134,11 +133,11 @@ MODELS: dict[str, dict[str, NewModel]] = {
         ),
     },
 }
-# A path model under a known family that the table does not know: the family's widest rules.
+# A path model under a known family that the table does not know: the union of the family's rows
+# (every value some documented model takes), none of the per-model couplings.
 GENERIC: dict[str, NewModel] = {
     "text-to-video": NewModel(
         prompt_max=3072,
-        prompt_required=True,
         audio=("native", "off"),
         resolutions=RESOLUTIONS,
         durations=FIFTEEN,
@@ -151,14 +150,12 @@ GENERIC: dict[str, NewModel] = {
         audio=("native", "off"),
         resolutions=RESOLUTIONS,
         durations=FIFTEEN,
-        aspect_ratio=True,
         multi_shot=True,
         max_elements=3,
         max_voices=2,
     ),
     "omni-video": NewModel(
         prompt_max=3072,
-        prompt_required=True,
         items=_OMNI_ITEMS,
         audio=("native", "original", "off"),
         resolutions=RESOLUTIONS,
@@ -172,7 +169,6 @@ GENERIC: dict[str, NewModel] = {
         items=("prompt", "image", "video", "element"),
         audio=("original", "off"),
         audio_default="original",
-        resolutions=RESOLUTIONS,
         durations=(),
         orientation=True,
         max_elements=1,
@@ -212,7 +208,6 @@ def _settings_keys(rules: NewModel) -> set[str]:
 def check_options(body: dict[str, Any], model: str) -> tuple[str, str | None]:
     """``options{callback_url, external_task_id, watermark_info{enabled}}``: (external id, callback url)."""
     options = obj(body, "options") or {}
-    known_keys("options.", options, {"callback_url", "external_task_id", "watermark_info"}, model)
     external = text(options, "external_task_id", MAX_EXTERNAL_ID, where="options.") or ""
     callback = http_url(options, "callback_url", "options.")
     watermark = obj(options, "watermark_info")
@@ -227,9 +222,9 @@ def validate_new(family: str, model: str, body: dict[str, Any]) -> NewSpec:
     """Check a create body for ``/{family}/{model}``; what the task will make."""
     rules = model_rules(family, model)
     top = {"settings", "options", "prompt" if not rules.items else "contents"}
-    known_keys("", body, top, f"{family}/{model}")
+    known_keys("", body, top, f"{family}/{model}", TOP_KEYS)
     settings = obj(body, "settings") or {}
-    known_keys("settings.", settings, _settings_keys(rules), f"{family}/{model}")
+    known_keys("settings.", settings, _settings_keys(rules), f"{family}/{model}", SETTINGS_KEYS)
     if rules.items:
         items = contents(body, rules, model)
         prompt = items.get("prompt", [{}])[0].get("text") or ""

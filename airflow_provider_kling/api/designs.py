@@ -1,6 +1,6 @@
 """Which Kling API design a video model speaks: one table, read by the request models and operators.
 
-Kling's rule (docs/kling-api.md#two-api-designs): a model in the path is the new design, a
+Kling's rule (docs/kling-api.md#api-designs): a model in the path is the new design, a
 ``model_name`` body value the legacy one. Pure Python (no pydantic): operators read it at execute
 time, and their modules stay cheap to import.
 """
@@ -12,14 +12,15 @@ from typing import Literal
 
 Design = Literal["legacy", "new"]
 
-# Family (the new-design task kind) -> path models the contract lists (KLING_API.md §8.1).
+# Family (the new-design task kind) -> path models the contract lists (docs/kling-api.md#new-design).
 NEW_DESIGN_MODELS: dict[str, tuple[str, ...]] = {
     "text-to-video": ("kling-2.5-turbo", "kling-2.6", "kling-3.0", "kling-3.0-turbo"),
     "image-to-video": ("kling-2.5-turbo", "kling-2.6", "kling-3.0", "kling-3.0-turbo"),
     "omni-video": ("kling-3.0-omni", "kling-o1"),
     "motion-control": ("kling-2.6", "kling-3.0"),
 }
-# Legacy model names are ``kling-v...`` (kling-v1, kling-v2-6, kling-v3, ...): KLING_API.md §2.3.
+# Legacy model names are ``kling-v...`` (kling-v1, kling-v2-6, kling-v3, ...):
+# docs/kling-api.md#video-requests.
 LEGACY_PREFIX = "kling-v"
 # A name in neither list that looks like a path model (kling-3.5, kling-4.0-turbo) is the new design.
 _PATH_STYLE = re.compile(r"^kling-\d+\.\d+")
@@ -59,7 +60,8 @@ def path_model_problem(model_name: str) -> str | None:
     return "must be one path segment (letters, digits, '.', '_', '-'), it goes into the URL path"
 
 
-# Operator arguments only one design has (KLING_API.md §2.3 vs §8.2), with what to use instead.
+# Operator arguments only one design has, with what to use instead
+# (docs/kling-api.md#video-requests vs docs/kling-api.md#new-design).
 LEGACY_ONLY_ARGUMENTS: dict[str, str] = {
     "mode": "use resolution (720p, 1080p, 4k)",
     "negative_prompt": "write what to avoid in the prompt",

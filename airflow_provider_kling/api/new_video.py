@@ -1,6 +1,6 @@
 """Request models of Kling's new-design video endpoints: text/image-to-video, omni video, motion control.
 
-Bodies follow KLING_API.md §8.2/§8.3: ``prompt`` or ``contents[]``, ``settings{}``, ``options{}``.
+Bodies follow docs/kling-api.md#new-design: ``prompt`` or ``contents[]``, ``settings{}``, ``options{}``.
 ``to_payload()`` writes the model as ``model_name`` and the two ids at the top level, as every
 payload of this provider does; ``TaskKind.submit_route`` moves them into the path and ``options{}``.
 Settings the user did not give are not sent: Kling applies its defaults. Per-model rules live in

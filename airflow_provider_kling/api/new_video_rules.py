@@ -1,4 +1,4 @@
-"""What each new-design video path model accepts (KLING_API.md §8.2), one row per family and model.
+"""What each new-design video path model accepts (docs/kling-api.md#new-design), one row per family and model.
 
 A path model not listed gets its family's generic row: every value some listed model of the
 family accepts (Kling decides on the rest), so a model newer than this provider works at once.

@@ -42,7 +42,7 @@ _VIDEO_FIELDS = (
 )
 _IMAGE_FIELDS = ("image", "image_tail", "static_mask", "dynamic_masks")
 _NEW_SETTINGS = ("resolution", "audio", "extra_settings")
-# New-design request field -> operator attribute, both families (KLING_API.md §8.2).
+# New-design request field -> operator attribute, both families (docs/kling-api.md#new-design).
 _NEW_SHARED = {
     "prompt": "prompt",
     "model_name": "model_name",

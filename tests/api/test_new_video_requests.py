@@ -1,7 +1,8 @@
-"""New-design request models: every §8.2/§8.3 rule per path model, the payload, the design routing.
+"""New-design request models: every rule per path model, the payload, the design routing.
 
-Contract: KLING_API.md §0, §2.5, §8. Every refusal names the field and the rule; every rule
-has an accepted neighbour, so a rule that refused everything would fail here too.
+Contract: docs/kling-api.md#api-designs and docs/kling-api.md#new-design. Every refusal names the
+field and the rule; every rule has an accepted neighbour, so a rule that refused everything would
+fail here too.
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ def refused(build: Any, match: str, **fields: Any) -> str:
     return str(info.value)
 
 
-# ---------------------------------------------------------------------------- routing (§0, §8.1)
+# ---------------------------------------------------------------------------- routing
 
 
 @pytest.mark.parametrize(

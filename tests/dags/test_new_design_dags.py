@@ -92,4 +92,4 @@ def test_turbo_daily_waits_to_be_unpaused(airflow_db: Path) -> None:
     """A paid daily job: it must not start on its own where DAGs are unpaused at creation (demo stack)."""
     dag = load_dag(airflow_db, "kling_turbo_daily")
     assert dag.is_paused_upon_creation is True
-    assert dag.timetable.summary == "@daily"
+    assert dag.timetable.expression == "0 0 * * *"  # @daily

@@ -18,10 +18,13 @@ import av
 import jwt
 import pytest
 import requests
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+from kling_emulator.errors import HTTP_STATUS_FOR_CODE
 from kling_emulator.server import EmulatorServer
-from kling_emulator.state import DEFAULT_ACCESS_KEY, DEFAULT_API_KEY, DEFAULT_SECRET_KEY
-from tests.conftest import load_fixture
+from kling_emulator.state import DEFAULT_ACCESS_KEY, DEFAULT_API_KEY, DEFAULT_SECRET_KEY, Fault
+from tests.conftest import fast_config, load_fixture
 from tests.emulator.test_emulator_contract import png, refused
 from tests.emulator.test_emulator_persist import emulator as persisted_emulator
 from tests.emulator.test_emulator_persist import free_port
@@ -183,6 +186,13 @@ BAD_BODIES = [
     ("/text-to-video/kling-3.0-turbo", t2v(multi_shot=True), ["settings.multi_shot", "not a field"]),
     ("/text-to-video/kling-3.0", t2v(multi_shot="yes"), ["settings.multi_shot", "boolean"]),
     ("/text-to-video/kling-3.0", {**t2v(), "model_name": "kling-3.0"}, ["model_name", "not a field"]),
+    (
+        "/text-to-video/kling-3.0",
+        {**t2v(), "callback_url": "https://x.example/cb"},
+        ["callback_url", "options"],
+    ),
+    ("/text-to-video/kling-3.0", {**t2v(), "duration": 5}, ["duration", "not a field"]),
+    ("/image-to-video/kling-3.0", i2v({**FIRST, "text": "a prompt"}), ["contents[0].text", "not a field"]),
     ("/text-to-video/kling-3.0", {**t2v(), "options": {"external_task_id": 5}}, ["options.external_task_id"]),
     ("/text-to-video/kling-3.0", {**t2v(), "options": {"callback_url": "ftp://x"}}, ["options.callback_url"]),
     (
@@ -241,7 +251,6 @@ BAD_BODIES = [
         ["contents[0].type", "must be one of"],
     ),
     ("/omni-video/kling-3.0-omni", i2v(PROMPT), ["settings.aspect_ratio is required"]),
-    ("/omni-video/kling-3.0-omni", i2v(REFER, aspect_ratio="1:1"), ["prompt item is required"]),
     (
         "/omni-video/kling-3.0-omni",
         i2v(PROMPT, {"type": "base_video", "url": VIDEO}, FIRST),
@@ -307,6 +316,15 @@ BAD_BODIES = [
         i2v(*MOTION, character_orientation="face"),
         ["settings.character_orientation"],
     ),
+    # A path model the emulator does not know: its family's widest documented values, no more.
+    ("/text-to-video/kling-next", t2v(duration=16), ["settings.duration", "3 to 15"]),
+    ("/image-to-video/kling-next", i2v(FIRST, aspect_ratio="1:1"), ["settings.aspect_ratio", "not a field"]),
+    (
+        "/motion-control/kling-next",
+        i2v(*MOTION, character_orientation="video", resolution="4k"),
+        ["resolution"],
+    ),
+    ("/omni-video/kling-next", i2v(PROMPT, audio="loud"), ["settings.audio", "native, original, off"]),
 ]
 
 
@@ -334,6 +352,7 @@ GOOD_BODIES = [
         ),
     ),
     ("/omni-video/kling-3.0-omni", i2v(PROMPT, FIRST)),  # a first frame: no aspect_ratio needed
+    ("/omni-video/kling-3.0-omni", i2v(REFER, aspect_ratio="1:1")),  # no prompt: the contract asks none
     ("/omni-video/kling-3.0-omni", i2v(PROMPT, {"type": "base_video", "url": VIDEO}, audio="original")),
     (
         "/omni-video/kling-3.0-omni",
@@ -350,7 +369,7 @@ GOOD_BODIES = [
             resolution="1080p",
         ),
     ),
-    ("/image-to-video/kling-next", i2v(FIRST, LAST, resolution="4k", aspect_ratio="1:1", duration=12)),
+    ("/image-to-video/kling-next", i2v(FIRST, LAST, resolution="4k", duration=12)),
     (
         "/text-to-video/kling-2.5-turbo",
         {**t2v(), "model_name": None, "settings": {"audio": None}},
@@ -364,6 +383,17 @@ def test_a_body_within_the_rules_is_accepted(
 ) -> None:
     response = post(emulator, path, body)
     assert response.status_code == 200 and response.json()["code"] == 0, response.text
+
+
+def test_names_the_emulator_does_not_know_pass_as_on_the_legacy_paths(emulator: EmulatorServer) -> None:
+    """Forward compatibility: Kling adds fields and the provider forwards newer ones (extra_settings)."""
+    body = {
+        "contents": [{**FIRST, "weight": 0.5}],
+        "settings": {"camera_motion": "dolly", "duration": 5},
+        "options": {"priority": "high"},
+        "future_field": {"x": 1},
+    }
+    assert post(emulator, "/image-to-video/kling-2.6", body).json()["code"] == 0
 
 
 def test_an_unknown_family_is_1203_and_a_bad_json_body_1200(emulator: EmulatorServer) -> None:
@@ -495,6 +525,11 @@ def test_post_tasks_filters_by_status_and_product_type(emulator: EmulatorServer)
         ({"start_time": 10, "end_time": 5}, ["start_time must be before end_time"]),
         ({"cursor": "not-a-cursor"}, ["cursor is invalid"]),
         ({"filters": [{"key": "model", "values": ["x"]}]}, ["filters[0].key"]),
+        ({"filters": [{"key": ["status"], "values": ["failed"]}]}, ["filters[0].key"]),
+        (
+            {"cursor": base64.urlsafe_b64encode(b'{"s": 1e999, "e": 1, "t": 1, "i": "1"}').decode()},
+            ["cursor"],
+        ),
         ({"filters": [{"key": "status", "values": ["succeed"]}]}, ["filters[0].values", "succeeded"]),
         ({"filters": {"status": "failed"}}, ["filters must be an array"]),
     ],
@@ -732,6 +767,105 @@ def test_a_new_design_video_can_feed_video_to_audio(emulator: EmulatorServer) ->
     }
 
 
+# ---------------------------------------------------------------------------- fuzz
+
+scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-5, 20),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.sampled_from(["", "5", "native", "original", "off", "720p", "1080p", "4k", "16:9", "image", "video"]),
+    st.sampled_from(["first_frame", "last_frame", "prompt", "refer_image", "base_video", "feature_video"]),
+    st.sampled_from(
+        ["element", "voice", IMAGE, VIDEO, "data:x", "%%", "status", "product_type", "succeeded"]
+    ),
+    st.text(max_size=8),
+)
+values = st.recursive(
+    scalars,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=5),
+        st.dictionaries(
+            st.sampled_from(
+                ["type", "url", "text", "id", "element_id", "voice_id", "enabled", "key", "values"]
+            ),
+            inner,
+            max_size=4,
+        ),
+    ),
+    max_leaves=12,
+)
+FUZZ_VALID = {
+    "/text-to-video/kling-3.0": {"prompt": "p"},
+    "/image-to-video/kling-2.6": {"contents": [FIRST]},
+    "/omni-video/kling-3.0-omni": {"contents": [PROMPT], "settings": {"aspect_ratio": "1:1"}},
+    "/motion-control/kling-3.0": {"contents": list(MOTION), "settings": {"character_orientation": "image"}},
+}
+PLACES = [
+    "prompt",
+    "contents",
+    "contents+",
+    "settings",
+    "options",
+    *(f"settings.{k}" for k in ("audio", "duration", "resolution", "aspect_ratio", "multi_shot")),
+    "settings.character_orientation",
+    *(f"options.{k}" for k in ("external_task_id", "callback_url", "watermark_info")),
+]
+FUZZ = settings(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture], database=None)
+
+
+def changed(body: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    body = json.loads(json.dumps(body))
+    for place, value in changes.items():
+        parent, _, name = place.rpartition(".")
+        if place == "contents+":
+            if isinstance(body.get("contents"), list):
+                body["contents"].append(value)
+        elif not parent:
+            body[name] = value
+        elif isinstance(body.setdefault(parent, {}), dict):
+            body[parent][name] = value
+    return body
+
+
+def named_answer(response: requests.Response, codes: tuple[int, ...]) -> dict[str, Any]:
+    answer: dict[str, Any] = response.json()
+    assert answer["code"] in codes, answer
+    if answer["code"]:
+        assert response.status_code == HTTP_STATUS_FOR_CODE[answer["code"]] and answer["message"]
+    return answer
+
+
+@pytest.fixture(scope="module")
+def fuzz_server() -> Iterator[EmulatorServer]:
+    with EmulatorServer(fast_config()) as server:
+        yield server
+
+
+@pytest.mark.parametrize("path", FUZZ_VALID)
+@settings(FUZZ, max_examples=120)
+@given(changes=st.dictionaries(st.sampled_from(PLACES), values, max_size=3))
+def test_any_create_body_gets_a_task_or_a_named_refusal(
+    fuzz_server: EmulatorServer, path: str, changes: dict[str, Any]
+) -> None:
+    data = json.dumps(changed(FUZZ_VALID[path], changes))  # NaN and Infinity go out as Python writes them
+    response = requests.post(fuzz_server.url + path, data=data, headers=AUTH, timeout=10)
+    if named_answer(response, (0, 1201))["code"] == 0:
+        assert response.json()["data"]["status"] == "submitted"
+
+
+@settings(FUZZ, max_examples=120)
+@given(
+    body=st.dictionaries(st.sampled_from(["start_time", "end_time", "cursor", "limit", "filters"]), values)
+)
+def test_any_list_body_gets_a_page_or_a_named_refusal(
+    fuzz_server: EmulatorServer, body: dict[str, Any]
+) -> None:
+    response = requests.post(fuzz_server.url + "/tasks", data=json.dumps(body), headers=AUTH, timeout=10)
+    if named_answer(response, (0, 1201))["code"] == 0:
+        assert set(response.json()["data"]) == {"result", "count", "next_cursor", "has_more"}
+
+
 # ---------------------------------------------------------------------------- restart
 
 
@@ -758,3 +892,16 @@ def test_new_design_tasks_survive_an_emulator_restart(tmp_path: Path) -> None:
     assert duplicate["code"] == 1201 and "already exists" in duplicate["message"]
     assert [t["id"] for t in listed["result"]] == [task_id]
     assert DEFAULT_API_KEY not in state.read_text()
+
+
+def test_a_create_answered_with_an_error_after_the_fact_is_found_by_its_external_id(
+    emulator: EmulatorServer,
+) -> None:
+    """Fault injection works on the new paths too: what the at-most-once machinery must cope with."""
+    emulator.config.inject(Fault("error", code=5000, method="POST", after=True))
+    body = {**t2v(), "options": {"external_task_id": "maybe"}}
+    refused(post(emulator, "/text-to-video/kling-3.0", body), code=5000)
+    [task] = tasks(emulator, "external_task_ids=maybe").json()["data"]
+    assert task["external_id"] == "maybe"
+    refused(post(emulator, "/text-to-video/kling-3.0", body), "already exists")
+    assert emulator.emulator.stats.by_route["POST /text-to-video/{model}"] == 2

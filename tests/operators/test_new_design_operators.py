@@ -2,7 +2,7 @@
 
 The design follows the RENDERED model name; arguments the chosen design lacks fail before any
 request; each family's body reaches its ``/{family}/{model}`` path; the XCom result has the
-keys of a legacy one (KLING_API.md §0, §8).
+keys of a legacy one (docs/kling-api.md#api-designs, #new-design).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 The new design has no per-family query path: ``GET /tasks?task_ids=a,b`` (or
 ``external_task_ids=``) answers ``data[]`` with the tasks Kling knows among the ids, whatever
-their family; an unknown id is simply absent (docs/kling-api.md#new-design-in-detail). AK/SK
+their family; an unknown id is simply absent (docs/kling-api.md#new-design). AK/SK
 (JWT) auth is refused by the new design, so a JWT connection fails here before anything is sent.
 """
 
@@ -36,7 +36,7 @@ IdKey = Literal["task_ids", "external_task_ids"]
 # whatever the ids' length: a reseller in front of Kling must not turn a batch into a 414.
 MAX_IDS_PER_QUERY = 100
 MAX_QUERY_CHARS = 4000
-MAX_LIST_LIMIT = 500  # POST /tasks ``limit`` (docs/kling-api.md#new-design-in-detail)
+MAX_LIST_LIMIT = 500  # POST /tasks ``limit`` (docs/kling-api.md#new-design)
 NEW_STATUSES = ("submitted", "processing", "succeeded", "failed")
 
 

@@ -39,6 +39,7 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": [
                     "airflow_provider_kling.operators.video_to_audio",
                     "airflow_provider_kling.operators.video",
+                    "airflow_provider_kling.operators.new_video",
                     "airflow_provider_kling.operators.text_to_audio",
                     "airflow_provider_kling.operators.speech",
                     "airflow_provider_kling.operators.publish",

@@ -55,6 +55,15 @@ UI_FIELD_BEHAVIOUR: dict[str, Any] = {
 }
 
 
+def legacy_ui_field_behaviour() -> dict[str, Any]:
+    """``UI_FIELD_BEHAVIOUR`` as Airflow 3.1's ``get_ui_field_behaviour`` returns it (fresh copies)."""
+    return {
+        "hidden_fields": list(UI_FIELD_BEHAVIOUR["hidden-fields"]),
+        "relabeling": dict(UI_FIELD_BEHAVIOUR["relabeling"]),
+        "placeholders": dict(UI_FIELD_BEHAVIOUR["placeholders"]),
+    }
+
+
 # Field name -> (label, description, JSON schema): what the Airflow 3 connection form renders.
 # Optional fields allow null, or the form would show them as required.
 CONN_FIELDS: dict[str, dict[str, Any]] = {

@@ -90,6 +90,11 @@ def test_a_path_model_is_one_safe_path_segment(model: str) -> None:
     assert "URL path" in message
 
 
+@pytest.mark.parametrize("build", [t2v, i2v, omni, motion])
+def test_a_legacy_name_is_refused_on_a_new_design_path(build: Any) -> None:
+    refused(build, "model_name: 'kling-v3-omni' is a legacy-design name", model_name="kling-v3-omni")
+
+
 def test_misplaced_arguments_name_the_field_and_the_design_that_has_it() -> None:
     (new,) = misplaced_arguments("new", "kling-3.0", {"mode": "pro", "resolution": "1080p"})
     assert new.startswith("mode: only the legacy design") and "kling-3.0 uses the new design" in new

@@ -115,15 +115,19 @@ def test_turbo_body_on_the_wire(kling_key_conn: EmulatorServer) -> None:
 
 
 def test_extra_settings_and_extra_body_reach_the_wire(kling_key_conn: EmulatorServer) -> None:
-    """The emulator knows no newer fields: its refusal shows where each one was sent."""
-    for extra, where in (
-        ({"extra_settings": {"future_knob": 1}}, "settings.future_knob"),
-        ({"extra_body": {"future_top": 1}}, "future_top"),
-    ):
-        op = TextToVideoOperator(task_id="t2v", prompt="a kite", model_name="kling-3.0", **extra, **fast())
-        with pytest.raises(Exception, match=f"{where} is not a field of text-to-video/kling-3.0"):
-            run(op)
-    assert kling_key_conn.emulator.store.tasks == {}
+    op = TextToVideoOperator(
+        task_id="t2v",
+        prompt="a kite",
+        model_name="kling-3.0",
+        duration=6,
+        extra_settings='{"future_knob": 1}',  # rendered JSON
+        extra_body={"future_top": {"a": 1}},
+        **fast(),
+    )
+    body = sent(kling_key_conn, run(op))
+    assert body["settings"] == {"future_knob": 1, "duration": 6}  # merged into settings{}
+    assert body["future_top"] == {"a": 1}  # at the top, next to the provider's keys
+    assert body["prompt"] == "a kite"
 
 
 # ---------------------------------------------------------------------------- design mismatches

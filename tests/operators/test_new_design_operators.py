@@ -262,6 +262,23 @@ def test_image_to_video_maps_image_and_image_tail_to_frames(kling_key_conn: Emul
     assert result["api_design"] == "new" and result["videos"][0]["duration"] == "6.0"
 
 
+def test_image_to_video_errors_name_the_operator_arguments(kling_key_conn: EmulatorServer) -> None:
+    def error_of(**arguments: Any) -> str:
+        op = ImageToVideoOperator(task_id="i2v", model_name="kling-3.0", **arguments, **fast())
+        with pytest.raises(KlingValidationError) as error:
+            run(op)
+        return str(error.value)
+
+    text = error_of(image_tail=LAST)
+    assert "image (first_frame): image-to-video needs a first frame" in text
+    assert "image_tail (last_frame): needs a first_frame" in text
+    # The new design needs an id per element (the prompt's @id).
+    assert "element_list (elements).0.id: Field required" in error_of(
+        image=IMG, element_list=[{"element_id": "e"}]
+    )
+    assert kling_key_conn.emulator.stats.requests == 0
+
+
 def test_image_to_video_legacy_model_keeps_image_and_string_duration(kling_key_conn: EmulatorServer) -> None:
     result = run(
         ImageToVideoOperator(task_id="i2v", image=IMG, model_name="kling-v2-6", duration=5, **fast())

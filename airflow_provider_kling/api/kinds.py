@@ -25,7 +25,7 @@ class TaskKind:
     request_model_name: str | None
     request_module: str = "airflow_provider_kling.api.audio"
     # "legacy": POST/GET under ``path``, model in the body; "new": model in the path, options{}
-    # in the body, tasks read back through GET /tasks (docs/kling-api.md#two-api-designs).
+    # in the body, tasks read back through GET /tasks (docs/kling-api.md#api-designs).
     design: Literal["legacy", "new"] = "legacy"
 
     @property
@@ -74,7 +74,7 @@ IMAGE_TO_VIDEO = TaskKind("image2video", "/v1/videos/image2video", "ImageToVideo
 TEXT_TO_AUDIO = TaskKind("text-to-audio", "/v1/audio/text-to-audio", "TextToAudioRequest")
 
 
-# New design (docs/kling-api.md#two-api-designs): the model goes in the path, tasks are read back
+# New design (docs/kling-api.md#api-designs): the model goes in the path, tasks are read back
 # through GET /tasks whatever their family. Names are the path families, legacy names stay as they are.
 _NEW_VIDEO_REQUESTS = "airflow_provider_kling.api.new_video"
 NEW_TEXT_TO_VIDEO = TaskKind(

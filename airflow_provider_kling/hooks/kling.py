@@ -300,7 +300,7 @@ class KlingHook(BaseHook, NewDesignTasks):
                 raise  # refused before anything was created: plain retry
             except KlingInvalidRequestError:
                 # A duplicate external_task_id means an earlier attempt (or Airflow try) landed.
-                existing = await self.afind_task(k, external_id)
+                existing = await self.afind_by_external_id(k, external_id)
                 if existing is None:
                     raise
                 self.log.info(
@@ -309,7 +309,7 @@ class KlingHook(BaseHook, NewDesignTasks):
                 return existing
             except KlingError as exc:
                 if exc.transient:  # the POST may have created the task: look before resending
-                    existing = await self.afind_task(k, external_id)
+                    existing = await self.afind_by_external_id(k, external_id)
                     if existing is not None:
                         self.log.info(
                             "Submit outcome was unknown (%s) but Kling has task %s; not submitting again",

@@ -2,7 +2,7 @@
 
 The new design has no per-family query path: ``GET /tasks?task_ids=a,b`` (or
 ``external_task_ids=``) answers ``data[]`` with the tasks Kling knows among the ids, whatever
-their family; an unknown id is simply absent (docs/kling-api.md#new-design-in-detail). AK/SK
+their family; an unknown id is simply absent (docs/kling-api.md#new-design). AK/SK
 (JWT) auth is refused by the new design, so a JWT connection fails here before anything is sent.
 """
 
@@ -13,12 +13,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from urllib.parse import quote
 
-from airflow_provider_kling.api.kinds import NEW_DESIGN_TASKS_PATH, TaskKind
+from airflow_provider_kling.api.kinds import NEW_DESIGN_TASKS_PATH, TaskKind, get_kind
 from airflow_provider_kling.api.tasks import KlingTask, parse_task_list
 from airflow_provider_kling.exceptions import (
+    KlingAPIError,
     KlingInvalidRequestError,
     KlingResponseError,
     KlingValidationError,
+    is_not_found,
 )
 from airflow_provider_kling.hooks.connection import UI_FIELD_BEHAVIOUR
 
@@ -34,7 +36,7 @@ IdKey = Literal["task_ids", "external_task_ids"]
 # whatever the ids' length: a reseller in front of Kling must not turn a batch into a 414.
 MAX_IDS_PER_QUERY = 100
 MAX_QUERY_CHARS = 4000
-MAX_LIST_LIMIT = 500  # POST /tasks ``limit`` (docs/kling-api.md#new-design-in-detail)
+MAX_LIST_LIMIT = 500  # POST /tasks ``limit`` (docs/kling-api.md#new-design)
 NEW_STATUSES = ("submitted", "processing", "succeeded", "failed")
 
 
@@ -94,6 +96,8 @@ class NewDesignTasks:
 
         def _run_sync(self, make: Callable[[], Awaitable[T]]) -> T: ...
 
+        async def afind_task(self, task_kind: str | TaskKind, ident: str) -> KlingTask | None: ...
+
     async def arequire_api_key(self, kind: TaskKind) -> None:
         """Refuse, before anything is sent, a JWT connection for a new-design kind."""
         if kind.design == "new":
@@ -143,6 +147,27 @@ class NewDesignTasks:
             if task is not None:
                 return task
         return None
+
+    async def afind_by_external_id(self, task_kind: str | TaskKind, external_id: str) -> KlingTask | None:
+        """The task submitted under ``external_id``, else ``None``: the look-up before a (re)submit.
+
+        Legacy design: :meth:`afind_task` (its query takes either id). New design: one
+        ``GET /tasks?external_task_ids=``, no second call trying the id as a Kling task id.
+        """
+        kind = get_kind(task_kind)
+        if kind.design != "new":
+            return await self.afind_task(kind, external_id)
+        await self.arequire_api_key(kind)
+        try:
+            return (await self.aget_tasks([external_id], by="external_task_ids")).get(str(external_id))
+        except KlingAPIError as exc:
+            if is_not_found(exc):  # a server that refuses an unknown id instead of leaving it out
+                return None
+            raise
+
+    def find_by_external_id(self, task_kind: str | TaskKind, external_id: str) -> KlingTask | None:
+        """Sync :meth:`afind_by_external_id`."""
+        return self._run_sync(lambda: self.afind_by_external_id(task_kind, external_id))
 
     async def aget_new_task(self, kind: TaskKind, ident: str) -> KlingTask:
         """Like :meth:`afind_new_task`, raising the not-found error of a legacy ``GET …/{id}``."""

@@ -296,7 +296,7 @@ class KlingSubmitTaskOperator(BaseOperator):
             remaining = check_floor(packs, floor)
         except KlingError:
             # An earlier try's task is already paid for: collect it rather than refuse.
-            existing = self.hook.find_task(self.task_kind, external_id)
+            existing = self.hook.find_by_external_id(self.task_kind, external_id)
             if existing is None or existing.task_status.value == "failed":
                 raise
             self.log.warning("Below the budget floor, but re-attaching to Kling task %s", existing.task_id)

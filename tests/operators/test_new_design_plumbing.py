@@ -76,6 +76,14 @@ def test_below_the_floor_a_retry_reattaches_to_its_paid_new_design_task(
     assert kling_key_conn.emulator.stats.submits == 1
 
 
+def test_a_first_submit_looks_its_external_id_up_once_then_posts(kling_key_conn: EmulatorServer) -> None:
+    result = turbo(wait_for_completion=False).execute({"ti": RecordingTI()})
+    stats = kling_key_conn.emulator.stats
+    # One GET /tasks?external_task_ids= (an id this Airflow task derived is never a Kling task id).
+    assert (stats.by_route[TASKS], stats.by_route[CREATE]) == (1, 1)
+    assert result["status"] == "submitted" and result["external_task_id"].startswith("airflow-")
+
+
 def test_retries_reattach_blocking_and_deferred_never_a_second_paid_task(
     kling_key_conn: EmulatorServer,
 ) -> None:

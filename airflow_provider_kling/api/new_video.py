@@ -14,7 +14,12 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, BeforeValidator, Field, field_validator, model_validator
 
-from airflow_provider_kling.api.designs import DEFAULT_MOTION_MODEL, DEFAULT_OMNI_MODEL, path_model_problem
+from airflow_provider_kling.api.designs import (
+    DEFAULT_MOTION_MODEL,
+    DEFAULT_OMNI_MODEL,
+    LEGACY_PREFIX,
+    path_model_problem,
+)
 from airflow_provider_kling.api.new_video_items import (
     Frame,
     FrameArg,
@@ -74,6 +79,11 @@ class _NewVideoRequest(ForwardCompatibleRequest):
         problem = path_model_problem(value)
         if problem:
             raise ValueError(problem)
+        if value.startswith(LEGACY_PREFIX):
+            raise ValueError(
+                f"{value!r} is a legacy-design name (model_name in the body); the new design "
+                "names its models like kling-3.0, kling-3.0-omni, kling-o1 (in the path)"
+            )
         return value
 
     @property

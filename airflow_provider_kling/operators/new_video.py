@@ -34,8 +34,8 @@ class OmniVideoOperator(KlingSubmitTaskOperator):
     ``{"url": ..., "id": "x"}`` can be named ``@x`` in the prompt.
 
     :param prompt: What to make or change, <= 3072 characters (templated).
-    :param model_name: ``kling-3.0-omni`` (default) or ``kling-o1`` (templated); other names get
-        the generic rules (Kling decides).
+    :param model_name: ``kling-3.0-omni`` (default) or ``kling-o1`` (templated); other path-style
+        names get the generic rules (Kling decides); legacy ``kling-v...`` names are refused.
     :param first_frame: First frame image (templated).
     :param last_frame: Last frame image; needs a first frame (templated).
     :param reference_images: List of images (URLs, Base64 or ``{"url", "id"}``): at most 7, or 4

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -125,7 +126,20 @@ class _KlingVideoOperator(KlingSubmitTaskOperator):
             ]
         if problems:
             raise KlingValidationError(f"Invalid {type(self).__name__}: " + "; ".join(problems))
-        return super().build_request()
+        if design == "legacy":
+            return super().build_request()
+        try:
+            return super().build_request()
+        except KlingValidationError as error:  # name the operator's arguments, not the body's items
+            raise KlingValidationError(self._argument_names(str(error))) from None
+
+    def _argument_names(self, message: str) -> str:
+        """``first_frame: ...`` -> ``image (first_frame): ...`` where the argument has another name."""
+        renamed = {field: attr for field, attr in self.new_fields.items() if field != attr}
+        if not renamed:
+            return message
+        pattern = re.compile(r"(?<=: |; )(" + "|".join(map(re.escape, renamed)) + r")(?=[.:])")
+        return pattern.sub(lambda m: f"{renamed[m.group(1)]} ({m.group(1)})", message)
 
     def _route(self) -> Design:
         """Set ``task_kind`` from the (rendered) model name; returns the design."""

@@ -90,6 +90,11 @@ def test_a_path_model_is_one_safe_path_segment(model: str) -> None:
     assert "URL path" in message
 
 
+@pytest.mark.parametrize("build", [t2v, i2v, omni, motion])
+def test_a_legacy_name_is_refused_on_a_new_design_path(build: Any) -> None:
+    refused(build, "model_name: 'kling-v3-omni' is a legacy-design name", model_name="kling-v3-omni")
+
+
 def test_misplaced_arguments_name_the_field_and_the_design_that_has_it() -> None:
     (new,) = misplaced_arguments("new", "kling-3.0", {"mode": "pro", "resolution": "1080p"})
     assert new.startswith("mode: only the legacy design") and "kling-3.0 uses the new design" in new
@@ -522,3 +527,33 @@ def test_motion_element_is_kling_3_0_only_and_follows_the_video() -> None:
 
 def test_motion_video_is_a_url() -> None:
     refused(motion, "video.url: a video is sent as an http\\(s\\) URL only", video="AAAA")
+
+
+def test_a_base64_frame_decodes_to_at_most_50_mb() -> None:
+    limit = 50 * 1024**2
+    ok = "A" * (limit * 4 // 3)  # decodes to exactly 50 MB
+    assert i2v(first_frame=ok)["contents"][0]["url"] is not None
+    refused(i2v, "first_frame.url: a Base64 image must decode to at most 50 MB", first_frame=ok + "AAAA")
+
+
+@pytest.mark.parametrize(
+    ("build", "model"),
+    [(i2v, "kling-3.5"), (omni, "kling-3.5-omni"), (motion, "kling-3.5")],
+)
+def test_unknown_path_models_of_every_family_pass_with_the_generic_rules(build: Any, model: str) -> None:
+    extra = {"aspect_ratio": "16:9"} if build is omni else {}
+    payload = build(model_name=model, resolution="1080p", **extra)
+    assert payload["model_name"] == model and payload["settings"]["resolution"] == "1080p"
+    if build is not motion:
+        assert build(model_name=model, resolution="4k", **extra)["settings"]["resolution"] == "4k"
+
+
+def test_generic_motion_rules_still_refuse_what_no_motion_model_takes() -> None:
+    message = refused(
+        motion,
+        "resolution: kling-3.5 \\(not in this provider's table",
+        model_name="kling-3.5",
+        resolution="4k",
+    )
+    assert "motion-control's generic rules" in message
+    refused(motion, "duration: kling-3.5 .* has no duration", model_name="kling-3.5", duration=5)

@@ -115,15 +115,19 @@ def test_turbo_body_on_the_wire(kling_key_conn: EmulatorServer) -> None:
 
 
 def test_extra_settings_and_extra_body_reach_the_wire(kling_key_conn: EmulatorServer) -> None:
-    """The emulator knows no newer fields: its refusal shows where each one was sent."""
-    for extra, where in (
-        ({"extra_settings": {"future_knob": 1}}, "settings.future_knob"),
-        ({"extra_body": {"future_top": 1}}, "future_top"),
-    ):
-        op = TextToVideoOperator(task_id="t2v", prompt="a kite", model_name="kling-3.0", **extra, **fast())
-        with pytest.raises(Exception, match=f"{where} is not a field of text-to-video/kling-3.0"):
-            run(op)
-    assert kling_key_conn.emulator.store.tasks == {}
+    op = TextToVideoOperator(
+        task_id="t2v",
+        prompt="a kite",
+        model_name="kling-3.0",
+        duration=6,
+        extra_settings='{"future_knob": 1}',  # rendered JSON
+        extra_body={"future_top": {"a": 1}},
+        **fast(),
+    )
+    body = sent(kling_key_conn, run(op))
+    assert body["settings"] == {"future_knob": 1, "duration": 6}  # merged into settings{}
+    assert body["future_top"] == {"a": 1}  # at the top, next to the provider's keys
+    assert body["prompt"] == "a kite"
 
 
 # ---------------------------------------------------------------------------- design mismatches
@@ -256,6 +260,23 @@ def test_image_to_video_maps_image_and_image_tail_to_frames(kling_key_conn: Emul
         "options": {"external_task_id": result["external_task_id"]},
     }
     assert result["api_design"] == "new" and result["videos"][0]["duration"] == "6.0"
+
+
+def test_image_to_video_errors_name_the_operator_arguments(kling_key_conn: EmulatorServer) -> None:
+    def error_of(**arguments: Any) -> str:
+        op = ImageToVideoOperator(task_id="i2v", model_name="kling-3.0", **arguments, **fast())
+        with pytest.raises(KlingValidationError) as error:
+            run(op)
+        return str(error.value)
+
+    text = error_of(image_tail=LAST)
+    assert "image (first_frame): image-to-video needs a first frame" in text
+    assert "image_tail (last_frame): needs a first_frame" in text
+    # The new design needs an id per element (the prompt's @id).
+    assert "element_list (elements).0.id: Field required" in error_of(
+        image=IMG, element_list=[{"element_id": "e"}]
+    )
+    assert kling_key_conn.emulator.stats.requests == 0
 
 
 def test_image_to_video_legacy_model_keeps_image_and_string_duration(kling_key_conn: EmulatorServer) -> None:

@@ -63,6 +63,7 @@ PUBLISHED = Asset("kling_published")
 def kling_omni_edit() -> None:
     edit = "params.action == 'edit'"
     clip = '{"url": "{{ params.clip_url }}", "id": "clip"}'
+    # [START howto_operator_kling_omni_video]
     omni = OmniVideoOperator(
         task_id="omni",
         prompt="{{ params.prompt }}",
@@ -76,6 +77,7 @@ def kling_omni_edit() -> None:
         deferrable=True,
         timeout=1800,
     )
+    # [END howto_operator_kling_omni_video]
     KlingPublishOperator(
         task_id="publish",
         result=omni.output,

@@ -50,6 +50,7 @@ SAMPLE_PORTRAIT = "https://p1-kling.klingai.com/kcdn/cdn-kcdn112452/kling-qa-tes
     },
 )
 def kling_presenter() -> None:
+    # [START howto_operator_kling_text_to_speech]
     speech = TextToSpeechOperator(
         task_id="speak",
         text="{{ params.script }}",
@@ -57,6 +58,8 @@ def kling_presenter() -> None:
         voice_language="{{ params.voice_language }}",
         voice_speed="{{ params.voice_speed }}",
     )
+    # [END howto_operator_kling_text_to_speech]
+    # [START howto_operator_kling_avatar]
     presenter = AvatarOperator(
         task_id="present",
         image="{{ params.portrait }}",
@@ -66,6 +69,7 @@ def kling_presenter() -> None:
         deferrable=True,
         timeout=3600,
     )
+    # [END howto_operator_kling_avatar]
     speech >> presenter
     KlingPublishOperator(task_id="publish", result=presenter.output, destination="{{ params.destination }}")
 

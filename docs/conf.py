@@ -62,11 +62,7 @@ autodoc_default_options = {"members": True, "show-inheritance": True}
 PENDING_PAGES: dict[str, str] = {
     # page under docs/ (.md)     : the marker its literalinclude reads
     "howto/image_to_video": "howto_operator_kling_image_to_video",
-    "howto/omni_video": "howto_operator_kling_omni_video",
-    "howto/motion_control": "howto_operator_kling_motion_control",
-    "howto/text_to_speech": "howto_operator_kling_text_to_speech",
     "howto/lip_sync": "howto_operator_kling_lip_sync",
-    "howto/avatar": "howto_operator_kling_avatar",
     "howto/image_generation": "howto_operator_kling_image_generation",
     "howto/video_effects": "howto_operator_kling_video_effects",
 }

@@ -121,7 +121,7 @@ class NewDesignTasks:
         """The tasks Kling knows among ``ids``, keyed by the id asked for; unknown ids are absent.
 
         One ``GET /tasks`` per batch (``id_batches``). ``by="any"`` reads the ids as Kling task
-        ids first, then the ones not found as your ``external_task_id``s (one more batched call).
+        ids first, then the ones not found as your external task ids (one more batched call).
         """
         await self.arequire_api_key(_ANY_NEW_KIND)
         wanted = list(dict.fromkeys(str(i) for i in ids))

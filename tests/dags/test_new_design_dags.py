@@ -93,3 +93,32 @@ def test_turbo_daily_waits_to_be_unpaused(airflow_db: Path) -> None:
     dag = load_dag(airflow_db, "kling_turbo_daily")
     assert dag.is_paused_upon_creation is True
     assert dag.timetable.expression == "0 0 * * *"  # @daily
+
+
+def test_motion_control_moves_the_picture_as_the_reference_video(
+    airflow_db: Path,
+    kling_key_conn: EmulatorServer,
+    fast_polls: None,
+    tmp_path: Path,
+    trigger_runs: list[str],
+) -> None:
+    destination = tmp_path / "moved"
+    motion_video = f"{kling_key_conn.url}/samples/sample-5s.mp4"
+    image = "https://example.com/characters/presenter.png"
+    run = load_dag(airflow_db, "kling_motion_control").test(
+        run_conf={"image": image, "motion_video": motion_video, "destination": str(destination)}
+    )
+    assert run.state == "success"
+    emulator = kling_key_conn.emulator
+    [task] = emulator.store.tasks.values()
+    assert emulator.stats.by_route["POST /motion-control/{model}"] == 1
+    assert trigger_runs == [task.task_id]  # waited on the triggerer
+    assert task.request["settings"] == {
+        "character_orientation": "image",
+        "audio": "original",
+        "resolution": "1080p",
+    }
+    assert {item["type"] for item in task.request["contents"]} == {"prompt", "image", "video"}
+    [clip] = destination.glob("*.mp4")
+    assert clip.name == f"{task.video_ids[0]}.mp4"
+    assert streams(clip)["video"] > 0

@@ -14,7 +14,7 @@ from typing import Any
 
 from aiohttp import ClientSession, ClientTimeout, web
 
-from kling_emulator import billing, callbacks, media, probe
+from kling_emulator import billing, callbacks, extra_routes, media, outputs, probe
 from kling_emulator.auth import authenticate
 from kling_emulator.errors import (
     KlingAPIFailure,
@@ -64,6 +64,7 @@ class KlingEmulator:
             app.router.add_get(prefix + path, self._handler(self.list_tasks, kind))
             # The explicit pattern also matches ids with "{" or "}" (aiohttp's default does not).
             app.router.add_get(prefix + path + "/{ident:[^/]+}", self._handler(self.query, kind))
+        extra_routes.register(self, app, prefix)  # speech, lip-sync, avatar, images, effects
         # No /v1 prefix (docs/kling-api.md#account-costs).
         app.router.add_get(prefix + "/account/costs", self._handler(self.account_costs, "account"))
         app.router.add_get(prefix + "/results/{task_id}/{name}", self.result_file)
@@ -234,8 +235,11 @@ class KlingEmulator:
             return self.config.fault_rates.task_failure_message
         return None
 
-    def _admit(self, owner: str, external_id: str) -> None:
+    def _admit(self, owner: str, external_id: str, slots: int = 1) -> None:
         """Refuse a duplicate ``external_task_id`` (1201) or a task over the parallel limit (1303).
+
+        ``slots``: what the task holds (an image task ``n``; 0 for a synchronous call, which only
+        needs units left).
 
         Contract: docs/kling-api.md#endpoints (unique per account), docs/kling-api.md#concurrency,
         docs/kling-api.md#deductions (1102).
@@ -243,7 +247,7 @@ class KlingEmulator:
         if external_id and (owner, external_id) in self.store.by_external:
             raise KlingAPIFailure(1201, f"external_task_id {external_id} already exists")
         limit = self.config.max_concurrent_tasks
-        if limit is not None and self.store.running(owner, self.config) >= limit:
+        if slots and limit is not None and self.store.running(owner, self.config) + slots > limit:
             raise KlingAPIFailure(1303, "Parallel task over resource pack limit")
         if self.ledger.exhausted(self.config.resource_packs):
             raise KlingAPIFailure(1102, "Account resource pack has been depleted or expired")
@@ -288,6 +292,12 @@ class KlingEmulator:
         task = self.store.tasks.get(request.match_info["task_id"])
         name = request.match_info["name"]
         stem, _, ext = name.rpartition(".")
+        if task is not None and task.files:  # speech, lip-sync, avatar, image and effect results
+            spec = outputs.file_spec(task.files, name, media.watermarked(task.request))
+            if spec is None or task.status(self.config) != "succeed":
+                raise web.HTTPNotFound()
+            data = await asyncio.get_running_loop().run_in_executor(None, outputs.render, spec)
+            return web.Response(body=data, content_type=outputs.CONTENT_TYPES[ext])
         if task is not None and media.watermarked(task.request):
             stem = stem.removesuffix(media.WATERMARK_SUFFIX)
         if (

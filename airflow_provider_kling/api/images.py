@@ -19,7 +19,7 @@ from airflow_provider_kling.api.requests import (
     RuleViolations,
     parse_rendered_json,
 )
-from airflow_provider_kling.api.video import Element, WatermarkInfo
+from airflow_provider_kling.api.video import WatermarkInfo
 
 IMAGE_GENERATION_MODEL = "kling-v3"  # the 2026-09 EN default (§12.1)
 OMNI_IMAGE_MODEL = "kling-image-o1"  # §12.2
@@ -54,6 +54,12 @@ class ListImage(_Strict):
         return checked
 
 
+class ImageElement(_Strict):
+    """An element id: a long (§12.1 ``element_list[{element_id}]``)."""
+
+    element_id: Annotated[int, Field(ge=0)]
+
+
 def _blank(value: Any) -> Any:
     return None if isinstance(value, str) and not value.strip() else value
 
@@ -64,7 +70,7 @@ class _ImageRequest(ForwardCompatibleRequest):
     prompt: LongText = None
     model_name: OptionalText = None
     n: ImageCount | None = None
-    element_list: list[Element] | None = None
+    element_list: list[ImageElement] | None = None
     watermark_info: WatermarkInfo | None = None
 
     @field_validator("element_list", "watermark_info", mode="before")

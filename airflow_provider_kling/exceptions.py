@@ -155,6 +155,24 @@ class KlingTaskFailedError(KlingError):
         super().__init__(f"Kling task {task_id} failed: {status_message or 'no reason given by Kling'}")
 
 
+class KlingSyncAnswerPendingError(KlingError):
+    """A synchronous call (TTS) answered ``submitted``/``processing``: nothing to poll, try again.
+
+    Kling documents no query path for it, so the result cannot be fetched later; an Airflow
+    retry calls (and pays) again.
+    """
+
+    transient = True
+
+    def __init__(self, task_id: str, status: str, what: str) -> None:
+        self.task_id = task_id
+        super().__init__(
+            f"Kling answered the synchronous {what} call with task {task_id} still {status!r}: there is "
+            "no query path to wait on (KLING_API §9.1), so the call counts as failed; an Airflow retry "
+            "calls again (and pays again)"
+        )
+
+
 class KlingWaitError(KlingError):
     """Waiting gave up after repeated polling errors; an Airflow retry re-attaches and may succeed.
 

@@ -103,9 +103,25 @@ OMNI_IMAGE = TaskKind(
     "omni-image", "/v1/images/omni-image", "OmniImageRequest", _IMAGE_REQUESTS, pack="image"
 )
 EFFECTS = TaskKind("effects", "/v1/videos/effects", "EffectsRequest", "airflow_provider_kling.api.effects")
+_SPEECH_REQUESTS = "airflow_provider_kling.api.speech"
+# Synchronous: the create answer is the finished task; there is no query or list path (§9.1).
+TEXT_TO_SPEECH = TaskKind("tts", "/v1/audio/tts", "TextToSpeechRequest", _SPEECH_REQUESTS)
+ADVANCED_LIP_SYNC = TaskKind(
+    "advanced-lip-sync", "/v1/videos/advanced-lip-sync", "AdvancedLipSyncRequest", _SPEECH_REQUESTS
+)
+AVATAR = TaskKind("avatar", "/v1/videos/avatar/image2video", "AvatarRequest", _SPEECH_REQUESTS)
 
 TASK_KINDS: dict[str, TaskKind] = {
-    k.name: k for k in (VIDEO_TO_AUDIO, TEXT_TO_VIDEO, IMAGE_TO_VIDEO, TEXT_TO_AUDIO)
+    k.name: k
+    for k in (
+        VIDEO_TO_AUDIO,
+        TEXT_TO_VIDEO,
+        IMAGE_TO_VIDEO,
+        TEXT_TO_AUDIO,
+        TEXT_TO_SPEECH,
+        ADVANCED_LIP_SYNC,
+        AVATAR,
+    )
 }
 # Images (§12) and effects (§13): legacy design only.
 TASK_KINDS.update({k.name: k for k in (IMAGE_GENERATION, OMNI_IMAGE, EFFECTS)})

@@ -20,6 +20,6 @@ def describe_cost(task: dict[str, Any]) -> str:
 
 def describe_outputs(task: dict[str, Any]) -> str:
     """The result's file URLs, for the task log."""
-    urls = [a.get("url_mp3") or a.get("url_wav") for a in task.get("audios", [])]
+    urls = [a.get("url") or a.get("url_mp3") or a.get("url_wav") for a in task.get("audios", [])]
     urls += [v.get("url") for v in task.get("videos", [])]
     return ", ".join(u for u in urls if u) or "no output URLs"

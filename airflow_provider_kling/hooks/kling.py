@@ -1,4 +1,4 @@
-"""KlingHook: the Kling endpoints (submit, query, list, resource packs), async at the core, sync wrappers.
+"""KlingHook: the Kling endpoints (submit, query, list, packs; speech in hooks/speech.py), async core.
 
 Triggers await the async core on the triggerer's loop; the sync methods run the same coroutines
 on a private loop: one retry / idempotency state machine, not two that drift apart. Auth is
@@ -41,6 +41,7 @@ from airflow_provider_kling.hooks.auth import (
 )
 from airflow_provider_kling.hooks.connection import UI_FIELD_BEHAVIOUR, base_url, read_extra
 from airflow_provider_kling.hooks.packs_cache import shared_resource_packs
+from airflow_provider_kling.hooks.speech import SpeechHookMixin
 from airflow_provider_kling.hooks.transport import (
     RetryPolicy,
     call_with_retries,
@@ -64,7 +65,7 @@ ACCOUNT_COSTS_PATH = "/account/costs"  # no /v1 prefix (docs/kling-api.md#accoun
 RESOURCE_PACKS_LOOKBACK_MS = 400 * 86_400_000
 
 
-class KlingHook(BaseHook):
+class KlingHook(SpeechHookMixin, BaseHook):
     """
     Talk to the Kling AI API (official, or a reseller proxy whose base URL has a path prefix).
 

@@ -100,6 +100,13 @@ class KlingSubmitTaskOperator(BaseOperator):
 
     def build_request(self) -> KlingRequest:
         """Validate the (rendered) arguments; raises KlingValidationError naming field and rule."""
+        self.check_wait_arguments()
+        fields = {name: getattr(self, name) for name in self.request_fields}
+        return get_kind(self.task_kind).request_model.build(
+            **fields, external_task_id=self.external_task_id, callback_url=self.callback_url
+        )
+
+    def check_wait_arguments(self) -> None:
         for name in ("poll_interval", "timeout"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < float("inf"):
@@ -107,10 +114,6 @@ class KlingSubmitTaskOperator(BaseOperator):
                     f"Invalid {type(self).__name__}: {name}: must be a positive number of seconds, "
                     f"got {value!r}"
                 )
-        fields = {name: getattr(self, name) for name in self.request_fields}
-        return get_kind(self.task_kind).request_model.build(
-            **fields, external_task_id=self.external_task_id, callback_url=self.callback_url
-        )
 
     # ------------------------------------------------------------------ execute
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -23,8 +22,10 @@ from airflow_provider_kling.publishing.download import (
 )
 from airflow_provider_kling.publishing.inputs import (
     AUDIO_FORMATS,
+    as_uri,
     check_music_bed_options,
     check_voice_over_levels,
+    default_destination,
     image_entry,
     music_bed_entry,
     parse_formats,
@@ -42,19 +43,6 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 # Outlet used when the destination is only known at run time (templated): one name to schedule on.
 DEFAULT_ASSET_NAME = "kling_published"
-
-
-def default_destination() -> str:
-    """``$AIRFLOW_HOME/kling_published`` as a ``file://`` URI: works on any machine, no setup."""
-    home = os.environ.get("AIRFLOW_HOME") or "~/airflow"
-    return _as_uri(os.path.join(home, "kling_published"))
-
-
-def _as_uri(destination: str) -> str:
-    """Plain local paths become ``file://`` URIs; anything with a scheme is kept as given."""
-    if "://" in destination:
-        return destination
-    return "file://" + os.path.abspath(os.path.expanduser(destination))
 
 
 class KlingPublishOperator(BaseOperator):
@@ -110,7 +98,8 @@ class KlingPublishOperator(BaseOperator):
         Writes ``<video_id>-voice-<audio_id>.mp4``: the voice at ``voice_volume`` over the video's
         own sound effects and music at ``bed_volume`` (a silent video gets the voice alone), as
         long as the video (a longer voice is cut, with a warning); publishes the voice file too.
-        The video is ``source_video`` or the result's first video.
+        The video is ``source_video`` or the result's first video; with ``music_bed`` too, the
+        voice goes over the bedded MP4 (``<video_id>-<mode>-<bed_id>-voice-<audio_id>.mp4``).
     :param voice_volume: Gain of the voice, 0..2 (default 1.0; templated).
     :param bed_volume: Gain of the video's own sound under the voice, 0..2 (default 0.35;
         templated). 0 drops it: the voice alone.
@@ -189,7 +178,7 @@ class KlingPublishOperator(BaseOperator):
             voice_over_entry(self.voice_over)
         formats = parse_formats(self.audio_formats)
         root = ObjectStoragePath(
-            _as_uri(self.destination or default_destination()), conn_id=self.destination_conn_id
+            as_uri(self.destination or default_destination()), conn_id=self.destination_conn_id
         )
         if is_local(root):
             root.mkdir(parents=True, exist_ok=True)
@@ -256,7 +245,9 @@ class KlingPublishOperator(BaseOperator):
         if self.music_bed not in (None, ""):
             files += self._music_bed(downloader, result, files, root)
         if self.voice_over not in (None, ""):
-            files += self._voice_over(downloader, result, files, root)
+            # With a music bed too, the voice goes over the bedded MP4: voice over music and effects.
+            bedded = [f for f in files if f.kind == "music_bed"]
+            files += self._voice_over(downloader, result, files, root, bedded[-1] if bedded else None)
         return files
 
     def _copy(
@@ -335,7 +326,7 @@ class KlingPublishOperator(BaseOperator):
             return f"music bed ({mode}, {seconds:.2f} s)"
 
         entry = music_bed_entry(self.music_bed)
-        return self._lay_track(downloader, result, published, root, entry, "music_bed", mode, lay)
+        return self._lay_track(downloader, result, published, root, entry, "music_bed", mode, lay, None)
 
     def _voice_over(
         self,
@@ -343,6 +334,7 @@ class KlingPublishOperator(BaseOperator):
         result: dict[str, Any],
         published: list[PublishedFile],
         root: ObjectStoragePath,
+        over: PublishedFile | None,
     ) -> list[PublishedFile]:
         voice_volume, bed_volume = float(self.voice_volume), float(self.bed_volume)
 
@@ -359,7 +351,7 @@ class KlingPublishOperator(BaseOperator):
             return f"voice-over (voice x{voice_volume:g}, video sound x{bed_volume:g}, {seconds:.2f} s)"
 
         entry = voice_over_entry(self.voice_over)
-        return self._lay_track(downloader, result, published, root, entry, "voice_over", "voice", lay)
+        return self._lay_track(downloader, result, published, root, entry, "voice_over", "voice", lay, over)
 
     def _lay_track(
         self,
@@ -371,11 +363,13 @@ class KlingPublishOperator(BaseOperator):
         kind: str,
         label: str,
         lay: Callable[[str, str, str], str],
+        over: PublishedFile | None,
     ) -> list[PublishedFile]:
         return lay_track(
             published,
             entry,
             source_video_entry(self.source_video, result),
+            over=over,
             copy=lambda what, ident, fmt, url: self._copy(downloader, root, what, ident, fmt, url),
             root=root,
             conn_id=self.destination_conn_id,
@@ -392,4 +386,4 @@ class KlingPublishOperator(BaseOperator):
 def _default_asset(destination: str | None) -> Asset:
     if destination is not None and "{{" in destination:
         return Asset(DEFAULT_ASSET_NAME)
-    return Asset(uri=_as_uri(destination or default_destination()))
+    return Asset(uri=as_uri(destination or default_destination()))

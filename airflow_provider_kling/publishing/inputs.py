@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,19 @@ from airflow_provider_kling.utils.rendered import parse_rendered
 from airflow_provider_kling.version_compat import AirflowFailException
 
 AUDIO_FORMATS = ("mp3", "wav")
+
+
+def default_destination() -> str:
+    """``$AIRFLOW_HOME/kling_published`` as a ``file://`` URI: works on any machine, no setup."""
+    home = os.environ.get("AIRFLOW_HOME") or "~/airflow"
+    return as_uri(os.path.join(home, "kling_published"))
+
+
+def as_uri(destination: str) -> str:
+    """Plain local paths become ``file://`` URIs; anything with a scheme is kept as given."""
+    if "://" in destination:
+        return destination
+    return "file://" + os.path.abspath(os.path.expanduser(destination))
 
 
 def _loads(text: str) -> Any:

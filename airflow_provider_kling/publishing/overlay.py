@@ -23,6 +23,7 @@ def lay_track(
     entry: tuple[str, str, str],
     video_entry: tuple[str, str],
     *,
+    over: PublishedFile | None = None,
     copy: Callable[[str, str, str, str], PublishedFile],
     root: ObjectStoragePath,
     conn_id: str | None,
@@ -34,7 +35,9 @@ def lay_track(
     """Publish the audio ``entry`` (id, format, url) and the video (id, url) unless already
     published, then ``<video_id>-<label>-<audio_id>.mp4`` made by ``lay(video_path, audio_path,
     out_path)`` (which returns what it did, for the log). ``copy(kind, id, format, url)``
-    publishes one file. A target already there is complete (written atomically): not made again.
+    publishes one file. ``over``: an MP4 published in this run (e.g. the music-bed one) to lay
+    the track over instead of the video. A target already there is complete (written
+    atomically): not made again.
     """
     audio_id, audio_format, audio_url = entry
     video_id, video_url = video_entry
@@ -46,10 +49,12 @@ def lay_track(
     if audio is None:  # keep the audio itself too: Kling deletes it after 30 days
         audio = copy("audio", audio_id, audio_format, audio_url)
         extra.append(audio)
-    video = next((f for f in published if f.kind == "video" and f.kling_id == video_id), None)
+    video = over or next((f for f in published if f.kind == "video" and f.kling_id == video_id), None)
     if video is None:
         video = copy("video", video_id, "mp4", video_url)
         extra.append(video)
+    if over is not None:
+        video_id = Path(over.path).stem
     target = root / safe_name(f"{video_id}-{label}-{audio_id}", "mp4")
     existing = file_size(target)
     if existing is not None:

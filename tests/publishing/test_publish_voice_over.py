@@ -36,12 +36,15 @@ from tests.publishing.test_publish_music_bed import (
 VOICE_HZ = 300.0
 VOICE_LEVEL = 0.5
 OWN_LEVEL = 0.25  # write_voiced_mp4's tone
+MUSIC_HZ, MUSIC_LEVEL = 550.0, 0.4
 
 
-def write_voice_wav(path: Path, seconds: float, rate: int = 24000) -> None:
-    """A mono 16-bit WAV: a 300 Hz tone at amplitude 0.5 (a stand-in for speech)."""
+def write_voice_wav(
+    path: Path, seconds: float, rate: int = 24000, hz: float = VOICE_HZ, level: float = VOICE_LEVEL
+) -> None:
+    """A mono 16-bit WAV: by default a 300 Hz tone at amplitude 0.5 (a stand-in for speech)."""
     t = np.arange(round(seconds * rate)) / rate
-    pcm = (VOICE_LEVEL * np.sin(2 * math.pi * VOICE_HZ * t) * 32767).astype("<i2")
+    pcm = (level * np.sin(2 * math.pi * hz * t) * 32767).astype("<i2")
     with wave.open(str(path), "wb") as out:
         out.setnchannels(1)
         out.setsampwidth(2)
@@ -56,6 +59,7 @@ def served(tmp_path: Path) -> Iterator[str]:
     write_voiced_mp4(folder / "clip.mp4")
     write_voice_wav(folder / "speech.wav", 3.0)
     write_voice_wav(folder / "long-speech.wav", 7.0)
+    write_voice_wav(folder / "music.wav", 5.0, hz=MUSIC_HZ, level=MUSIC_LEVEL)
     app = web.Application()
     app.router.add_static("/", folder)
     with serve_app(app) as url:
@@ -154,6 +158,30 @@ def test_voice_over_a_silent_emulator_video_and_a_rerun_makes_nothing_again(
         VOICE_LEVEL * 1.5 * UPMIX, rel=0.1
     )
     assert rms(samples[int(3.5 * rate) :]) < 0.005  # a silent video: after the voice, silence
+
+
+def test_with_a_music_bed_too_the_voice_goes_over_music_and_effects(served: str, tmp_path: Path) -> None:
+    out_dir = tmp_path / "out"
+    out = publish(
+        clip_result(f"{served}/clip.mp4"),
+        out_dir,
+        music_bed=f"{served}/music.wav",
+        music_bed_volume=0.5,
+        voice_over=tts_result(f"{served}/speech.wav"),
+        bed_volume=0.5,
+    )
+    [bedded] = [f for f in out["files"] if f["kind"] == "music_bed"]
+    [laid] = [f for f in out["files"] if f["kind"] == "voice_over"]
+    assert Path(bedded["path"]).name == "clip-mix-music.mp4"
+    assert Path(laid["path"]).name == "clip-mix-music-voice-tts-1.mp4"
+    _, seconds, _, samples, rate = probe(laid["path"])
+    assert seconds == pytest.approx(VIDEO_SECONDS, abs=0.1)
+    speaking = samples[int(0.5 * rate) : int(2.5 * rate)]
+    # Three sources: the voice at 1.0; the effects (1.0 in the bed mix) and the music (0.5) both
+    # under it at bed_volume 0.5.
+    assert tone_level(speaking, rate, VOICE_HZ) == pytest.approx(VOICE_LEVEL * UPMIX, rel=0.1)
+    assert tone_level(speaking, rate, OWN_HZ) == pytest.approx(OWN_LEVEL * 0.5 * UPMIX, rel=0.1)
+    assert tone_level(speaking, rate, MUSIC_HZ) == pytest.approx(MUSIC_LEVEL * 0.25 * UPMIX, rel=0.1)
 
 
 @pytest.mark.parametrize(

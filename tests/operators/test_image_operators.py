@@ -104,6 +104,16 @@ def test_deferrable_wait_returns_the_same_result_shape(kling_conn: EmulatorServe
     assert result["status"] == "succeed" and [i["index"] for i in result["images"]] == [0, 1, 2]
 
 
+def test_the_task_log_names_the_images_and_the_cost(
+    kling_conn: EmulatorServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    result = run(gen(n=2))
+    out = capsys.readouterr().out
+    [done] = [line for line in out.splitlines() if "succeeded:" in line]
+    assert all(image["url"] in done for image in result["images"])
+    assert f"Kling task {result['task_id']} cost 16 units" in out
+
+
 def test_a_retry_reattaches_instead_of_paying_again(kling_conn: EmulatorServer) -> None:
     first = run(gen(n=2))
     again = run(gen(n=2))

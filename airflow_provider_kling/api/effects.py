@@ -1,4 +1,4 @@
-"""Request model of Kling's video effects: ``POST /v1/videos/effects`` (docs/kling-api.md §13).
+"""Request model of Kling's video effects: ``POST /v1/videos/effects`` (docs/kling-api.md#video-effects).
 
 ``effect_scene`` is free text: Kling adds and retires scenes through its changelog, so the
 provider does not keep a list; Kling refuses an unknown one. A single-image scene takes

@@ -1,8 +1,8 @@
 """Image inputs (URL or raw Base64) checked before anything is sent: format, size, sides, ratio.
 
-Contract: docs/kling-api.md §12.1 / §13 (jpg/jpeg/png, <= 10 MB, sides >= 300 px, ratio
-1:2.5-2.5:1, raw Base64 without a ``data:`` prefix). A URL is only checked to be http(s): its
-file is Kling's to fetch.
+Contract: docs/kling-api.md#image-generation and #video-effects (jpg/jpeg/png, <= 10 MB,
+sides >= 300 px, ratio 1:2.5-2.5:1, raw Base64 without a ``data:`` prefix). A URL is only
+checked to be http(s): its file is Kling's to fetch.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Request models of Kling's image endpoints: ``/v1/images/generations`` and ``/v1/images/omni-image``.
 
-Field rules follow docs/kling-api.md §12.1 and §12.2. ``model_name`` is always sent: an empty
-one calls Kling's V1 model (§12.1). Rules the docs give per model apply to the models named
+Field rules follow docs/kling-api.md#image-generation and #omni-image. ``model_name`` is always sent: an empty
+one calls Kling's V1 model. Rules the docs give per model apply to the models named
 here; another model name gets the generic rules only (Kling decides).
 """
 
@@ -21,12 +21,12 @@ from airflow_provider_kling.api.requests import (
 )
 from airflow_provider_kling.api.video import WatermarkInfo
 
-IMAGE_GENERATION_MODEL = "kling-v3"  # the 2026-09 EN default (§12.1)
-OMNI_IMAGE_MODEL = "kling-image-o1"  # §12.2
-# Models whose page documents image_fidelity / human_fidelity (§12.1: "kling-v2-1 only").
+IMAGE_GENERATION_MODEL = "kling-v3"  # the 2026-09 EN default
+OMNI_IMAGE_MODEL = "kling-image-o1"
+# Models whose page documents image_fidelity / human_fidelity ("kling-v2-1 only").
 FIDELITY_MODELS = ("kling-v2-1",)
 KNOWN_GENERATION_MODELS = ("kling-v2-1", "kling-v3")
-# §12.2 capability map: 4k and series only for 3.0 Omni.
+# The image capability map: 4k and series only for 3.0 Omni.
 OMNI_4K_MODELS = ("kling-v3-omni",)
 OMNI_SERIES_MODELS = ("kling-v3-omni",)
 KNOWN_OMNI_MODELS = ("kling-image-o1", "kling-v3-omni")
@@ -55,7 +55,7 @@ class ListImage(_Strict):
 
 
 class ImageElement(_Strict):
-    """An element id: a long (§12.1 ``element_list[{element_id}]``)."""
+    """An element id: a long (``element_list[{element_id}]``: an array of long)."""
 
     element_id: Annotated[int, Field(ge=0)]
 
@@ -102,7 +102,7 @@ class _ImageRequest(ForwardCompatibleRequest):
 
 
 class ImageGenerationRequest(_ImageRequest):
-    """``POST /v1/images/generations`` (§12.1): text-to-image, or with a reference ``image``."""
+    """``POST /v1/images/generations``: text-to-image, or with a reference ``image``."""
 
     negative_prompt: LongText = None
     image: OptionalText = None
@@ -154,7 +154,7 @@ class ImageGenerationRequest(_ImageRequest):
 
 
 class OmniImageRequest(_ImageRequest):
-    """``POST /v1/images/omni-image`` (§12.2): images referenced in the prompt as ``<<<image_1>>>``."""
+    """``POST /v1/images/omni-image``: images referenced in the prompt as ``<<<image_1>>>``."""
 
     image_list: list[ListImage] | None = None
     resolution: Literal["1k", "2k", "4k"] | None = None
@@ -196,9 +196,10 @@ class OmniImageRequest(_ImageRequest):
                 problems.append(f"resolution: {model} takes '1k' / '2k'; 4k is kling-v3-omni only")
             if series and model not in OMNI_SERIES_MODELS:
                 problems.append(f"result_type: {model} makes single images; series is kling-v3-omni only")
-            if model == "kling-v3-omni" and not self.image_list and self.aspect_ratio == "auto":
+            if model == "kling-v3-omni" and not self.image_list and self.aspect_ratio in (None, "auto"):
                 problems.append(
-                    "aspect_ratio: kling-v3-omni text-to-image (no image_list) needs a ratio, not 'auto'"
+                    "aspect_ratio: kling-v3-omni text-to-image (no image_list) needs a ratio such as "
+                    "'16:9' (not 'auto', Kling's default)"
                 )
         if problems:
             raise RuleViolations(problems)

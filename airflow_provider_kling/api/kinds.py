@@ -17,8 +17,8 @@ if TYPE_CHECKING:
     from airflow_provider_kling.api.requests import KlingRequest
 
 
-# omni-image series (§12.2): series_amount defaults to 4; "auto" holds as many slots as images
-# made, known only at the end, so it is counted as a series' least (2).
+# omni-image series (docs/kling-api.md#omni-image): series_amount defaults to 4; "auto" holds
+# as many slots as images made, known only at the end, so it is counted as a series' least (2).
 SERIES_DEFAULT_AMOUNT = 4
 SERIES_AUTO_SLOTS = 2
 
@@ -37,12 +37,12 @@ class TaskKind:
     # "legacy": POST/GET under ``path``, model in the body; "new": model in the path, options{}
     # in the body, tasks read back through GET /tasks (docs/kling-api.md#two-api-designs).
     design: Literal["legacy", "new"] = "legacy"
-    # Kling counts parallel tasks per pack type (docs/kling-api.md §6): an image task holds
+    # Kling counts parallel tasks per pack type (docs/kling-api.md#concurrency): an image task holds
     # ``n`` slots of the image packs, every other task one slot of the video packs.
     pack: Literal["video", "image"] = "video"
 
     def slots(self, payload: Mapping[str, Any]) -> int:
-        """Parallel-task slots a task of this kind with this request body holds (§6)."""
+        """Parallel-task slots a task of this kind with this request body holds."""
         if self.pack != "image":
             return 1
         if payload.get("result_type") == "series":
@@ -123,7 +123,7 @@ TASK_KINDS: dict[str, TaskKind] = {
         AVATAR,
     )
 }
-# Images (§12) and effects (§13): legacy design only.
+# Images and effects: legacy design only.
 TASK_KINDS.update({k.name: k for k in (IMAGE_GENERATION, OMNI_IMAGE, EFFECTS)})
 
 

@@ -90,7 +90,7 @@ class TaskResult(_Tolerant):
     videos: list[KlingVideo] = Field(default_factory=list)
     audios: list[KlingAudio] = Field(default_factory=list)
     images: list[KlingImage] = Field(default_factory=list)
-    # An omni-image series (docs/kling-api.md §12.2) answers in series_images[]: its images.
+    # An omni-image series (docs/kling-api.md#omni-image) answers in series_images[]: its images.
     series_images: list[KlingImage] = Field(default_factory=list, exclude=True)
 
     @model_validator(mode="after")

@@ -9,7 +9,7 @@ that queue, one per (event loop, connection):
 * after a 1303 the gate is *closed*: a queued submit goes only when a slot is seen to free up,
   i.e. when a Kling task that a wait on this loop watched reaches ``succeed`` / ``failed``
   (``slot_freed``), one submit per freed slot;
-* an image task with ``n`` images holds ``n`` slots (``docs/kling-api.md`` §6): behind a closed
+* an image task with ``n`` images holds ``n`` slots (docs/kling-api.md#concurrency): behind a closed
   gate it goes only once ``n`` slots are seen to be free, and in its turn (a small task behind
   it waits too, so a big one is never starved); image and video packs are counted apart, each
   with its own gate (``CapacityGate.for_kind``);
@@ -79,7 +79,7 @@ class CapacityGate:
 
     @classmethod
     def for_kind(cls, conn_id: str, kind: TaskKind) -> CapacityGate:
-        """The gate of the pack type ``kind`` counts against (§6: video and image apart)."""
+        """The gate of the pack type ``kind`` counts against (video and image packs apart)."""
         return cls.shared(conn_id if kind.pack == "video" else f"{conn_id}#{kind.pack}")
 
     @property

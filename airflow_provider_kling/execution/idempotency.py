@@ -152,7 +152,7 @@ async def submit_in_line(
         known_full=known_full,
         first_in_line=first_in_line,
         last_refusal=last_refusal,
-        slots=get_kind(task_kind).slots(payload),  # an image task holds n slots (§6)
+        slots=get_kind(task_kind).slots(payload),  # an image task holds n slots
     )
 
 

@@ -1,4 +1,4 @@
-"""Image inputs checked before anything is sent (docs/kling-api.md §12.1, §13): the real bytes.
+"""Image inputs checked before anything is sent (docs/kling-api.md#image-generation): the real bytes.
 
 JPEGs are encoded here with PyAV's MJPEG encoder, PNGs written by hand: the sizes are read from
 the pictures' own headers.

@@ -1,4 +1,4 @@
-"""The capacity line counts slots: an image task with ``n`` images holds ``n`` (docs/kling-api.md §6).
+"""The capacity line counts slots: an image task holds ``n`` (docs/kling-api.md#concurrency).
 
 The gate itself (asyncio, no HTTP); operators against the emulator are in
 tests/operators/test_image_operators.py.

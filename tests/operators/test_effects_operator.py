@@ -1,4 +1,4 @@
-"""VideoEffectsOperator over real HTTP against the emulator (docs/kling-api.md §13)."""
+"""VideoEffectsOperator over real HTTP against the emulator (docs/kling-api.md#video-effects)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """ImageGenerationOperator and OmniImageOperator over real HTTP against the emulator.
 
-Every rule of docs/kling-api.md §12.1 / §12.2 fails before anything is sent; the result's
+Every rule of docs/kling-api.md#image-generation and #omni-image fails before anything is sent; the result's
 ``images[]`` are real PNGs of the asked aspect ratio whose URL feeds ImageToVideoOperator; an
 image task holds ``n`` parallel-task slots, so behind a full account it waits for ``n``.
 """
@@ -221,6 +221,7 @@ def test_image_generation_rules_fail_before_any_request(
             {"model_name": "kling-v3-omni", "aspect_ratio": "auto"},
             "aspect_ratio: kling-v3-omni text-to-image",
         ),
+        ({"model_name": "kling-v3-omni"}, "needs a ratio such as '16:9' (not 'auto', Kling's default)"),
         ({"image_list": [{"image": TINY}]}, "image_list.0.image: image is 200x200 px"),
         ({"image_list": [{"image": IMG}] * 11}, "got 11"),
     ],

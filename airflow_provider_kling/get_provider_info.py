@@ -43,6 +43,8 @@ def get_provider_info() -> dict[str, Any]:
                     "airflow_provider_kling.operators.text_to_audio",
                     "airflow_provider_kling.operators.speech",
                     "airflow_provider_kling.operators.publish",
+                    "airflow_provider_kling.operators.image",
+                    "airflow_provider_kling.operators.effects",
                 ],
             }
         ],

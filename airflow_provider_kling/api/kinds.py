@@ -17,6 +17,16 @@ if TYPE_CHECKING:
     from airflow_provider_kling.api.requests import KlingRequest
 
 
+# omni-image series (docs/kling-api.md#omni-image): series_amount defaults to 4; "auto" holds
+# as many slots as images made, known only at the end, so it is counted as a series' least (2).
+SERIES_DEFAULT_AMOUNT = 4
+SERIES_AUTO_SLOTS = 2
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
 @dataclass(frozen=True)
 class TaskKind:
     name: str
@@ -27,6 +37,24 @@ class TaskKind:
     # "legacy": POST/GET under ``path``, model in the body; "new": model in the path, options{}
     # in the body, tasks read back through GET /tasks (docs/kling-api.md#api-designs).
     design: Literal["legacy", "new"] = "legacy"
+    # Kling counts parallel tasks per pack type (docs/kling-api.md#concurrency): an image task holds
+    # ``n`` slots of the image packs, every other task one slot of the video packs.
+    pack: Literal["video", "image"] = "video"
+
+    def slots(self, payload: Mapping[str, Any]) -> int:
+        """Parallel-task slots a task of this kind with this request body holds."""
+        if self.pack != "image":
+            return 1
+        if payload.get("result_type") == "series":
+            amount = payload.get("series_amount", SERIES_DEFAULT_AMOUNT)
+            return amount if _is_count(amount) else SERIES_AUTO_SLOTS
+        n = payload.get("n", 1)
+        return n if _is_count(n) else 1
+
+    def freed_slots(self, images_made: int) -> int:
+        """Slots a finished task gave back, judged from its result: an image task's images
+        (one when it made none, e.g. it failed: the capacity line's probe finds the rest)."""
+        return max(1, images_made) if self.pack == "image" else 1
 
     @property
     def request_model(self) -> type[KlingRequest]:
@@ -72,6 +100,14 @@ _VIDEO_REQUESTS = "airflow_provider_kling.api.video"
 TEXT_TO_VIDEO = TaskKind("text2video", "/v1/videos/text2video", "TextToVideoRequest", _VIDEO_REQUESTS)
 IMAGE_TO_VIDEO = TaskKind("image2video", "/v1/videos/image2video", "ImageToVideoRequest", _VIDEO_REQUESTS)
 TEXT_TO_AUDIO = TaskKind("text-to-audio", "/v1/audio/text-to-audio", "TextToAudioRequest")
+_IMAGE_REQUESTS = "airflow_provider_kling.api.images"
+IMAGE_GENERATION = TaskKind(
+    "image-generation", "/v1/images/generations", "ImageGenerationRequest", _IMAGE_REQUESTS, pack="image"
+)
+OMNI_IMAGE = TaskKind(
+    "omni-image", "/v1/images/omni-image", "OmniImageRequest", _IMAGE_REQUESTS, pack="image"
+)
+EFFECTS = TaskKind("effects", "/v1/videos/effects", "EffectsRequest", "airflow_provider_kling.api.effects")
 _SPEECH_REQUESTS = "airflow_provider_kling.api.speech"
 # Synchronous: the create answer is the finished task; there is no query or list path (§9.1).
 TEXT_TO_SPEECH = TaskKind("tts", "/v1/audio/tts", "TextToSpeechRequest", _SPEECH_REQUESTS)
@@ -113,6 +149,8 @@ TASK_KINDS: dict[str, TaskKind] = {
         MOTION_CONTROL,
     )
 }
+# Images and effects: legacy design only.
+TASK_KINDS.update({k.name: k for k in (IMAGE_GENERATION, OMNI_IMAGE, EFFECTS)})
 
 
 def get_kind(task_kind: str | TaskKind) -> TaskKind:

@@ -90,6 +90,14 @@ class TaskResult(_Tolerant):
     videos: list[KlingVideo] = Field(default_factory=list)
     audios: list[KlingAudio] = Field(default_factory=list)
     images: list[KlingImage] = Field(default_factory=list)
+    # An omni-image series (docs/kling-api.md#omni-image) answers in series_images[]: its images.
+    series_images: list[KlingImage] = Field(default_factory=list, exclude=True)
+
+    @model_validator(mode="after")
+    def _series_are_the_images(self) -> TaskResult:
+        if not self.images and self.series_images:
+            self.images = list(self.series_images)
+        return self
 
 
 class TaskInfo(_Tolerant):

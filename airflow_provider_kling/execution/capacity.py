@@ -9,6 +9,10 @@ that queue, one per (event loop, connection):
 * after a 1303 the gate is *closed*: a queued submit goes only when a slot is seen to free up,
   i.e. when a Kling task that a wait on this loop watched reaches ``succeed`` / ``failed``
   (``slot_freed``), one submit per freed slot;
+* an image task with ``n`` images holds ``n`` slots (docs/kling-api.md#concurrency): behind a closed
+  gate it goes only once ``n`` slots are seen to be free, and in its turn (a small task behind
+  it waits too, so a big one is never starved); image and video packs are counted apart, each
+  with its own gate (``CapacityGate.for_kind``);
 * slots freed by tasks this loop does not watch (other triggerers, other DAGs, the Kling web
   app) are found by a *probe*: one submit, after a delay that doubles from ``PROBE_MIN_SECONDS``
   to ``PROBE_MAX_SECONDS`` while the account stays full, so a full account costs a handful of
@@ -39,6 +43,7 @@ from airflow_provider_kling.utils.loop_registry import LoopRegistry
 if TYPE_CHECKING:
     import logging
 
+    from airflow_provider_kling.api.kinds import TaskKind
     from airflow_provider_kling.api.tasks import KlingTask
 
 T = TypeVar("T")
@@ -60,6 +65,7 @@ class CapacityGate:
         self.probe_max_seconds = probe_max_seconds
         # Each waiter's future resolves to True when its turn is a probe, False for a freed slot.
         self._queue: deque[asyncio.Future[bool]] = deque()
+        self._slots: dict[asyncio.Future[bool], int] = {}  # slots each waiter needs (1 unless image)
         self._closed = False  # True after a 1303, until a probe gets through
         self._tokens = 0  # slots seen to free up since the gate closed, not yet handed out
         self._probe_delay = probe_min_seconds
@@ -70,6 +76,11 @@ class CapacityGate:
     def shared(cls, key: str) -> CapacityGate:
         """The gate of this event loop for ``key`` (a connection id)."""
         return _gates.get_or_create(key, cls)
+
+    @classmethod
+    def for_kind(cls, conn_id: str, kind: TaskKind) -> CapacityGate:
+        """The gate of the pack type ``kind`` counts against (video and image packs apart)."""
+        return cls.shared(conn_id if kind.pack == "video" else f"{conn_id}#{kind.pack}")
 
     @property
     def closed(self) -> bool:
@@ -85,17 +96,21 @@ class CapacityGate:
         timeout: float,
         front: bool = False,
         heartbeat: Callable[[int], None] | None = None,
+        slots: int = 1,
     ) -> bool:
         """Wait for this caller's turn to submit; returns whether the turn is a probe.
 
         Raises ``asyncio.TimeoutError`` when ``timeout`` seconds pass first. ``front``: a caller
         that was just refused keeps its place at the head of the queue. ``heartbeat(position)``
         is called every ``HEARTBEAT_SECONDS`` while waiting (the progress line in the task log).
+        ``slots``: what the task will hold; behind a closed gate the turn comes once that many
+        slots were seen to free up (a probe turn goes regardless: Kling decides).
         """
         if not self._closed and not self._queue:
             return False
         loop = asyncio.get_running_loop()
         future: asyncio.Future[bool] = loop.create_future()
+        self._slots[future] = max(1, slots)
         if front:
             self._queue.appendleft(future)
         else:
@@ -118,9 +133,14 @@ class CapacityGate:
                     heartbeat(self._position(future))
         except (asyncio.TimeoutError, asyncio.CancelledError):
             if future.done() and not future.cancelled():
-                self.give_back(probe=future.result())  # granted just as we gave up: pass it on
+                # granted just as we gave up: pass it on
+                self.give_back(probe=future.result(), slots=self._slots.get(future, 1))
             future.cancel()
+            self._slots.pop(future, None)
+            self._dispatch()  # a big task that gave up may have held back smaller ones
             raise
+        finally:
+            self._slots.pop(future, None)
 
     def _position(self, future: asyncio.Future[bool]) -> int:
         """1-based place in the queue, counting only callers still waiting."""
@@ -162,11 +182,11 @@ class CapacityGate:
             self._probe_timer = None
         self._probe()
 
-    def slot_freed(self) -> None:
-        """A Kling task watched on this loop ended: one queued submit may go."""
+    def slot_freed(self, slots: int = 1) -> None:
+        """A Kling task watched on this loop ended, freeing ``slots``: queued submits may go."""
         if not self._closed:
             return
-        self._tokens += 1
+        self._tokens += max(1, slots)
         self._dispatch()
 
     # ------------------------------------------------------------------ internals
@@ -178,20 +198,21 @@ class CapacityGate:
                 self._queue.popleft()
                 continue
             if self._closed:
-                if self._tokens <= 0:
+                need = self._slots.get(head, 1)
+                if self._tokens < need:
                     return
-                self._tokens -= 1
+                self._tokens -= need
             self._queue.popleft()
             head.set_result(False)
 
-    def give_back(self, *, probe: bool) -> None:
+    def give_back(self, *, probe: bool, slots: int = 1) -> None:
         """A granted turn was not used (the caller gave up, or its submit failed otherwise):
-        the next in line gets it."""
+        the next in line gets it (with the ``slots`` it was granted)."""
         if probe:
             self._probing = False
             self._schedule_probe()
         elif self._closed:
-            self._tokens += 1
+            self._tokens += max(1, slots)
         self._dispatch()
 
     def _schedule_probe(self) -> None:
@@ -229,8 +250,12 @@ async def submit_when_capacity(
     known_full: bool = False,
     first_in_line: bool = False,
     last_refusal: KlingConcurrencyLimitError | None = None,
+    slots: int = 1,
 ) -> KlingTask:
     """Run ``submit`` when the gate gives this caller a turn; wait again on every 1303.
+
+    ``slots``: parallel-task slots the task holds (an image task's ``n``); behind a closed gate
+    it waits until that many are seen to free up.
 
     ``known_full``: this caller already met a 1303, so it does not try again at once but queues
     behind a closed gate (at its head with ``first_in_line``, else in arrival order). Raises
@@ -254,7 +279,7 @@ async def submit_when_capacity(
     while True:
         try:
             probe = await gate.turn(
-                timeout=max(0.0, deadline - time.time()), front=front, heartbeat=heartbeat
+                timeout=max(0.0, deadline - time.time()), front=front, heartbeat=heartbeat, slots=slots
             )
         except asyncio.TimeoutError:
             raise KlingCapacityTimeoutError.after(what, time.time() - waiting_since, last_refusal) from None
@@ -274,7 +299,7 @@ async def submit_when_capacity(
             front = True
             continue
         except BaseException:
-            gate.give_back(probe=probe)
+            gate.give_back(probe=probe, slots=slots)
             raise
         gate.accepted(probe=probe)
         return task

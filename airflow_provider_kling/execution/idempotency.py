@@ -13,6 +13,7 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_kling.api.kinds import get_kind
 from airflow_provider_kling.exceptions import (
     KlingConcurrencyLimitError,
     KlingPermanentError,
@@ -151,6 +152,7 @@ async def submit_in_line(
         known_full=known_full,
         first_in_line=first_in_line,
         last_refusal=last_refusal,
+        slots=get_kind(task_kind).slots(payload),  # an image task holds n slots
     )
 
 

@@ -239,6 +239,8 @@ async def wait_for_task(
         if line:
             log.info(line)
         if task.is_terminal:
-            if was_running:  # its parallel-task slot is free now: a queued submit may go
-                CapacityGate.shared(hook.kling_conn_id).slot_freed()
+            if was_running:  # its parallel-task slots are free now: a queued submit may go
+                kind = get_kind(task_kind)
+                gate = CapacityGate.for_kind(hook.kling_conn_id, kind)
+                gate.slot_freed(kind.freed_slots(len(task.task_result.images)))
             return WaitOutcome.finished(task)

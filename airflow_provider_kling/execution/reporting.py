@@ -22,4 +22,5 @@ def describe_outputs(task: dict[str, Any]) -> str:
     """The result's file URLs, for the task log."""
     urls = [a.get("url") or a.get("url_mp3") or a.get("url_wav") for a in task.get("audios", [])]
     urls += [v.get("url") for v in task.get("videos", [])]
+    urls += [i.get("url") for i in task.get("images", [])]
     return ", ".join(u for u in urls if u) or "no output URLs"

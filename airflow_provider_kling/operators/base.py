@@ -253,7 +253,7 @@ class KlingSubmitTaskOperator(BaseOperator):
                 self.task_kind,
                 busy.payload,
                 resolved=busy.resolved,
-                gate=CapacityGate.shared(self.kling_conn_id),
+                gate=CapacityGate.for_kind(self.kling_conn_id, get_kind(self.task_kind)),
                 deadline=deadline,
                 waiting_since=now,
                 log=self.log,

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,15 +22,21 @@ from airflow_provider_kling.publishing.download import (
 )
 from airflow_provider_kling.publishing.inputs import (
     AUDIO_FORMATS,
+    as_uri,
     check_music_bed_options,
+    check_voice_over_levels,
+    default_destination,
+    image_entry,
     music_bed_entry,
     parse_formats,
     parse_results,
     source_result,
     source_video_entry,
     total_credits,
+    voice_over_entry,
 )
-from airflow_provider_kling.publishing.media import mux, mux_music_bed
+from airflow_provider_kling.publishing.media import mux, mux_music_bed, mux_voice_over
+from airflow_provider_kling.publishing.overlay import lay_track
 from airflow_provider_kling.version_compat import AirflowFailException
 
 if TYPE_CHECKING:
@@ -40,28 +45,16 @@ if TYPE_CHECKING:
 DEFAULT_ASSET_NAME = "kling_published"
 
 
-def default_destination() -> str:
-    """``$AIRFLOW_HOME/kling_published`` as a ``file://`` URI: works on any machine, no setup."""
-    home = os.environ.get("AIRFLOW_HOME") or "~/airflow"
-    return _as_uri(os.path.join(home, "kling_published"))
-
-
-def _as_uri(destination: str) -> str:
-    """Plain local paths become ``file://`` URIs; anything with a scheme is kept as given."""
-    if "://" in destination:
-        return destination
-    return "file://" + os.path.abspath(os.path.expanduser(destination))
-
-
 class KlingPublishOperator(BaseOperator):
     """
-    Copy the videos and audio of Kling results to any ``ObjectStoragePath`` destination.
+    Copy the videos, audio and images of Kling results to any ``ObjectStoragePath`` destination.
 
     Kling deletes generated files after 30 days. This operator streams them (never a whole
     file in memory) to ``destination`` — a local ``file://`` folder by default, or ``s3://``,
     ``gs://``, … through the Airflow object storage backends you have installed — writing to a
     hidden temporary name and renaming it when complete. File names come from the Kling ids
-    (``<video_id>.mp4``, ``<audio_id>.mp3``, ``<audio_id>.wav``), and a file already there with
+    (``<video_id>.mp4``, ``<audio_id>.mp3``, ``<audio_id>.wav``, ``<task_id>-<index>.png`` for
+    images, ``.jpg`` when Kling serves a JPEG), and a file already there with
     the size the server announces is not downloaded again, so reruns are cheap.
 
     With ``mux=True`` it also writes ``<video_id>-<audio_id>.mp4``: the source video with the
@@ -87,6 +80,7 @@ class KlingPublishOperator(BaseOperator):
         publishing page of the docs). The bucket must exist: publishing never creates one.
     :param audio_formats: Which audio files to copy: ``mp3``, ``wav`` or both (templated).
     :param include_videos: Also copy the result's ``videos`` (default True).
+    :param include_images: Also copy the result's ``images`` (default True).
     :param mux: Also write the source video with the generated audio as one MP4.
     :param source_video: The video to mux the audio onto: an upstream video operator's result,
         one ``{"id", "url"}`` entry, or an http(s) URL (templated). Default: the result's first video.
@@ -99,6 +93,16 @@ class KlingPublishOperator(BaseOperator):
         video's own sound (a silent video gets the scaled bed alone); ``replace``: the bed at
         full level is the only track (templated).
     :param music_bed_volume: Gain of the bed in ``mix`` mode, 0..2 (default 0.3; templated).
+    :param voice_over: Speech to lay over the video: a ``TextToSpeechOperator`` result (its first
+        audio), one audio entry (``url_wav``/``url_mp3``/``url``), or an http(s) URL (templated).
+        Writes ``<video_id>-voice-<audio_id>.mp4``: the voice at ``voice_volume`` over the video's
+        own sound effects and music at ``bed_volume`` (a silent video gets the voice alone), as
+        long as the video (a longer voice is cut, with a warning); publishes the voice file too.
+        The video is ``source_video`` or the result's first video; with ``music_bed`` too, the
+        voice goes over the bedded MP4 (``<video_id>-<mode>-<bed_id>-voice-<audio_id>.mp4``).
+    :param voice_volume: Gain of the voice, 0..2 (default 1.0; templated).
+    :param bed_volume: Gain of the video's own sound under the voice, 0..2 (default 0.35;
+        templated). 0 drops it: the voice alone.
     :param max_bytes: Refuse files larger than this (default 1 GiB).
     :param connect_timeout: Seconds to connect to the file server.
     :param read_timeout: Seconds to wait for the next chunk of a download.
@@ -114,6 +118,9 @@ class KlingPublishOperator(BaseOperator):
         "music_bed",
         "music_bed_mode",
         "music_bed_volume",
+        "voice_over",
+        "voice_volume",
+        "bed_volume",
     )
     ui_color = "#e8fff0"
 
@@ -130,6 +137,10 @@ class KlingPublishOperator(BaseOperator):
         music_bed: Any = None,
         music_bed_mode: str = "mix",
         music_bed_volume: float | str = 0.3,
+        include_images: bool = True,
+        voice_over: Any = None,
+        voice_volume: float | str = 1.0,
+        bed_volume: float | str = 0.35,
         max_bytes: int = DownloadLimits.max_bytes,
         connect_timeout: float = DownloadLimits.connect_timeout,
         read_timeout: float = DownloadLimits.read_timeout,
@@ -149,6 +160,10 @@ class KlingPublishOperator(BaseOperator):
         self.music_bed = music_bed
         self.music_bed_mode = music_bed_mode
         self.music_bed_volume = music_bed_volume
+        self.include_images = include_images
+        self.voice_over = voice_over
+        self.voice_volume = voice_volume
+        self.bed_volume = bed_volume
         self.limits = DownloadLimits(
             max_bytes=max_bytes, connect_timeout=connect_timeout, read_timeout=read_timeout
         )
@@ -158,9 +173,12 @@ class KlingPublishOperator(BaseOperator):
         if self.music_bed not in (None, ""):  # checked before anything is downloaded
             self.music_bed_volume = check_music_bed_options(self.music_bed_mode, self.music_bed_volume)
             music_bed_entry(self.music_bed)
+        if self.voice_over not in (None, ""):
+            self.voice_volume, self.bed_volume = check_voice_over_levels(self.voice_volume, self.bed_volume)
+            voice_over_entry(self.voice_over)
         formats = parse_formats(self.audio_formats)
         root = ObjectStoragePath(
-            _as_uri(self.destination or default_destination()), conn_id=self.destination_conn_id
+            as_uri(self.destination or default_destination()), conn_id=self.destination_conn_id
         )
         if is_local(root):
             root.mkdir(parents=True, exist_ok=True)
@@ -180,7 +198,8 @@ class KlingPublishOperator(BaseOperator):
                 f"destination_conn_id {self.destination_conn_id!r} must be allowed to list, read, write "
                 "and delete in it)"
             ) from exc
-        paid_for = results + (source_result(self.source_video, results) if self.mux else [])
+        overlays = self.mux or self.voice_over not in (None, "") or self.music_bed not in (None, "")
+        paid_for = results + (source_result(self.source_video, results) if overlays else [])
         published: dict[str, Any] = {
             "destination": str(root),
             "files": [f.to_dict() for f in files],
@@ -217,10 +236,18 @@ class KlingPublishOperator(BaseOperator):
                     files.append(self._copy(downloader, root, "audio", audio.get("id"), fmt, url))
                 else:
                     self.log.warning("Kling gave no %s URL for audio %s: skipped", fmt, audio.get("id"))
+        if self.include_images:
+            for image in result.get("images") or []:
+                name, fmt, url = image_entry(result, image)
+                files.append(self._copy(downloader, root, "image", name, fmt, url))
         if self.mux:
             files += self._mux(downloader, result, files, root)
         if self.music_bed not in (None, ""):
             files += self._music_bed(downloader, result, files, root)
+        if self.voice_over not in (None, ""):
+            # With a music bed too, the voice goes over the bedded MP4: voice over music and effects.
+            bedded = [f for f in files if f.kind == "music_bed"]
+            files += self._voice_over(downloader, result, files, root, bedded[-1] if bedded else None)
         return files
 
     def _copy(
@@ -292,40 +319,65 @@ class KlingPublishOperator(BaseOperator):
         published: list[PublishedFile],
         root: ObjectStoragePath,
     ) -> list[PublishedFile]:
-        bed_id, bed_format, bed_url = music_bed_entry(self.music_bed)
-        video_id, video_url = source_video_entry(self.source_video, result)
-        extra: list[PublishedFile] = []
-        bed = next(
-            (f for f in published if f.kind == "audio" and (f.kling_id, f.format) == (bed_id, bed_format)),
-            None,
-        )
-        if bed is None:  # keep the bed itself too: Kling deletes it after 30 days
-            bed = self._copy(downloader, root, "audio", bed_id, bed_format, bed_url)
-            extra.append(bed)
-        video = next((f for f in published if f.kind == "video" and f.kling_id == video_id), None)
-        if video is None:
-            video = self._copy(downloader, root, "video", video_id, "mp4", video_url)
-            extra.append(video)
-        mode = self.music_bed_mode
-        target = root / safe_name(f"{video_id}-{mode}-{bed_id}", "mp4")
-        existing = file_size(target)
-        if existing is not None:  # written atomically: a file under this name is complete
-            self.log.info("%s already exists: music bed not laid again", target)
-            return [*extra, PublishedFile("music_bed", bed_id, "mp4", str(target), existing, False)]
-        with (
-            local_file(ObjectStoragePath(video.path, conn_id=self.destination_conn_id)) as video_path,
-            local_file(ObjectStoragePath(bed.path, conn_id=self.destination_conn_id)) as bed_path,
-            tempfile.TemporaryDirectory(prefix="kling-bed-") as tmp,
-        ):
-            out = Path(tmp) / target.name
-            seconds = mux_music_bed(
-                video_path, bed_path, str(out), mode=mode, volume=float(self.music_bed_volume)
+        mode, volume = self.music_bed_mode, float(self.music_bed_volume)
+
+        def lay(video_path: str, bed_path: str, out: str) -> str:
+            seconds = mux_music_bed(video_path, bed_path, out, mode=mode, volume=volume)
+            return f"music bed ({mode}, {seconds:.2f} s)"
+
+        entry = music_bed_entry(self.music_bed)
+        return self._lay_track(downloader, result, published, root, entry, "music_bed", mode, lay, None)
+
+    def _voice_over(
+        self,
+        downloader: Downloader,
+        result: dict[str, Any],
+        published: list[PublishedFile],
+        root: ObjectStoragePath,
+        over: PublishedFile | None,
+    ) -> list[PublishedFile]:
+        voice_volume, bed_volume = float(self.voice_volume), float(self.bed_volume)
+
+        def lay(video_path: str, voice_path: str, out: str) -> str:
+            seconds, voice_seconds = mux_voice_over(
+                video_path, voice_path, out, voice_volume=voice_volume, bed_volume=bed_volume
             )
-            size = copy_file(out, target)
-        self.log.info(
-            "Laid music bed %s under %s (%s) into %s (%.2f s)", bed_id, video_id, mode, target, seconds
+            if voice_seconds > seconds + 0.05:
+                self.log.warning(
+                    "The voice (%.2f s) is longer than the video (%.2f s): cut at the video's end",
+                    voice_seconds,
+                    seconds,
+                )
+            return f"voice-over (voice x{voice_volume:g}, video sound x{bed_volume:g}, {seconds:.2f} s)"
+
+        entry = voice_over_entry(self.voice_over)
+        return self._lay_track(downloader, result, published, root, entry, "voice_over", "voice", lay, over)
+
+    def _lay_track(
+        self,
+        downloader: Downloader,
+        result: dict[str, Any],
+        published: list[PublishedFile],
+        root: ObjectStoragePath,
+        entry: tuple[str, str, str],
+        kind: str,
+        label: str,
+        lay: Callable[[str, str, str], str],
+        over: PublishedFile | None,
+    ) -> list[PublishedFile]:
+        return lay_track(
+            published,
+            entry,
+            source_video_entry(self.source_video, result),
+            over=over,
+            copy=lambda what, ident, fmt, url: self._copy(downloader, root, what, ident, fmt, url),
+            root=root,
+            conn_id=self.destination_conn_id,
+            kind=kind,
+            label=label,
+            lay=lay,
+            log=self.log,
         )
-        return [*extra, PublishedFile("music_bed", bed_id, "mp4", str(target), size, True)]
 
 
 # ---------------------------------------------------------------------- inputs
@@ -334,4 +386,4 @@ class KlingPublishOperator(BaseOperator):
 def _default_asset(destination: str | None) -> Asset:
     if destination is not None and "{{" in destination:
         return Asset(DEFAULT_ASSET_NAME)
-    return Asset(uri=_as_uri(destination or default_destination()))
+    return Asset(uri=as_uri(destination or default_destination()))

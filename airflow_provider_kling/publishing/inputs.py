@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,19 @@ from airflow_provider_kling.utils.rendered import parse_rendered
 from airflow_provider_kling.version_compat import AirflowFailException
 
 AUDIO_FORMATS = ("mp3", "wav")
+
+
+def default_destination() -> str:
+    """``$AIRFLOW_HOME/kling_published`` as a ``file://`` URI: works on any machine, no setup."""
+    home = os.environ.get("AIRFLOW_HOME") or "~/airflow"
+    return as_uri(os.path.join(home, "kling_published"))
+
+
+def as_uri(destination: str) -> str:
+    """Plain local paths become ``file://`` URIs; anything with a scheme is kept as given."""
+    if "://" in destination:
+        return destination
+    return "file://" + os.path.abspath(os.path.expanduser(destination))
 
 
 def _loads(text: str) -> Any:
@@ -28,9 +42,9 @@ def parse_results(value: Any) -> list[dict[str, Any]]:
         value = _loads(value)
     results = list(value) if isinstance(value, list) else [value]
     for item in results:
-        if not isinstance(item, dict) or not ({"videos", "audios"} & item.keys()):
+        if not isinstance(item, dict) or not ({"videos", "audios", "images"} & item.keys()):
             raise AirflowFailException(
-                "result must be a Kling task result ({'videos': [...], 'audios': [...]}), "
+                "result must be a Kling task result ({'videos': [...], 'audios': [...], 'images': [...]}), "
                 f"e.g. an upstream Kling operator's .output; got {str(item)[:200]!r}"
             )
     return results
@@ -112,4 +126,54 @@ def music_bed_entry(bed: Any) -> tuple[str, str, str]:
     raise AirflowFailException(
         "music_bed must be a text-to-audio result (its .output), one of its audios, or an http(s) URL; "
         f"got {str(bed)[:200]!r}"
+    )
+
+
+IMAGE_FORMATS = ("png", "jpg", "jpeg")
+
+
+def image_entry(result: dict[str, Any], image: dict[str, Any]) -> tuple[str, str, str]:
+    """(name, format, url) of one result image: ``<task_id>-<index>``, format from the URL (png default)."""
+    url = str(image.get("url") or "")
+    suffix = Path(urlsplit(url).path).suffix.lstrip(".").lower()
+    fmt = "jpg" if suffix == "jpeg" else suffix if suffix in IMAGE_FORMATS else "png"
+    return f"{result.get('task_id') or 'image'}-{image.get('index', 0)}", fmt, url
+
+
+def check_voice_over_levels(voice_volume: Any, bed_volume: Any) -> tuple[float, float]:
+    """The voice's and the video's own sound's gains, each 0..2 (a rendered template's text counts)."""
+    gains = []
+    for name, value in (("voice_volume", voice_volume), ("bed_volume", bed_volume)):
+        try:
+            gain = float("nan") if isinstance(value, bool) else float(value)
+        except (TypeError, ValueError):
+            gain = float("nan")
+        if not 0 <= gain <= 2:
+            raise AirflowFailException(f"{name}: must be a number from 0 to 2, not {value!r}")
+        gains.append(gain)
+    return gains[0], gains[1]
+
+
+def voice_over_entry(voice: Any) -> tuple[str, str, str]:
+    """(id, format, url) of the speech to lay over a video: a text-to-speech (or any audio) result,
+    one of its audios (``url_wav`` / ``url_mp3`` / ``url``), or an http(s) URL."""
+    if isinstance(voice, str) and voice.strip().startswith(("{", "[")):
+        voice = _loads(voice)
+    if isinstance(voice, str) and voice.strip():
+        path = Path(urlsplit(voice).path)
+        fmt = path.suffix.lstrip(".").lower()
+        return path.stem or "voice", fmt if fmt.isalnum() else "audio", voice
+    if isinstance(voice, dict) and "audios" in voice:
+        voice = (voice.get("audios") or [None])[0]
+    if isinstance(voice, dict):
+        ident = str(voice.get("id") or "voice")
+        for fmt in ("wav", "mp3"):  # lossless first: the track is re-encoded anyway
+            if voice.get(f"url_{fmt}"):
+                return ident, fmt, str(voice[f"url_{fmt}"])
+        if voice.get("url"):
+            suffix = Path(urlsplit(str(voice["url"])).path).suffix.lstrip(".").lower()
+            return ident, suffix if suffix.isalnum() and suffix else "mp3", str(voice["url"])
+    raise AirflowFailException(
+        "voice_over must be a text-to-speech result (its .output), one of its audios, or an http(s) URL; "
+        f"got {str(voice)[:200]!r}"
     )

@@ -1,4 +1,4 @@
-"""Media work on published files (PyAV): mux a generated soundtrack into its video, lay a music bed.
+"""Media work on published files (PyAV): mux a soundtrack into its video, lay a music bed or a voice.
 
 ``av`` and ``numpy`` are imported inside the functions that need them: importing this module
 stays cheap.
@@ -131,11 +131,7 @@ def mux_music_bed(video_path: str, bed_path: str, out_path: str, *, mode: str, v
 def _mux_music_bed(av: Any, video_path: str, bed_path: str, out_path: str, mode: str, volume: float) -> float:
     import numpy as np
 
-    with av.open(video_path) as video_in:
-        if not video_in.streams.video:
-            raise PublishError(f"cannot add a music bed: {video_path} has no video stream", retryable=False)
-        seconds = _seconds(video_in, video_in.streams.video[0])
-        has_sound = bool(video_in.streams.audio)
+    seconds, has_sound = _video_facts(av, video_path, "add a music bed")
     total = round(seconds * BED_RATE)
     with av.open(bed_path) as bed_in:
         if not bed_in.streams.audio:
@@ -144,7 +140,22 @@ def _mux_music_bed(av: Any, video_path: str, bed_path: str, out_path: str, mode:
     if mode == "mix" and has_sound:
         with av.open(video_path) as sound_in:
             track += _decoded_track(av, np, sound_in, total)
+    _write_with_track(av, np, video_path, out_path, track)
+    return seconds
+
+
+def _video_facts(av: Any, video_path: str, doing: str) -> tuple[float, bool]:
+    """(seconds, has a sound track) of the video the new track goes into."""
+    with av.open(video_path) as video_in:
+        if not video_in.streams.video:
+            raise PublishError(f"cannot {doing}: {video_path} has no video stream", retryable=False)
+        return _seconds(video_in, video_in.streams.video[0]), bool(video_in.streams.audio)
+
+
+def _write_with_track(av: Any, np: Any, video_path: str, out_path: str, track: Any) -> None:
+    """An MP4 of ``video_path``'s video (copied) and ``track`` (2 x samples, BED_RATE) as stereo AAC."""
     np.clip(track, -1.0, 1.0, out=track)
+    total = track.shape[1]
     with av.open(video_path) as video_in, av.open(out_path, mode="w", format="mp4") as out:
         video_stream = video_in.streams.video[0]
         video_out = out.add_stream_from_template(video_stream)
@@ -162,17 +173,67 @@ def _mux_music_bed(av: Any, video_path: str, bed_path: str, out_path: str, mode:
             frame.sample_rate, frame.pts, frame.time_base = BED_RATE, start, Fraction(1, BED_RATE)
             out.mux(audio_out.encode(frame))
         out.mux(audio_out.encode(None))
-    return seconds
 
 
-def _decoded_track(av: Any, np: Any, container: Any, total: int) -> Any:
-    """The first audio stream as a (2, ``total``) float32 array at BED_RATE: padded or cut."""
+# ---------------------------------------------------------------------- voice-over
+
+
+def mux_voice_over(
+    video_path: str, voice_path: str, out_path: str, *, voice_volume: float, bed_volume: float
+) -> tuple[float, float]:
+    """
+    Write an MP4 of ``video_path`` with the speech of ``voice_path`` over its own sound.
+
+    The track is ``voice * voice_volume + the video's sound * bed_volume`` (the video's sound
+    effects and music stay under the voice, at ``bed_volume``; a silent video gets the voice
+    alone), stereo AAC, as long as the video: a longer voice is cut at the video's end. The
+    video stream is copied as is. Returns (video seconds, voice seconds before any cut).
+    """
+    try:
+        import av
+    except ImportError:
+        raise PublishError(
+            "voice_over needs PyAV: pip install 'airflow-provider-kling[media]'", retryable=False
+        ) from None
+    try:
+        return _mux_voice_over(av, video_path, voice_path, out_path, voice_volume, bed_volume)
+    except av.error.FFmpegError as exc:
+        raise PublishError(f"could not lay {voice_path} over {video_path}: {exc}", retryable=False) from exc
+
+
+def _mux_voice_over(
+    av: Any, video_path: str, voice_path: str, out_path: str, voice_volume: float, bed_volume: float
+) -> tuple[float, float]:
+    import numpy as np
+
+    seconds, has_sound = _video_facts(av, video_path, "lay a voice-over")
+    total = round(seconds * BED_RATE)
+    with av.open(voice_path) as voice_in:
+        if not voice_in.streams.audio:
+            raise PublishError(f"cannot use {voice_path} as a voice-over: no audio stream", retryable=False)
+        voice = _decoded_track(av, np, voice_in, None)
+    voice_seconds = voice.shape[1] / BED_RATE
+    track = np.zeros((2, total), dtype=np.float32)
+    n = min(total, voice.shape[1])
+    track[:, :n] = voice[:, :n] * voice_volume
+    if has_sound and bed_volume > 0:
+        with av.open(video_path) as sound_in:
+            track += _decoded_track(av, np, sound_in, total) * bed_volume
+    _write_with_track(av, np, video_path, out_path, track)
+    return seconds, voice_seconds
+
+
+def _decoded_track(av: Any, np: Any, container: Any, total: int | None) -> Any:
+    """The first audio stream as a (2, ``total``) float32 array at BED_RATE: padded or cut
+    (``total=None``: as long as the stream)."""
     resampler = av.AudioResampler(format="fltp", layout="stereo", rate=BED_RATE)
     chunks = []
     for frame in container.decode(container.streams.audio[0]):
         chunks += [f.to_ndarray() for f in resampler.resample(frame)]
     chunks += [f.to_ndarray() for f in resampler.resample(None)]
     samples = np.concatenate(chunks, axis=1) if chunks else np.zeros((2, 0), dtype=np.float32)
+    if total is None:
+        return samples.astype(np.float32, copy=False)
     track = np.zeros((2, total), dtype=np.float32)
     n = min(total, samples.shape[1])
     track[:, :n] = samples[:, :n]

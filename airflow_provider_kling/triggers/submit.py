@@ -160,7 +160,7 @@ class KlingSubmitTrigger(BaseTrigger):
                 self.task_kind,
                 payload,
                 resolved=self.resolved,
-                gate=CapacityGate.shared(self.kling_conn_id),
+                gate=CapacityGate.for_kind(self.kling_conn_id, get_kind(self.task_kind)),
                 deadline=self.deadline if self.deadline is not None else float("inf"),
                 waiting_since=self.waiting_since,
                 log=self.log,

@@ -56,6 +56,7 @@ THIS_CHAINS_VIDEO_ID = (
     },
 )
 def kling_image_to_clip() -> None:
+    # [START howto_operator_kling_image_generation]
     images = ImageGenerationOperator(
         task_id="make_images",
         prompt="{{ params.prompt }}",
@@ -64,9 +65,11 @@ def kling_image_to_clip() -> None:
         deferrable=True,
         timeout=WAIT_LIMIT,
     )
+    # [END howto_operator_kling_image_generation]
 
     @task_group(group_id="clip")
     def clip(image_url: str) -> None:
+        # [START howto_operator_kling_image_to_video]
         animate = ImageToVideoOperator(
             task_id="animate",
             image=image_url,
@@ -76,6 +79,7 @@ def kling_image_to_clip() -> None:
             deferrable=True,
             timeout=WAIT_LIMIT,
         )
+        # [END howto_operator_kling_image_to_video]
         sound = VideoToAudioOperator(
             task_id="sound",
             video_id=THIS_CHAINS_VIDEO_ID,

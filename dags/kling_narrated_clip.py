@@ -86,6 +86,7 @@ def kling_narrated_clip() -> None:
         session = KlingHook().identify_face(video_id=result["videos"][0]["id"])
         return "lip_sync" if session.face_data else "publish_voice_over"
 
+    # [START howto_operator_kling_lip_sync]
     lip_sync = LipSyncOperator(
         task_id="lip_sync",
         video_id=VIDEO_ID,
@@ -94,6 +95,7 @@ def kling_narrated_clip() -> None:
         deferrable=True,
         timeout=WAIT_LIMIT,
     )
+    # [END howto_operator_kling_lip_sync]
     # The talking video carries the speech: the effects go under it as a bed.
     publish_lip_sync = KlingPublishOperator(
         task_id="publish_lip_sync",

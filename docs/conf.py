@@ -61,10 +61,6 @@ autodoc_default_options = {"members": True, "show-inheritance": True}
 # ---------------------------------------------------------------------------------------------
 PENDING_PAGES: dict[str, str] = {
     # page under docs/ (.md)     : the marker its literalinclude reads
-    "howto/image_to_video": "howto_operator_kling_image_to_video",
-    "howto/lip_sync": "howto_operator_kling_lip_sync",
-    "howto/image_generation": "howto_operator_kling_image_generation",
-    "howto/video_effects": "howto_operator_kling_video_effects",
 }
 kling_pending_pages = PENDING_PAGES
 exclude_patterns = ["_build", "Thumbs.db", ".DS_Store", *(f"{page}.md" for page in PENDING_PAGES)]

@@ -174,7 +174,7 @@ def admit(
     packs = packs_for(account)
     remaining = sum(p.remaining for p in packs if p.current_status == "online")
     held = ledger.held(account)
-    if remaining <= 0 or (units is not None and held + units > remaining):
+    if remaining <= 0 or (units is not None and held + units > remaining + 1e-9):  # float sums
         raise KlingAPIFailure(
             1102,
             "Account resource pack has been depleted or expired "

@@ -91,6 +91,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--port-file", default=None, help="write the bound port here once listening")
     p.add_argument(
+        "--tls-cert", default=None, help="serve HTTPS with this PEM certificate (and key, unless --tls-key)"
+    )
+    p.add_argument("--tls-key", default=None, help="the PEM private key of --tls-cert")
+    p.add_argument(
         "--webhook-secret",
         default=os.environ.get("KLING_EMULATOR_WEBHOOK_SECRET"),
         help="a whsec_ secret: sign callbacks with the Webhook Signature (default: "
@@ -166,7 +170,9 @@ def banner_lines(args: argparse.Namespace, url: str) -> list[str]:
 
 
 async def serve(args: argparse.Namespace) -> None:
-    server = EmulatorServer(config_from_args(args), host=args.host, port=args.port)
+    server = EmulatorServer(
+        config_from_args(args), host=args.host, port=args.port, tls_cert=args.tls_cert, tls_key=args.tls_key
+    )
     if args.state_file and persist.load(server.emulator, args.state_file):
         print(f"  restored {len(server.emulator.store.tasks)} tasks from {args.state_file}", flush=True)
     await server.start_async()

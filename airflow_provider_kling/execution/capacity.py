@@ -214,9 +214,9 @@ class CapacityGate:
         self._queue.popleft().set_result(True)
 
 
-
 # The gate of each connection on each event loop.
 _gates: LoopRegistry[str, CapacityGate] = LoopRegistry()
+
 
 async def submit_when_capacity(
     gate: CapacityGate,

@@ -39,7 +39,7 @@ from airflow_provider_kling.hooks.auth import (
     amask_pending,
     mask_pending,
 )
-from airflow_provider_kling.hooks.connection import UI_FIELD_BEHAVIOUR, base_url, read_extra
+from airflow_provider_kling.hooks.connection import NetSettings, base_url, read_extra, ui_field_behaviour_31
 from airflow_provider_kling.hooks.packs_cache import shared_resource_packs
 from airflow_provider_kling.hooks.transport import (
     RetryPolicy,
@@ -110,6 +110,7 @@ class KlingHook(BaseHook):
         self.retry = retry or DEFAULT_RETRY
         self._base_url: str | None = None
         self._credentials: Credentials | None = None
+        self._net = NetSettings()  # proxy and TLS: from the extra, with the connection
         # Secrets (keys, each newly signed JWT) not yet registered with Airflow's masker.
         self._unmasked: list[str] = []
 
@@ -120,12 +121,7 @@ class KlingHook(BaseHook):
         Airflow 3.2+ reads ``ui-field-behaviour`` from the provider info and skips this method;
         both come from that one dict (``hooks/connection.py``), so the two forms cannot drift apart.
         """
-        behaviour = UI_FIELD_BEHAVIOUR
-        return {
-            "hidden_fields": list(behaviour["hidden-fields"]),
-            "relabeling": dict(behaviour["relabeling"]),
-            "placeholders": dict(behaviour["placeholders"]),
-        }
+        return ui_field_behaviour_31()
 
     def __repr__(self) -> str:
         return f"<KlingHook conn_id={self.kling_conn_id!r} base_url={self._base_url!r}>"
@@ -146,11 +142,12 @@ class KlingHook(BaseHook):
             self._credentials = JwtCredentials(conn.login, secret, on_new_token=self._unmasked.append)
         else:
             self._credentials = StaticKeyCredentials(secret)
-        self._unmasked.extend(self._credentials.secrets())
+        self._unmasked.extend([*self._credentials.secrets(), *self._net.secrets()])
 
     def _apply_extra(self, conn: Any) -> None:
         """Request timeout and retry policy from the extra, unless the constructor set them."""
         extra = read_extra(conn.extra_dejson or {}, self.kling_conn_id)
+        self._net = extra.net
         if self._timeout_arg is None:
             self.timeout = DEFAULT_REQUEST_TIMEOUT if extra.request_timeout is None else extra.request_timeout
         if self._retry_arg is None:
@@ -189,7 +186,7 @@ class KlingHook(BaseHook):
         """One HTTP exchange; returns ``data`` or raises a typed error. 401 refreshes a JWT once."""
         base = await self.aget_conn()
         assert self._credentials is not None
-        session = shared_session()
+        session = shared_session(self._net, base)
         for refreshed in (False, True):
             headers = {
                 "Authorization": self._credentials.authorization(),

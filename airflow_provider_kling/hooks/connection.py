@@ -18,8 +18,6 @@ from urllib.parse import urlsplit, urlunsplit
 if TYPE_CHECKING:
     import ssl
 
-    import requests
-
     from airflow_provider_kling.exceptions import KlingValidationError
 
 MAX_RETRIES_LIMIT = 20
@@ -78,12 +76,12 @@ class NetSettings:
             context.load_cert_chain(*self.cert)
         return context
 
-    def apply_to(self, session: requests.Session) -> None:
-        """Set a ``requests.Session`` up as ``HttpHook`` does with the same extra."""
-        session.proxies.update(dict(self.proxies))
-        session.verify = self.verify
-        session.cert = self.cert
-        session.trust_env = self.trust_env
+    def requests_options(self) -> dict[str, Any]:
+        """``proxies``, ``verify``, ``cert`` for each ``requests`` call (as ``HttpHook.run_and_check`` does).
+
+        Per call, not on the session: ``requests`` lets ``REQUESTS_CA_BUNDLE`` override a session's verify.
+        """
+        return {"proxies": dict(self.proxies), "verify": self.verify, "cert": self.cert}
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ import dataclasses
 import json
 import logging
 import random
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -80,13 +81,15 @@ class _LoopSession:
 # Shared ClientSessions per event loop (triggerer loop, or the private loop of a sync call).
 _SESSION = "session"
 _sessions: LoopRegistry[str, _LoopSession] = LoopRegistry()
+# The proxy of each shared session, passed per request (``ClientSession(proxy=)`` needs aiohttp 3.10+).
+_proxy_of: weakref.WeakKeyDictionary[aiohttp.ClientSession, str] = weakref.WeakKeyDictionary()
 
 
 def shared_session(net: NetSettings | None = None, base: str = "") -> aiohttp.ClientSession:
     """This loop's session for ``net`` (proxy, TLS) and the proxy it picks for ``base``.
 
-    The session carries the proxy (``proxy=``) and the connector the TLS settings (``ssl=``):
-    requests made with it need neither.
+    Its connector carries the TLS settings (``ssl=``); ``exchange`` sends its requests through
+    the proxy picked here.
     """
     import aiohttp
 
@@ -98,7 +101,9 @@ def shared_session(net: NetSettings | None = None, base: str = "") -> aiohttp.Cl
         ssl = True if net is None else net.ssl_context()
         connector = aiohttp.TCPConnector(limit=64, keepalive_timeout=60, ssl=ssl)
         trust_env = True if net is None else net.trust_env
-        session = aiohttp.ClientSession(connector=connector, trust_env=trust_env, proxy=proxy)
+        session = aiohttp.ClientSession(connector=connector, trust_env=trust_env)
+        if proxy:
+            _proxy_of[session] = proxy
         state.sessions[key] = session
     return session
 
@@ -245,6 +250,7 @@ async def exchange(
             json=body,
             headers=headers,
             timeout=aiohttp.ClientTimeout(total=timeout, connect=min(10.0, timeout)),
+            proxy=_proxy_of.get(session),
         ) as response:
             return response.status, await response.read(), response.headers.get("X-Request-Id")
     except asyncio.TimeoutError:
@@ -266,5 +272,5 @@ def _hide_proxy(exc: BaseException, session: aiohttp.ClientSession) -> str:
     """The error text without a proxy password (aiohttp may quote the proxy URL)."""
     from airflow_provider_kling.hooks.connection import redact_proxy
 
-    text, proxy = str(exc), getattr(session, "_default_proxy", None)
+    text, proxy = str(exc), _proxy_of.get(session)
     return text.replace(str(proxy), redact_proxy(str(proxy))) if proxy else text

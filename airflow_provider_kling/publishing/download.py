@@ -130,7 +130,7 @@ class Downloader:
     """Streams URLs to object storage, one keep-alive ``requests.Session`` for all files.
 
     ``net``: the Kling connection's proxy and TLS settings (``proxies``, ``verify``, ``cert``),
-    applied as the http provider's ``HttpHook`` applies them.
+    passed with every request as the http provider's ``HttpHook.run_and_check`` passes them.
     """
 
     def __init__(self, limits: DownloadLimits | None = None, net: NetSettings | None = None) -> None:
@@ -139,8 +139,8 @@ class Downloader:
         self.limits = limits or DownloadLimits()
         self.session = requests.Session()
         self._hidden = net.secrets() if net is not None else []
-        if net is not None:
-            net.apply_to(self.session)
+        self._options = net.requests_options() if net is not None else {}
+        self.session.trust_env = net.trust_env if net is not None else True
         # Sizes are compared byte for byte: ask for the file as stored, not re-encoded.
         self.session.headers["Accept-Encoding"] = "identity"
 
@@ -162,7 +162,7 @@ class Downloader:
         import requests
 
         try:
-            response = self.session.head(url, timeout=self._timeout, allow_redirects=True)
+            response = self.session.head(url, timeout=self._timeout, allow_redirects=True, **self._options)
         except requests.RequestException:
             return None
         length = response.headers.get("Content-Length")
@@ -177,7 +177,7 @@ class Downloader:
         if existing is not None and self.remote_size(url) == existing:
             return existing, False
         try:
-            with self.session.get(url, stream=True, timeout=self._timeout) as response:
+            with self.session.get(url, stream=True, timeout=self._timeout, **self._options) as response:
                 return self._write(url, response, target, existing)
         except requests.RequestException as exc:
             # A redirect to a URL requests cannot fetch (file://, ftp://) fails the same way next time.

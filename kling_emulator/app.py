@@ -7,6 +7,7 @@ so a client bug is caught rather than mirrored.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections import defaultdict, deque
 from typing import Any
@@ -98,6 +99,13 @@ class KlingEmulator:
                 if failure.code in (1302, 1303) and (fault is None or fault.action != "error"):
                     self.stats.limit_refusals[failure.code] += 1
                 response = error_response(failure.code, failure.message, failure.http_status)
+            except web.HTTPException:
+                raise
+            except Exception as exc:  # an emulator bug still answers Kling's 5000 envelope, not plain text
+                logging.getLogger(__name__).exception(
+                    "Unexpected error in %s %s", request.method, request.path
+                )
+                response = error_response(5000, f"Internal error ({type(exc).__name__})")
             if fault is not None and fault.after:
                 response = self._fault_response(fault)  # handled (task created), answered wrongly
             if fault is not None and fault.action == "reset_after":

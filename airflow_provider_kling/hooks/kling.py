@@ -81,7 +81,8 @@ class KlingHook(BaseHook):
 
     The connection's extra may tune the HTTP behaviour (the form shows these fields):
     ``request_timeout`` (seconds per request, default 60), ``max_retries`` (default 5),
-    ``retry_min_wait`` and ``retry_max_wait`` (backoff seconds, default 1 and 60). Operators,
+    ``retry_min_wait`` and ``retry_max_wait`` (backoff seconds, default 1 and 60), and ``proxies``,
+    ``verify``, ``cert`` as on an ``http`` connection (``hooks/connection.py::read_net``). Operators,
     sensors and triggers build their hook from the connection id, so a deferred wait uses
     them too.
 

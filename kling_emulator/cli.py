@@ -95,6 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--tls-key", default=None, help="the PEM private key of --tls-cert")
     p.add_argument(
+        "--tls-client-ca", default=None, help="with --tls-cert: require client certificates from this CA"
+    )
+    p.add_argument(
         "--webhook-secret",
         default=os.environ.get("KLING_EMULATOR_WEBHOOK_SECRET"),
         help="a whsec_ secret: sign callbacks with the Webhook Signature (default: "
@@ -171,7 +174,12 @@ def banner_lines(args: argparse.Namespace, url: str) -> list[str]:
 
 async def serve(args: argparse.Namespace) -> None:
     server = EmulatorServer(
-        config_from_args(args), host=args.host, port=args.port, tls_cert=args.tls_cert, tls_key=args.tls_key
+        config_from_args(args),
+        host=args.host,
+        port=args.port,
+        tls_cert=args.tls_cert,
+        tls_key=args.tls_key,
+        tls_client_ca=args.tls_client_ca,
     )
     if args.state_file and persist.load(server.emulator, args.state_file):
         print(f"  restored {len(server.emulator.store.tasks)} tasks from {args.state_file}", flush=True)

@@ -28,8 +28,10 @@ class EmulatorServer:
         *,
         tls_cert: str | None = None,
         tls_key: str | None = None,
+        tls_client_ca: str | None = None,
     ) -> None:
-        """``tls_cert`` (PEM, with the key unless ``tls_key`` is given): serve HTTPS instead of HTTP."""
+        """``tls_cert`` (PEM, with the key unless ``tls_key`` is given): serve HTTPS instead of HTTP;
+        ``tls_client_ca``: also require a client certificate signed by this CA (mutual TLS)."""
         self.emulator = KlingEmulator(config)
         self.host = host
         self.port = port
@@ -37,6 +39,9 @@ class EmulatorServer:
         if tls_cert:
             self._ssl = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             self._ssl.load_cert_chain(tls_cert, tls_key)
+            if tls_client_ca:
+                self._ssl.load_verify_locations(tls_client_ca)
+                self._ssl.verify_mode = ssl.CERT_REQUIRED
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
         self._thread: threading.Thread | None = None

@@ -256,12 +256,8 @@ def read_net(extra: Mapping[str, Any], conn_id: str) -> NetSettings:
     The keys and their aliases (``proxy``, ``verify_ssl``) are picked out by the http provider's own
     reader, so a Kling connection reads them exactly as an ``http`` one does.
     """
-    from types import SimpleNamespace
-
-    from airflow.providers.http.hooks.http import _process_extra_options_from_connection
-
     cleared = {k: v for k, v in extra.items() if v is not None and v != ""}  # a cleared form field
-    _, options = _process_extra_options_from_connection(SimpleNamespace(extra_dejson=cleared), {})
+    options = _http_provider_options(cleared)
     net = NetSettings(
         proxies=_proxies(options.get("proxy"), conn_id),
         verify=_verify(options.get("verify_ssl", True), conn_id),
@@ -273,6 +269,23 @@ def read_net(extra: Mapping[str, Any], conn_id: str) -> NetSettings:
     except OSError as exc:  # ssl.SSLError is an OSError
         raise _refused(conn_id, f"verify/cert: cannot be loaded ({exc})") from None
     return net
+
+
+def _http_provider_options(extra: dict[str, Any]) -> dict[str, Any]:
+    """The http provider's reading of the extra: ``proxy``, ``verify_ssl``, ``cert``, ``trust_env``."""
+    try:
+        from airflow.providers.http.hooks.http import _process_extra_options_from_connection
+    except ImportError:  # an http provider without the module-level reader: the same keys, read alike
+        return {
+            "proxy": extra.get("proxies", extra.get("proxy")),
+            "verify_ssl": extra.get("verify", extra.get("verify_ssl", True)),
+            "cert": extra.get("cert"),
+            "trust_env": extra.get("trust_env", True),
+        }
+    from types import SimpleNamespace
+
+    _, options = _process_extra_options_from_connection(SimpleNamespace(extra_dejson=extra), {})
+    return options
 
 
 def _flag(value: Any, name: str, conn_id: str) -> bool:

@@ -153,6 +153,25 @@ def test_verify_false_works(
     assert https_emulator.emulator.stats.submits == 1
 
 
+def test_a_client_certificate_is_presented_for_mutual_tls(
+    tls: TLSFiles, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = EmulatorServer(
+        fast_config(), tls_cert=str(tls.cert), tls_key=str(tls.key), tls_client_ca=str(tls.ca)
+    )
+    both = tmp_path / "client-with-key.pem"
+    both.write_bytes(tls.client_cert.read_bytes() + tls.client_key.read_bytes())
+    with server:
+        without = use(monkeypatch, server.url, "kling_no_cert", verify=str(tls.ca))
+        with pytest.raises(KlingTransportError):  # the server refuses the handshake
+            KlingHook(without).submit_task("video-to-audio", SAMPLE)
+        pair = [str(tls.client_cert), str(tls.client_key)]
+        for cert in (pair, json.dumps(pair), str(both)):  # [cert, key], as JSON text, one PEM file
+            conn_id = use(monkeypatch, server.url, verify=str(tls.ca), cert=cert)
+            KlingHook(conn_id).submit_task("video-to-audio", SAMPLE)
+        assert server.emulator.stats.submits == 3
+
+
 def test_https_through_the_proxy_with_the_ca_bundle(
     https_emulator: EmulatorServer, tls: TLSFiles, proxy: LoopbackProxy, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -227,3 +246,42 @@ def test_the_form_shows_the_proxy_and_tls_fields() -> None:
     for name in ("proxies", "verify", "cert"):
         assert CONN_FIELDS[name]["label"] and "null" in CONN_FIELDS[name]["schema"]["type"]
     assert '{"https": "http://proxy:3128"}' in CONN_FIELDS["proxies"]["description"]
+
+
+def test_the_emulator_cli_serves_https(tls: TLSFiles, tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import requests
+
+    port_file = tmp_path / "port"
+    flags = [
+        "--port",
+        "0",
+        "--port-file",
+        str(port_file),
+        "--tls-cert",
+        str(tls.cert),
+        "--tls-key",
+        str(tls.key),
+    ]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "kling_emulator.cli", *flags],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not port_file.exists() and time.monotonic() < deadline and process.poll() is None:
+            time.sleep(0.1)
+        port = int(port_file.read_text())
+        health = requests.get(f"https://127.0.0.1:{port}/_emulator/health", verify=str(tls.ca), timeout=10)
+        assert health.json()["status"] == "ok"
+    finally:
+        process.send_signal(signal.SIGTERM)
+        banner = process.communicate(timeout=30)[0]
+    assert f"listening on https://127.0.0.1:{port}" in banner

@@ -17,6 +17,8 @@ class TLSFiles:
     ca: Path  # the CA certificate (the bundle a client trusts)
     cert: Path  # the server certificate for 127.0.0.1, signed by the CA
     key: Path  # its private key
+    client_cert: Path  # a client certificate signed by the CA (mutual TLS)
+    client_key: Path
 
 
 def make_tls_files(folder: Path) -> TLSFiles:
@@ -48,6 +50,24 @@ def make_tls_files(folder: Path) -> TLSFiles:
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
         .sign(ca_key, hashes.SHA256())
     )
+
+    def pem_key(private: ec.EllipticCurvePrivateKey) -> bytes:
+        return private.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+
+    client_key = ec.generate_private_key(ec.SECP256R1())
+    client_cert = (
+        x509.CertificateBuilder()
+        .subject_name(name("airflow-worker"))
+        .issuer_name(ca_cert.subject)
+        .public_key(client_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(valid[0])
+        .not_valid_after(valid[1])
+        .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
     key = ec.generate_private_key(ec.SECP256R1())
     cert = (
         x509.CertificateBuilder()
@@ -70,16 +90,14 @@ def make_tls_files(folder: Path) -> TLSFiles:
         )
         .sign(ca_key, hashes.SHA256())
     )
-    files = TLSFiles(folder / "ca.pem", folder / "server.pem", folder / "server.key")
+    files = TLSFiles(
+        *(folder / n for n in ("ca.pem", "server.pem", "server.key", "client.pem", "client.key"))
+    )
     files.ca.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
     files.cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    files.key.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
+    files.key.write_bytes(pem_key(key))
+    files.client_cert.write_bytes(client_cert.public_bytes(serialization.Encoding.PEM))
+    files.client_key.write_bytes(pem_key(client_key))
     return files
 
 

@@ -92,7 +92,8 @@ class KlingEmulator:
                     early = await self._apply_fault_before(fault, request)
                     if early is not None:
                         return early
-                owner = authenticate(request, self.config)
+                owner = authenticate(request, self.config)  # the account
+                billing.current_account.set(owner)
                 self._check_rate(owner)
                 response = await method(request, kind, owner)
             except KlingAPIFailure as failure:
@@ -164,7 +165,7 @@ class KlingEmulator:
         seconds = validate(kind, body, self.store, self.config)
         external_id = str(body.get("external_task_id") or "")
         units = None if seconds is None else billing.units_for(seconds, self.config.units_per_second)
-        self._admit(owner, external_id, units)
+        self._admit(owner, external_id, units=units)
         if seconds is None:  # a video_url: fetch it and read its real duration, as Kling does
             try:
                 seconds = await probe.video_seconds(str(body["video_url"]))
@@ -172,7 +173,9 @@ class KlingEmulator:
                 raise KlingAPIFailure(1201, str(exc)) from None
             check_video_seconds(seconds, self.config, f" (video_url: {seconds:.2f} s)")
             units = billing.units_for(seconds, self.config.units_per_second)
-            self._admit(owner, external_id, units)  # again: other submits ran while the video was fetched
+            self._admit(
+                owner, external_id, units=units
+            )  # again: other submits ran while the video was fetched
         fail_message = self._fail_message(body, external_id)
         task_id = self.store.new_id()
         task = EmulatedTask(
@@ -233,7 +236,7 @@ class KlingEmulator:
             return self.config.fault_rates.task_failure_message
         return None
 
-    def _admit(self, owner: str, external_id: str, units: float | None) -> None:
+    def _admit(self, owner: str, external_id: str, *, units: float | None = None) -> None:
         """Refuse a duplicate ``external_task_id`` (1201), a task over the parallel limit (1303), or
         one the account's packs cannot pay for next to its running tasks (1102); ``owner`` is the account.
 

@@ -14,6 +14,7 @@ Contract: docs/kling-api.md#account-costs and docs/kling-api.md#deductions.
 
 from __future__ import annotations
 
+import contextvars
 import heapq
 import time
 import uuid
@@ -23,6 +24,13 @@ from typing import Any
 
 from kling_emulator.errors import KlingAPIFailure
 
+# The account of every credential ``EmulatorConfig.accounts`` does not name.
+DEFAULT_ACCOUNT = "default"
+# The account whose request is being handled (``KlingEmulator._handler`` sets it after auth):
+# a charge recorded without naming its account is that account's.
+current_account: contextvars.ContextVar[str] = contextvars.ContextVar(
+    "kling_account", default=DEFAULT_ACCOUNT
+)
 LIST_PRICE_PER_UNIT = 0.14  # made-up cash price of one unit (list price)
 QUOTA_SHARE = 0.8  # made-up: the account pays 80 % of the list price
 DAY_MS = 86_400_000
@@ -139,8 +147,9 @@ class Ledger:
     def __init__(self) -> None:
         self._pending: list[tuple[float, str, float, str]] = []  # (finishes_at, task_id, units, account)
 
-    def record(self, task_id: str, finishes_at: float, units: float, account: str = "default") -> None:
-        heapq.heappush(self._pending, (finishes_at, task_id, units, account))
+    def record(self, task_id: str, finishes_at: float, units: float, account: str | None = None) -> None:
+        """Charge ``units`` to ``account`` (default: the caller's, ``current_account``) at ``finishes_at``."""
+        heapq.heappush(self._pending, (finishes_at, task_id, units, account or current_account.get()))
 
     def settle(self, packs_for: Callable[[str], list[ResourcePack]], now: float | None = None) -> None:
         """Draw every finished task's units from its account's online pack that expires first."""

@@ -12,14 +12,13 @@ import time
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from kling_emulator.billing import ResourcePack, default_packs
+# DEFAULT_ACCOUNT: limits, tasks and packs are the account's, "shared by all API keys"
+# (docs/kling-api.md#concurrency).
+from kling_emulator.billing import DEFAULT_ACCOUNT, ResourcePack, default_packs
 
 DEFAULT_ACCESS_KEY = "emulator-access-key"
 DEFAULT_SECRET_KEY = "emulator-secret-key-0123456789abcdef"
 DEFAULT_API_KEY = "emulator-api-key"
-# The account of every credential ``EmulatorConfig.accounts`` does not name (docs/kling-api.md#concurrency:
-# limits, tasks and packs are the account's, "shared by all API keys").
-DEFAULT_ACCOUNT = "default"
 
 # A video the emulator "generated" before it started: lets a DAG use video_id right away.
 SAMPLE_VIDEO_ID = "825406034503692376"

@@ -15,6 +15,7 @@ import jwt
 import pytest
 import requests
 
+from kling_emulator import billing
 from kling_emulator.billing import ResourcePack
 from kling_emulator.cli import build_parser
 from kling_emulator.server import EmulatorServer
@@ -182,6 +183,20 @@ def test_units_held_are_released_when_a_task_is_charged() -> None:
         exhausted = submit(emulator, DEFAULT_API_KEY, duration=3)  # both charged: nothing left
         assert (exhausted["status"], exhausted["code"]) == (429, 1102)
         assert "0 units left, 0 held" in exhausted["message"]
+
+
+def test_a_charge_recorded_without_an_account_is_the_callers() -> None:
+    """Handlers that record a charge without naming the account charge the one whose request it is."""
+    ledger = billing.Ledger()
+    packs = {"default": [ResourcePack(total_quantity=5)], "other": [ResourcePack(total_quantity=5)]}
+    token = billing.current_account.set("other")  # what KlingEmulator._handler sets after auth
+    try:
+        ledger.record("task-1", 0.0, 2.0)
+    finally:
+        billing.current_account.reset(token)
+    ledger.record("task-2", 0.0, 1.0)  # outside a request: the default account
+    ledger.settle(packs.__getitem__, now=1.0)
+    assert [account[0].remaining for account in packs.values()] == [4.0, 3.0]
 
 
 # ---------------------------------------------------------------------------- CLI

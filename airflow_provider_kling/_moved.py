@@ -56,6 +56,8 @@ RENAMED: dict[str, dict[str, str]] = {
         "DEFAULT_RESOURCE_PACKS_CACHE_SECONDS": "config:DEFAULT_RESOURCE_PACKS_CACHE_SECONDS",
         "resource_packs_cache_dir": "config:resource_packs_cache_dir",
         "resource_packs_cache_seconds": "config:resource_packs_cache_seconds",
+        "ACCOUNT_COSTS_PATH": "hooks.packs_cache:ACCOUNT_COSTS_PATH",
+        "RESOURCE_PACKS_LOOKBACK_MS": "hooks.packs_cache:RESOURCE_PACKS_LOOKBACK_MS",
     },
     "operators.base": {
         "budget_floor": "config:budget_floor",

@@ -72,7 +72,9 @@ class KlingAPIError(KlingError):
             parts.append(f"(HTTP {self.http_status})")
         text = " ".join(parts) + f": {self.kling_message or 'no message'}"
         if self.request_id:
-            text += f" [request_id={self.request_id}]"
+            # Parentheses, not brackets: Airflow prints errors through Rich, which reads
+            # "[request_id=...]" as a markup tag and drops it.
+            text += f" (request_id: {self.request_id})"
         return text
 
 
@@ -159,6 +161,24 @@ class KlingTaskFailedError(KlingError):
         self.task_id = task_id
         self.status_message = status_message
         super().__init__(f"Kling task {task_id} failed: {status_message or 'no reason given by Kling'}")
+
+
+class KlingSyncAnswerPendingError(KlingError):
+    """A synchronous call (TTS) answered ``submitted``/``processing``: nothing to poll, try again.
+
+    Kling documents no query path for it, so the result cannot be fetched later; an Airflow
+    retry calls (and pays) again.
+    """
+
+    transient = True
+
+    def __init__(self, task_id: str, status: str, what: str) -> None:
+        self.task_id = task_id
+        super().__init__(
+            f"Kling answered the synchronous {what} call with task {task_id} still {status!r}: there is "
+            "no query path to wait on (KLING_API §9.1), so the call counts as failed; an Airflow retry "
+            "calls again (and pays again)"
+        )
 
 
 class KlingWaitError(KlingError):

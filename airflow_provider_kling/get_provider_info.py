@@ -39,7 +39,9 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": [
                     "airflow_provider_kling.operators.video_to_audio",
                     "airflow_provider_kling.operators.video",
+                    "airflow_provider_kling.operators.new_video",
                     "airflow_provider_kling.operators.text_to_audio",
+                    "airflow_provider_kling.operators.speech",
                     "airflow_provider_kling.operators.publish",
                 ],
             }
@@ -47,7 +49,16 @@ def get_provider_info() -> dict[str, Any]:
         "sensors": [
             {"integration-name": "Kling AI", "python-modules": ["airflow_provider_kling.sensors.kling"]}
         ],
-        "hooks": [{"integration-name": "Kling AI", "python-modules": ["airflow_provider_kling.hooks.kling"]}],
+        "hooks": [
+            {
+                "integration-name": "Kling AI",
+                # hooks.speech: KlingHook's speech calls (a mixin of KlingHook)
+                "python-modules": [
+                    "airflow_provider_kling.hooks.kling",
+                    "airflow_provider_kling.hooks.speech",
+                ],
+            }
+        ],
         "triggers": [
             {
                 "integration-name": "Kling AI",

@@ -7,8 +7,8 @@
    sound track) to `destination` before Kling deletes them (30 days), and updates the
    `kling_published` asset so other DAGs can be scheduled on new content.
 
-Trigger it from the UI with your own prompts. Waits run on the triggerer when
-`[operators] default_deferrable` is on. Against the local emulator (`kling-emulator`) it runs
+Trigger it from the UI with your own prompts. Waits run on the triggerer (`deferrable=True`):
+no worker slot is held while Kling works. Against the local emulator (`kling-emulator`) it runs
 end to end without a Kling account; `[kling] poll_interval`
 (`AIRFLOW__KLING__POLL_INTERVAL`, default 10 s) sets how often Kling is asked for the status.
 """
@@ -60,13 +60,17 @@ MIN_REMAINING_UNITS = 20
     },
 )
 def kling_content_pipeline() -> None:
+    # [START howto_operator_kling_text_to_video]
     video = TextToVideoOperator(
         task_id="make_video",
         prompt="{{ params.prompt }}",
         duration="{{ params.duration }}",
         min_remaining_units=MIN_REMAINING_UNITS,  # no new spend when the packs run low
         timeout=1800,
+        deferrable=True,  # wait on the triggerer (KlingTaskTrigger), not in a worker slot
     )
+    # [END howto_operator_kling_text_to_video]
+    # [START howto_trigger_kling_task]
     audio = VideoToAudioOperator(
         task_id="make_audio",
         video_id="{{ ti.xcom_pull('make_video')['videos'][0]['id'] }}",
@@ -74,7 +78,10 @@ def kling_content_pipeline() -> None:
         bgm_prompt="{{ params.bgm_prompt }}",
         asmr_mode="{{ params.asmr_mode }}",
         timeout=1800,
+        deferrable=True,
     )
+    # [END howto_trigger_kling_task]
+    # [START howto_operator_kling_publish]
     publish = KlingPublishOperator(
         task_id="publish",
         result=audio.output,
@@ -85,6 +92,7 @@ def kling_content_pipeline() -> None:
         retries=2,
         retry_delay=timedelta(seconds=30),
     )
+    # [END howto_operator_kling_publish]
     video >> audio >> publish
 
 

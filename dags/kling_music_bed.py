@@ -47,13 +47,18 @@ def kling_music_bed() -> None:
         model_name="{{ params.model_name }}",
         duration="{{ params.duration }}",
         timeout=1800,
+        deferrable=True,
     )
+    # [START howto_operator_kling_text_to_audio]
     music = TextToAudioOperator(
         task_id="make_music",
         prompt="{{ params.music_prompt }}",
         duration="{{ params.music_seconds }}",
         timeout=1800,
+        deferrable=True,
     )
+    # [END howto_operator_kling_text_to_audio]
+    # [START howto_operator_kling_publish_music_bed]
     KlingPublishOperator(
         task_id="publish",
         result=video.output,
@@ -62,6 +67,7 @@ def kling_music_bed() -> None:
         music_bed_volume="{{ params.music_volume }}",
         destination="{{ params.destination }}",
     )
+    # [END howto_operator_kling_publish_music_bed]
 
 
 kling_music_bed()

@@ -7,10 +7,10 @@ as prompt *i*'s video is ready, and a failed prompt fails only its own chain. Ad
 prompts in the trigger form (1 to 50); the number of chains follows.
 
 More prompts than the Kling account's parallel-task limit is fine: a submit that Kling refuses
-with 1303 waits in line for a free slot (on the triggerer when deferrable, without a worker slot
-and without using a retry), so the run takes as long as the account allows and pays once per
-prompt. Deferrable waits (`[operators] default_deferrable`) let every prompt wait on the
-triggerer instead of holding a worker slot each.
+with 1303 waits in line for a free slot (on the triggerer, without a worker slot and without
+using a retry), so the run takes as long as the account allows and pays once per prompt. The
+operators pass `deferrable=True`: every prompt waits on the triggerer instead of holding a
+worker slot each.
 """
 
 from __future__ import annotations
@@ -72,13 +72,18 @@ def kling_prompt_fanout() -> None:
 
     @task_group(group_id="prompt")
     def chain(prompt: str) -> None:
-        video = TextToVideoOperator(task_id="make_video", prompt=prompt, duration="5", timeout=WAIT_LIMIT)
+        # [START howto_trigger_kling_submit]
+        video = TextToVideoOperator(
+            task_id="make_video", prompt=prompt, duration="5", timeout=WAIT_LIMIT, deferrable=True
+        )
+        # [END howto_trigger_kling_submit]
         audio = VideoToAudioOperator(
             task_id="make_audio",
             video_id=THIS_CHAINS_VIDEO_ID,
             sound_effect_prompt="{{ params.sound_effect_prompt }}",
             bgm_prompt="{{ params.bgm_prompt }}",
             timeout=WAIT_LIMIT,
+            deferrable=True,
         )
         # Kling's video-to-audio result carries its source video: mux=True puts the two together.
         publish = KlingPublishOperator(

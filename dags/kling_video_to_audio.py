@@ -2,7 +2,8 @@
 ### Kling video-to-audio
 
 Generates sound effects and background music for a Kling video, waits for Kling to finish
-(on the triggerer when `deferrable`), and prints the audio URLs.
+on the triggerer (`deferrable=True`: no worker slot is held while Kling works), and prints the
+audio URLs.
 
 Trigger it from the UI with your own prompts; `video_id` defaults to the sample video the
 local emulator knows (`kling-emulator`), so the DAG runs end to end without a Kling account.
@@ -33,6 +34,7 @@ from airflow_provider_kling.operators.video_to_audio import VideoToAudioOperator
     },
 )
 def kling_video_to_audio() -> None:
+    # [START howto_operator_kling_video_to_audio]
     audio = VideoToAudioOperator(
         task_id="video_to_audio",
         video_id="{{ params.video_id }}",
@@ -40,7 +42,9 @@ def kling_video_to_audio() -> None:
         bgm_prompt="{{ params.bgm_prompt }}",
         asmr_mode="{{ params.asmr_mode }}",
         timeout=600,
+        deferrable=True,  # wait on the triggerer, not in a worker slot
     )
+    # [END howto_operator_kling_video_to_audio]
 
     @task
     def report(result: dict) -> list[str]:

@@ -14,7 +14,7 @@ from typing import Any
 
 from aiohttp import ClientSession, ClientTimeout, web
 
-from kling_emulator import billing, bodies, callbacks, media, probe
+from kling_emulator import billing, bodies, callbacks, extra_routes, media, outputs, probe
 from kling_emulator.auth import authenticate
 from kling_emulator.errors import (
     KlingAPIFailure,
@@ -22,6 +22,8 @@ from kling_emulator.errors import (
     error_response,
     unmatched_route_response,
 )
+from kling_emulator.new_design import api_key_only, new_design_routes
+from kling_emulator.new_render import is_new, new_result_file
 from kling_emulator.render import _prompts, render_task
 from kling_emulator.state import EmulatedTask, EmulatorConfig, Fault, TaskStore
 from kling_emulator.stats import Stats
@@ -60,8 +62,12 @@ class KlingEmulator:
             app.router.add_get(prefix + path, self._handler(self.list_tasks, kind))
             # The explicit pattern also matches ids with "{" or "}" (aiohttp's default does not).
             app.router.add_get(prefix + path + "/{ident:[^/]+}", self._handler(self.query, kind))
+        extra_routes.register(self, app, prefix)  # speech, lip-sync, avatar, images, effects
         # No /v1 prefix (docs/kling-api.md#account-costs).
         app.router.add_get(prefix + "/account/costs", self._handler(self.account_costs, "account"))
+        # New design (no /v1): creates under /{family}/{model}, GET/POST /tasks; API keys only.
+        for method, path, handler, kind in new_design_routes(self):
+            app.router.add_route(method, prefix + path, self._handler(handler, kind, api_key_only))
         app.router.add_get(prefix + "/results/{task_id}/{name}", self.result_file)
         app.router.add_get(prefix + "/samples/{name}", media.sample_file)
         app.router.add_get("/_emulator/stats", self.get_stats)
@@ -81,7 +87,7 @@ class KlingEmulator:
         unmatched = unmatched_route_response(request)
         return unmatched if unmatched is not None else await handler(request)
 
-    def _handler(self, method: Any, kind: str) -> Any:
+    def _handler(self, method: Any, kind: str, auth: Any = authenticate) -> Any:
         async def handle(request: web.Request) -> web.StreamResponse:
             self.stats.authorizations.add(request.headers.get("Authorization", ""))
             fault = self.config.take_fault(request.method)
@@ -92,7 +98,7 @@ class KlingEmulator:
                     early = await self._apply_fault_before(fault, request)
                     if early is not None:
                         return early
-                owner = authenticate(request, self.config)  # the account
+                owner = auth(request, self.config)  # the account
                 billing.current_account.set(owner)
                 self._check_rate(owner)
                 response = await method(request, kind, owner)
@@ -236,9 +242,12 @@ class KlingEmulator:
             return self.config.fault_rates.task_failure_message
         return None
 
-    def _admit(self, owner: str, external_id: str, *, units: float | None = None) -> None:
+    def _admit(self, owner: str, external_id: str, slots: int = 1, *, units: float | None = None) -> None:
         """Refuse a duplicate ``external_task_id`` (1201), a task over the parallel limit (1303), or
         one the account's packs cannot pay for next to its running tasks (1102); ``owner`` is the account.
+
+        ``slots``: what the task holds (an image task ``n``; 0 for a synchronous call, which only
+        needs units left). ``units``: what it will charge (None when not known yet).
 
         Contract: docs/kling-api.md#endpoints (unique per account), docs/kling-api.md#concurrency
         (per account, shared by all API keys), docs/kling-api.md#deductions (1102).
@@ -246,7 +255,7 @@ class KlingEmulator:
         if external_id and (owner, external_id) in self.store.by_external:
             raise KlingAPIFailure(1201, f"external_task_id {external_id} already exists")
         limit = self.config.max_concurrent_tasks
-        if limit is not None and self.store.running(owner, self.config) >= limit:
+        if slots and limit is not None and self.store.running(owner, self.config) + slots > limit:
             raise KlingAPIFailure(1303, "Parallel task over resource pack limit")
         billing.admit(self.ledger, self.config.packs_for, owner, units)
 
@@ -290,7 +299,15 @@ class KlingEmulator:
     async def result_file(self, request: web.Request) -> web.Response:
         task = self.store.tasks.get(request.match_info["task_id"])
         name = request.match_info["name"]
+        if task is not None and is_new(task):
+            return await new_result_file(task, name, self.config)
         stem, _, ext = name.rpartition(".")
+        if task is not None and task.files:  # speech, lip-sync, avatar, image and effect results
+            spec = outputs.file_spec(task.files, name, media.watermarked(task.request))
+            if spec is None or task.status(self.config) != "succeed":
+                raise web.HTTPNotFound()
+            data = await asyncio.get_running_loop().run_in_executor(None, outputs.render, spec)
+            return web.Response(body=data, content_type=outputs.CONTENT_TYPES[ext])
         if task is not None and media.watermarked(task.request):
             stem = stem.removesuffix(media.WATERMARK_SUFFIX)
         if (

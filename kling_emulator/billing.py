@@ -130,7 +130,11 @@ def deductions(seconds: float, units_per_second: float) -> dict[str, Any]:
 
     Contract: docs/kling-api.md#deductions (decimal strings, docs/kling-api.md#task-object).
     """
-    units = units_for(seconds, units_per_second)
+    return unit_deductions(units_for(seconds, units_per_second))
+
+
+def unit_deductions(units: float) -> dict[str, Any]:
+    """``deductions`` for a task priced per call or per image (``units`` already known)."""
     list_price = units * LIST_PRICE_PER_UNIT
     return {
         "final_unit_deduction": _text(units, 2),

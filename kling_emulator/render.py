@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from kling_emulator import billing, media
+from kling_emulator import billing, media, outputs
 from kling_emulator.state import EmulatedTask, EmulatorConfig
 
 
@@ -57,7 +57,12 @@ def _render_lifecycle(
                 for aid in task.audio_ids
             ],
         }
-        out.update(billing.deductions(task.duration, config.units_per_second))
+        if task.result is not None:  # speech, lip-sync, avatar, image and effect tasks
+            out["task_result"] = outputs.absolute(task.result, results_base)
+        if task.units is not None:
+            out.update(billing.unit_deductions(task.units))
+        else:
+            out.update(billing.deductions(task.duration, config.units_per_second))
     return out
 
 

@@ -269,10 +269,20 @@ class EmulatedTask:
     audio_ids: list[str] = field(default_factory=list)
     # Video-to-audio: the source video ``{id, url, duration}`` (``task_info.parent_video``).
     parent_video: dict[str, str] | None = None
+    # Speech, lip-sync, avatar, image and effect tasks (outputs.py): parallel-task slots held (an
+    # image task holds ``n``), units charged, ``task_result`` with file names for URLs, and how
+    # each result file is made; a synchronous task (TTS, identify-face) is finished when created.
+    slots: int = 1
+    units: float | None = None
+    result: dict[str, Any] | None = None
+    files: dict[str, dict[str, Any]] = field(default_factory=dict)
+    synchronous: bool = False
 
     def status(self, config: EmulatorConfig, now: float | None = None) -> str:
         """``submitted`` -> ``processing`` -> ``succeed`` | ``failed`` (docs/kling-api.md#task-statuses)."""
         age = (now if now is not None else time.time()) - self.created
+        if self.synchronous:
+            return "failed" if self.fail_message else "succeed"
         if age < config.submitted_seconds:
             return "submitted"
         if age < config.submitted_seconds + config.processing_seconds:
@@ -280,6 +290,8 @@ class EmulatedTask:
         return "failed" if self.fail_message else "succeed"
 
     def finishes_at(self, config: EmulatorConfig) -> float:
+        if self.synchronous:
+            return self.created
         return self.created + config.submitted_seconds + config.processing_seconds
 
 
@@ -317,10 +329,10 @@ class TaskStore:
         return sorted(mine, key=lambda t: t.created, reverse=True)
 
     def running(self, owner: str, config: EmulatorConfig) -> int:
-        """Tasks holding a parallel-task slot: submitted or processing (docs/kling-api.md#concurrency)."""
+        """Parallel-task slots held: submitted or processing tasks, ``n`` per image task (KLING_API §6)."""
         now = time.time()
         return sum(
-            1
+            t.slots
             for t in self.tasks.values()
             if t.owner == owner and t.status(config, now) in ("submitted", "processing")
         )

@@ -13,8 +13,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Each Airflow minor and each declared Python at least once (why these pairs: README "Supported
-# versions"). "lowest-direct" installs the lowest version every direct dependency allows: the
+# Each Airflow minor and each declared Python at least once (why these pairs:
+# docs/development/versions.md). "lowest-direct" installs the lowest version every direct dependency allows: the
 # dependency floors declared in pyproject.toml are tested there.
 MATRIX=(
   "3.1.8 3.10 lowest-direct"

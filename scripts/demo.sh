@@ -37,14 +37,23 @@ export AIRFLOW_CONN_KLING_DEFAULT="{\"conn_type\": \"kling\", \"host\": \"http:/
 echo "==> airflow db migrate (SQLite in $AIRFLOW_HOME)"
 .venv/bin/airflow db migrate >"$DEMO/migrate.log" 2>&1
 
-echo "==> airflow dags test $DAG_ID"
+echo "==> airflow dags test $DAG_ID (status lines as they happen)"
 STARTED=$SECONDS
-if ! .venv/bin/airflow dags test "$DAG_ID" >"$DEMO/dag_test.log" 2>&1; then
+# In the background, so the status lines show while Kling works: tail follows the log until the
+# run's process ends (--pid), the filter keeps the Kling lines. Unbuffered, so lines come at once.
+PYTHONUNBUFFERED=1 .venv/bin/airflow dags test "$DAG_ID" >"$DEMO/dag_test.log" 2>&1 &
+DAG_PID=$!
+trap 'kill "$DAG_PID" 2>/dev/null || true; kill "$EMULATOR_PID" 2>/dev/null || true' EXIT
+tail -n +1 -F --pid="$DAG_PID" "$DEMO/dag_test.log" 2>/dev/null \
+  | grep --line-buffered -E "Kling .* task [0-9]+: |Kling .* task [0-9]+ .*is submitted |Kling task [0-9]+ cost |Budget check |Published |Muxed |waits for a free slot|Pausing task as DEFERRED" \
+  | sed -u -E 's/^.*Pausing task as DEFERRED.* task_id=([^ ]+).*$/\1: deferred, waits on the triggerer (no worker slot held)/; s/^[^ ]+ \[[^]]*\] //; s/ \[airflow[^]]*\] loc=.*$//' || true
+DAG_STATUS=0
+wait "$DAG_PID" || DAG_STATUS=$?
+if [ "$DAG_STATUS" -ne 0 ]; then
   tail -n 60 "$DEMO/dag_test.log"
   echo "FAILED: see $DEMO/dag_test.log"
   exit 1
 fi
-grep -E "Kling .* task [0-9]+: |Kling task [0-9]+ cost |Budget check |KLING |Published |Muxed " "$DEMO/dag_test.log" | sed -E 's/^[^ ]+ \[[^]]*\] //; s/ \[airflow[^]]*\] loc=.*$//' || true
 if ! grep -q "DagRun Finished: .*state=success" "$DEMO/dag_test.log"; then
   echo "FAILED: the DAG run did not succeed; see $DEMO/dag_test.log"
   exit 1
@@ -53,4 +62,12 @@ echo "==> $DAG_ID succeeded in $((SECONDS - STARTED)) s (full log: $DEMO/dag_tes
 if [ -d "$PUBLISHED" ]; then
   echo "==> published files in $PUBLISHED"
   .venv/bin/python scripts/show_media.py "$PUBLISHED"
+else
+  # Nothing published (e.g. kling_video_to_audio): the result URLs point at the emulator, which
+  # stops with this script, so copy the files out while it still runs and show the copies.
+  mapfile -t URLS < <(grep -oE "KLING AUDIO: [^ ]+" "$DEMO/dag_test.log" | sed 's/^KLING AUDIO: //' | sort -u)
+  if [ "${#URLS[@]}" -gt 0 ]; then
+    echo "==> the result's files, copied from the emulator (it stops now) to $DEMO/results"
+    .venv/bin/python scripts/show_media.py --download "$DEMO/results" "${URLS[@]}"
+  fi
 fi

@@ -1,6 +1,7 @@
 """Print what each media file in a folder holds: size, length and streams (PyAV, else ffprobe).
 
 usage: python scripts/show_media.py FOLDER
+       python scripts/show_media.py --download FOLDER URL...   (copy the URLs into FOLDER first)
 """
 
 from __future__ import annotations
@@ -9,7 +10,9 @@ import json
 import shutil
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
+from urllib.parse import urlsplit
 
 MEDIA = {".mp4", ".mov", ".mp3", ".wav"}
 
@@ -53,5 +56,18 @@ def main(folder: str) -> int:
     return 0
 
 
+def download(folder: str, urls: list[str]) -> None:
+    """Copy each URL into ``folder`` under the last part of its path (query strings dropped)."""
+    target = Path(folder)
+    target.mkdir(parents=True, exist_ok=True)
+    for url in urls:
+        name = Path(urlsplit(url).path).name or "download"
+        with urllib.request.urlopen(url, timeout=60) as answer, open(target / name, "wb") as out:
+            shutil.copyfileobj(answer, out)
+
+
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["--download"]:
+        download(sys.argv[2], sys.argv[3:])
+        sys.exit(main(sys.argv[2]))
     sys.exit(main(sys.argv[1]))

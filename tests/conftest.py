@@ -90,6 +90,13 @@ def kling_conn(emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch) -> Emu
     return emulator
 
 
+@pytest.fixture
+def kling_key_conn(emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch) -> EmulatorServer:
+    """``kling_default`` points at the emulator with an API key (the new design accepts nothing else)."""
+    monkeypatch.setenv("AIRFLOW_CONN_KLING_DEFAULT", conn_json(emulator.url, mode="key"))
+    return emulator
+
+
 @pytest.fixture(scope="session")
 def airflow_db() -> Path:
     """Migrate the SQLite metadata DB once and put the example + test DAGs in the dags folder."""

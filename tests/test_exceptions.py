@@ -34,8 +34,22 @@ def test_permanent_codes_fail_without_retry_and_keep_their_details(kling_conn: E
         # Kling's own words, as before: the message is not wrapped by the Airflow base class.
         assert str(error) == (
             f"Kling API error {code} (HTTP {error.http_status}): Emulated error {code} "
-            f"[request_id={error.request_id}]"
+            f"(request_id: {error.request_id})"
         )
+
+
+def test_the_request_id_survives_richs_markup(kling_conn: EmulatorServer) -> None:
+    """Airflow's CLI prints errors through Rich: the id must come out of it, not vanish as a tag."""
+    from rich.console import Console
+
+    error = refused_with(kling_conn, 1002)
+    console = Console(record=True, width=400, color_system=None)
+    console.print(str(error))
+    printed = console.export_text()
+    assert error.request_id and f"(request_id: {error.request_id})" in printed, printed
+    # The old format is what Rich swallowed: shown here so the test fails if that comes back.
+    console.print(f"Kling API error 1002 [request_id={error.request_id}]")
+    assert console.export_text().strip() == "Kling API error 1002"
 
 
 def test_transient_codes_keep_airflows_normal_retries(kling_conn: EmulatorServer) -> None:

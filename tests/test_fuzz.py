@@ -281,7 +281,7 @@ FALSE_WORDS = {"0", "off", "f", "false", "n", "no"}
 
 def contract_violations(rendered: dict[str, str]) -> set[str]:
     """The documented rules, applied to the rendered text independently of the request model:
-    the fields each break (``request`` when not exactly one of video_id/video_url is given)."""
+    the fields each break (both video fields when not exactly one of video_id/video_url is given)."""
     broken = {name for name in ("sound_effect_prompt", "bgm_prompt") if len(rendered[name].strip()) > 200}
     if rendered["asmr_mode"].lower() not in TRUE_WORDS | FALSE_WORDS:
         broken.add("asmr_mode")
@@ -295,7 +295,7 @@ def contract_violations(rendered: dict[str, str]) -> set[str]:
         if not http:
             broken.add("video_url")
     if not broken and bool(rendered["video_id"].strip()) == bool(url):
-        broken.add("request")  # checked once every field is valid
+        broken |= {"video_id", "video_url"}  # checked once every field is valid
     return broken
 
 
@@ -436,7 +436,11 @@ def test_absurdly_nested_json_is_a_typed_error() -> None:
         ),
         ({"video_id": SAMPLE_VIDEO_ID, "asmr_mode": "maybe"}, "asmr_mode: Input should be a valid boolean"),
         ({"video_url": "ftp://host/v.mp4"}, "video_url: must be an http:// or https:// URL"),
-        ({"video_id": " ", "video_url": ""}, "request: exactly one of video_id or video_url must be given"),
+        (
+            {"video_id": " ", "video_url": ""},
+            "video_id, video_url: neither was given (an empty string counts as unset); "
+            "exactly one of video_id or video_url must be given",
+        ),
         ({"video_id": SAMPLE_VIDEO_ID, "bgm_prompt": "x" * 200}, None),
     ],
     ids=["prompt-too-long", "not-a-boolean", "not-http", "no-video", "valid"],

@@ -219,6 +219,8 @@ def test_provider_info_lists_every_hook_operator_sensor_and_trigger_module() -> 
         "airflow_provider_kling.operators.video_to_audio.VideoToAudioOperator",
         "airflow_provider_kling.operators.video.TextToVideoOperator",
         "airflow_provider_kling.operators.video.ImageToVideoOperator",
+        "airflow_provider_kling.operators.video.OmniVideoOperator",
+        "airflow_provider_kling.operators.video.MotionControlOperator",
         "airflow_provider_kling.operators.text_to_audio.TextToAudioOperator",
         "airflow_provider_kling.operators.publish.KlingPublishOperator",
     ],

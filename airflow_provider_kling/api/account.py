@@ -72,7 +72,8 @@ def check_floor(packs: ResourcePacks, floor: float) -> float:
     remaining = packs.online_remaining
     if remaining < floor:
         raise KlingBudgetError(
-            f"Budget floor not met: {remaining:g} units remain in the online Kling resource packs, "
+            f"Budget floor not met: {remaining:g} {'unit remains' if remaining == 1 else 'units remain'} "
+            "in the online Kling resource packs, "
             f"below min_remaining_units={floor:g}; nothing was submitted. Packs: {packs.describe()}. "
             f"Kling's remaining figures lag by up to {REMAINING_LAG_HOURS} h, so the real balance "
             "may be lower still."

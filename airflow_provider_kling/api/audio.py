@@ -41,8 +41,13 @@ class VideoToAudioRequest(KlingRequest):
     @model_validator(mode="after")
     def _exactly_one_video(self) -> VideoToAudioRequest:
         if (self.video_id is None) == (self.video_url is None):
-            raise ValueError(
-                "exactly one of video_id or video_url must be given (an empty string counts as unset)"
+            given = (
+                "both were given"
+                if self.video_id is not None
+                else "neither was given (an empty string counts as unset)"
+            )
+            raise RuleViolations(
+                [f"video_id, video_url: {given}; exactly one of video_id or video_url must be given"]
             )
         return self
 

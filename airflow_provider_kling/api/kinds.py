@@ -25,7 +25,7 @@ class TaskKind:
     request_model_name: str | None
     request_module: str = "airflow_provider_kling.api.audio"
     # "legacy": POST/GET under ``path``, model in the body; "new": model in the path, options{}
-    # in the body, tasks read back through GET /tasks (docs/kling-api.md#two-api-designs).
+    # in the body, tasks read back through GET /tasks (docs/kling-api.md#api-designs).
     design: Literal["legacy", "new"] = "legacy"
 
     @property
@@ -37,6 +37,11 @@ class TaskKind:
         return model
 
     def task_path(self, ident: str) -> str:
+        """The legacy single-task query; new-design tasks have none (``GET /tasks?task_ids=``)."""
+        if self.design == "new":
+            raise KlingValidationError(
+                f"task_kind: {self.name} is a new-design kind: its tasks are read through GET /tasks"
+            )
         return f"{self.path}/{ident}"
 
     def submit_route(self, payload: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
@@ -67,9 +72,46 @@ _VIDEO_REQUESTS = "airflow_provider_kling.api.video"
 TEXT_TO_VIDEO = TaskKind("text2video", "/v1/videos/text2video", "TextToVideoRequest", _VIDEO_REQUESTS)
 IMAGE_TO_VIDEO = TaskKind("image2video", "/v1/videos/image2video", "ImageToVideoRequest", _VIDEO_REQUESTS)
 TEXT_TO_AUDIO = TaskKind("text-to-audio", "/v1/audio/text-to-audio", "TextToAudioRequest")
+_SPEECH_REQUESTS = "airflow_provider_kling.api.speech"
+# Synchronous: the create answer is the finished task; there is no query or list path (§9.1).
+TEXT_TO_SPEECH = TaskKind("tts", "/v1/audio/tts", "TextToSpeechRequest", _SPEECH_REQUESTS)
+ADVANCED_LIP_SYNC = TaskKind(
+    "advanced-lip-sync", "/v1/videos/advanced-lip-sync", "AdvancedLipSyncRequest", _SPEECH_REQUESTS
+)
+AVATAR = TaskKind("avatar", "/v1/videos/avatar/image2video", "AvatarRequest", _SPEECH_REQUESTS)
+
+
+# New design (docs/kling-api.md#api-designs): the model goes in the path, tasks are read back
+# through GET /tasks whatever their family. Names are the path families, legacy names stay as they are.
+_NEW_VIDEO_REQUESTS = "airflow_provider_kling.api.new_video"
+NEW_TEXT_TO_VIDEO = TaskKind(
+    "text-to-video", "/text-to-video", "NewTextToVideoRequest", _NEW_VIDEO_REQUESTS, design="new"
+)
+NEW_IMAGE_TO_VIDEO = TaskKind(
+    "image-to-video", "/image-to-video", "NewImageToVideoRequest", _NEW_VIDEO_REQUESTS, design="new"
+)
+OMNI_VIDEO = TaskKind("omni-video", "/omni-video", "OmniVideoRequest", _NEW_VIDEO_REQUESTS, design="new")
+MOTION_CONTROL = TaskKind(
+    "motion-control", "/motion-control", "MotionControlRequest", _NEW_VIDEO_REQUESTS, design="new"
+)
+# Where every new-design task is read back (GET: by ids; POST: the cursor list).
+NEW_DESIGN_TASKS_PATH = "/tasks"
 
 TASK_KINDS: dict[str, TaskKind] = {
-    k.name: k for k in (VIDEO_TO_AUDIO, TEXT_TO_VIDEO, IMAGE_TO_VIDEO, TEXT_TO_AUDIO)
+    k.name: k
+    for k in (
+        VIDEO_TO_AUDIO,
+        TEXT_TO_VIDEO,
+        IMAGE_TO_VIDEO,
+        TEXT_TO_AUDIO,
+        TEXT_TO_SPEECH,
+        ADVANCED_LIP_SYNC,
+        AVATAR,
+        NEW_TEXT_TO_VIDEO,
+        NEW_IMAGE_TO_VIDEO,
+        OMNI_VIDEO,
+        MOTION_CONTROL,
+    )
 }
 
 

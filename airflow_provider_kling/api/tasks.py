@@ -206,7 +206,7 @@ class KlingTask(_Tolerant):
         }
 
 
-# New design -> legacy names (docs/kling-api.md#the-new-task-object): outputs[] are typed items.
+# New design -> legacy names (docs/kling-api.md#new-design): outputs[] are typed items.
 _NEW_AUDIO_KEYS = {
     "mp3_url": "url_mp3",
     "wav_url": "url_wav",

@@ -5,7 +5,7 @@ Settings → Webhook): headers ``webhook-id``, ``webhook-timestamp`` (Unix secon
 ``webhook-signature: v1,<base64 HMAC-SHA256(key, "{id}.{timestamp}.{raw body}")>`` with
 ``key = base64decode(secret without "whsec_")``; during a secret rotation the header holds
 several space-separated signatures. This is the Standard Webhooks scheme, checked here with
-the standard library (see the README for why not the ``standardwebhooks`` package).
+the standard library (see docs/webhooks.md for why not the ``standardwebhooks`` package).
 """
 
 from __future__ import annotations

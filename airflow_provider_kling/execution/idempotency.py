@@ -68,7 +68,7 @@ async def find_reusable(
     for attempt in range(1, MAX_RESUBMISSIONS + 1):
         suffix = "" if attempt == 1 else f"-{attempt}"
         candidate = external_id[: EXTERNAL_ID_MAX_CHARS - len(suffix)] + suffix
-        existing = await hook.afind_task(task_kind, candidate)
+        existing = await hook.afind_by_external_id(task_kind, candidate)
         if existing is None:
             return None, candidate
         if existing.task_status is not TaskStatus.FAILED:
@@ -96,7 +96,7 @@ async def submit_exact(hook: KlingHook, task_kind: str, payload: dict[str, Any])
     it now (a restarted or twin trigger submitted it, even one that has failed since) is this
     try's own, never a reason to pay for the next ``-2``.
     """
-    existing = await hook.afind_task(task_kind, str(payload["external_task_id"]))
+    existing = await hook.afind_by_external_id(task_kind, str(payload["external_task_id"]))
     if existing is not None:
         return existing
     return await hook.asubmit_task(task_kind, payload, retry_concurrency=False)
@@ -125,7 +125,7 @@ async def submit_in_line(
     """
     if resolved:
         existing = await outlast_rate_limits(
-            lambda: hook.afind_task(task_kind, str(payload["external_task_id"])),
+            lambda: hook.afind_by_external_id(task_kind, str(payload["external_task_id"])),
             deadline=deadline,
             log=log,
             what=what,

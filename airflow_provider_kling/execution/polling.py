@@ -1,10 +1,11 @@
 """Waiting for Kling tasks: one state machine for blocking operators, sensors and triggers.
 
-``TaskPoller`` batches every wait on one event loop that shares a connection, task kind and
+``TaskPoller`` batches every legacy-design wait on one event loop that shares a connection, task kind and
 poll interval: each round it reads Kling's list endpoint (500 tasks per call) once for all of
 them, and queries single tasks only for ids the list did not show and for tasks that just
 finished (to get their full result).  A triggerer with 1,000 waits therefore sends a handful
-of requests per interval over a few keep-alive connections, instead of 1,000.
+of requests per interval over a few keep-alive connections, instead of 1,000. New-design
+waits go to ``tasks_poller.TasksPoller`` (batched ``GET /tasks``).
 """
 
 from __future__ import annotations
@@ -12,9 +13,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import random
 import time
-from collections.abc import Iterable
+from collections.abc import Awaitable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -27,7 +27,9 @@ from airflow_provider_kling.exceptions import (
 from airflow_provider_kling.execution.capacity import CapacityGate
 from airflow_provider_kling.execution.events import WaitOutcome
 from airflow_provider_kling.execution.poll_errors import PollErrors, is_throttle
+from airflow_provider_kling.execution.poll_timing import MAX_SLOWDOWN, expire, jittered
 from airflow_provider_kling.execution.progress import WaitProgress
+from airflow_provider_kling.execution.tasks_poller import TasksPoller
 from airflow_provider_kling.utils.loop_registry import LoopRegistry
 
 if TYPE_CHECKING:
@@ -45,25 +47,11 @@ LIST_REFUSAL_PAUSE_SECONDS = 600.0
 RUNNING_STATUSES = (TaskStatus.SUBMITTED.value, TaskStatus.PROCESSING.value)
 
 
-def jittered(interval: float) -> float:
-    """Spread waits over the last 10% of the interval so thousands of them do not poll in
-    lock-step, and never wait longer than the interval (detection stays within it)."""
-    return interval * random.uniform(0.9, 1.0)
-
-
-MAX_SLOWDOWN = 8.0
-
-
 def _has_result(task: KlingTask) -> bool:
     """Whether a finished task carries what its waiter needs: its files, or why it failed."""
     if task.task_status is TaskStatus.FAILED:
         return bool(task.task_status_msg)
     return bool(task.task_result.videos or task.task_result.audios or task.task_result.images)
-
-
-def _expire(future: asyncio.Future[KlingTask]) -> None:
-    if not future.done():
-        future.set_exception(asyncio.TimeoutError())
 
 
 @dataclass
@@ -108,7 +96,7 @@ class TaskPoller:
         self._waiters.setdefault(ident, []).append(waiter)
         if self._runner is None or self._runner.done():
             self._runner = loop.create_task(self._run(), name=f"kling-poller-{self.task_kind.name}")
-        timer = None if timeout is None else loop.call_later(timeout, _expire, waiter.future)
+        timer = None if timeout is None else loop.call_later(timeout, expire, waiter.future)
         try:
             return await waiter.future
         finally:
@@ -219,14 +207,25 @@ async def wait_for_task(
     ``wait_for_unknown``: an id Kling does not know (yet) is waited for, as a sensor's poke does,
     instead of counting as a failed round.
     """
-    poller = TaskPoller.shared(hook, task_kind, poll_interval)
+    k = get_kind(task_kind)
+    if k.design == "new":  # every new-design family of the connection: one batched GET /tasks poller
+        tasks_poller = TasksPoller.shared(hook)
+
+        def snapshot(timeout: float | None) -> Awaitable[KlingTask]:
+            return tasks_poller.next_snapshot(ident, interval=poll_interval, timeout=timeout)
+    else:
+        poller = TaskPoller.shared(hook, k, poll_interval)
+
+        def snapshot(timeout: float | None) -> Awaitable[KlingTask]:
+            return poller.next_snapshot(ident, timeout=timeout)
+
     errors = PollErrors(ident, wait_for_unknown=wait_for_unknown)
     while True:
         remaining = None if deadline is None else deadline - time.time()
         if remaining is not None and remaining <= 0:
             return WaitOutcome.timed_out(ident, progress.last_status)
         try:
-            task = await poller.next_snapshot(ident, timeout=remaining)
+            task = await snapshot(remaining)
         except asyncio.TimeoutError:
             continue
         except KlingError as exc:

@@ -10,7 +10,7 @@ def describe_cost(task: dict[str, Any]) -> str:
     credits = task.get("credits")
     text = "an unknown number of units (Kling sent no final_unit_deduction)"
     if credits is not None:
-        text = f"{credits:g} units"
+        text = f"{credits:g} unit" if credits == 1 else f"{credits:g} units"
     balance = task.get("balance_deduction") or {}
     if balance.get("quota") is not None or balance.get("list_price") is not None:
         quota, list_price = balance.get("quota"), balance.get("list_price")
@@ -20,6 +20,6 @@ def describe_cost(task: dict[str, Any]) -> str:
 
 def describe_outputs(task: dict[str, Any]) -> str:
     """The result's file URLs, for the task log."""
-    urls = [a.get("url_mp3") or a.get("url_wav") for a in task.get("audios", [])]
+    urls = [a.get("url") or a.get("url_mp3") or a.get("url_wav") for a in task.get("audios", [])]
     urls += [v.get("url") for v in task.get("videos", [])]
     return ", ".join(u for u in urls if u) or "no output URLs"

@@ -95,7 +95,7 @@ class ExtraSettings:
     net: NetSettings = field(default_factory=NetSettings)
 
 
-# which returns this same dict.
+# Airflow 3.2+ reads this from get_provider_info; 3.1 from get_ui_field_behaviour (legacy_ui_field_behaviour).
 # "schema" is hidden because the Base URL carries the scheme; "extra" is hidden in
 # the Airflow 2 form (the Airflow 3 form always shows its "Extra Fields JSON" box).
 # The port stays visible: Airflow 3.3.2's row "Test" button sends port 0 for a
@@ -120,6 +120,15 @@ UI_FIELD_BEHAVIOUR: dict[str, Any] = {
         "port": "443 (set a port: Airflow 3.3.2's Test button needs one)",
     },
 }
+
+
+def legacy_ui_field_behaviour() -> dict[str, Any]:
+    """``UI_FIELD_BEHAVIOUR`` as Airflow 3.1's ``get_ui_field_behaviour`` returns it (fresh copies)."""
+    return {
+        "hidden_fields": list(UI_FIELD_BEHAVIOUR["hidden-fields"]),
+        "relabeling": dict(UI_FIELD_BEHAVIOUR["relabeling"]),
+        "placeholders": dict(UI_FIELD_BEHAVIOUR["placeholders"]),
+    }
 
 
 # Field name -> (label, description, JSON schema): what the Airflow 3 connection form renders.
@@ -176,15 +185,6 @@ CONN_FIELDS: dict[str, dict[str, Any]] = {
         "schema": {"type": ["string", "array", "null"]},
     },
 }
-
-
-def ui_field_behaviour_31() -> dict[str, Any]:
-    """``UI_FIELD_BEHAVIOUR`` in the shape Airflow 3.1 reads from ``get_ui_field_behaviour``."""
-    return {
-        "hidden_fields": list(UI_FIELD_BEHAVIOUR["hidden-fields"]),
-        "relabeling": dict(UI_FIELD_BEHAVIOUR["relabeling"]),
-        "placeholders": dict(UI_FIELD_BEHAVIOUR["placeholders"]),
-    }
 
 
 def redact_proxy(url: str) -> str:

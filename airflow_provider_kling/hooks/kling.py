@@ -1,4 +1,4 @@
-"""KlingHook: the Kling endpoints (submit, query, list, resource packs), async at the core, sync wrappers.
+"""KlingHook: the Kling endpoints (submit, query, list, packs; speech in hooks/speech.py), async core.
 
 Triggers await the async core on the triggerer's loop; the sync methods run the same coroutines
 on a private loop: one retry / idempotency state machine, not two that drift apart. Auth is
@@ -8,7 +8,6 @@ on a private loop: one retry / idempotency state machine, not two that drift apa
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
@@ -18,7 +17,7 @@ from airflow.sdk import BaseHook
 
 from airflow_provider_kling import DEFAULT_CONN_ID
 from airflow_provider_kling._moved import module_getattr
-from airflow_provider_kling.api.account import ResourcePacks, parse_resource_packs
+from airflow_provider_kling.api.account import ResourcePacks
 from airflow_provider_kling.api.kinds import TaskKind, get_kind
 from airflow_provider_kling.api.requests import KlingRequest
 from airflow_provider_kling.api.tasks import KlingTask, parse_task, parse_task_list
@@ -30,6 +29,7 @@ from airflow_provider_kling.exceptions import (
     KlingError,
     KlingInvalidRequestError,
     KlingRateLimitError,
+    KlingValidationError,
     is_not_found,
 )
 from airflow_provider_kling.hooks.auth import (
@@ -39,8 +39,15 @@ from airflow_provider_kling.hooks.auth import (
     amask_pending,
     mask_pending,
 )
-from airflow_provider_kling.hooks.connection import NetSettings, base_url, read_extra, ui_field_behaviour_31
-from airflow_provider_kling.hooks.packs_cache import shared_resource_packs
+from airflow_provider_kling.hooks.connection import (
+    NetSettings,
+    base_url,
+    legacy_ui_field_behaviour,
+    read_extra,
+)
+from airflow_provider_kling.hooks.new_design import NewDesignTasks
+from airflow_provider_kling.hooks.packs_cache import fetch_resource_packs, shared_resource_packs
+from airflow_provider_kling.hooks.speech import SpeechHookMixin
 from airflow_provider_kling.hooks.transport import (
     RetryPolicy,
     call_with_retries,
@@ -59,12 +66,8 @@ DEFAULT_RETRY = RetryPolicy()
 
 T = TypeVar("T")
 
-ACCOUNT_COSTS_PATH = "/account/costs"  # no /v1 prefix (docs/kling-api.md#account-costs)
-# Packs whose validity overlaps [now - this, now] are asked for: a pack bought a year ago may still be on.
-RESOURCE_PACKS_LOOKBACK_MS = 400 * 86_400_000
 
-
-class KlingHook(BaseHook):
+class KlingHook(SpeechHookMixin, NewDesignTasks, BaseHook):
     """
     Talk to the Kling AI API (official, or a reseller proxy whose base URL has a path prefix).
 
@@ -77,14 +80,14 @@ class KlingHook(BaseHook):
     1. **API key** (official, "for all models", or a proxy's key): leave Login empty and put the
        key in **Password**; every request carries ``Authorization: Bearer <key>``.
     2. **Access key + secret key** (legacy design only): Login is the access key, Password the
-       secret key; requests carry an HS256 JWT that is refreshed before it expires.
+       secret key; requests carry an HS256 JWT that is refreshed before it expires. A new-design
+       kind (``text-to-video``, ``omni-video``, ...) fails before sending with such a connection.
 
     The connection's extra may tune the HTTP behaviour (the form shows these fields):
     ``request_timeout`` (seconds per request, default 60), ``max_retries`` (default 5),
     ``retry_min_wait`` and ``retry_max_wait`` (backoff seconds, default 1 and 60), and ``proxies``,
     ``verify``, ``cert`` as on an ``http`` connection (``hooks/connection.py::read_net``). Operators,
-    sensors and triggers build their hook from the connection id, so a deferred wait uses
-    them too.
+    sensors and triggers build their hook from the connection id: a deferred wait uses them too.
 
     :param kling_conn_id: Airflow connection id of type ``kling``.
     :param timeout: Seconds for one HTTP request (connect + read); overrides the extra.
@@ -117,12 +120,8 @@ class KlingHook(BaseHook):
 
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:
-        """The connection form for Airflow 3.1, whose providers manager reads this method.
-
-        Airflow 3.2+ reads ``ui-field-behaviour`` from the provider info and skips this method;
-        both come from that one dict (``hooks/connection.py``), so the two forms cannot drift apart.
-        """
-        return ui_field_behaviour_31()
+        """The Airflow 3.1 connection form (3.2+ reads the provider info): one dict, hooks/connection.py."""
+        return legacy_ui_field_behaviour()
 
     def __repr__(self) -> str:
         return f"<KlingHook conn_id={self.kling_conn_id!r} base_url={self._base_url!r}>"
@@ -239,6 +238,8 @@ class KlingHook(BaseHook):
     async def aget_task(self, task_kind: str | TaskKind, ident: str) -> KlingTask:
         """Query one task by Kling ``task_id`` or by your ``external_task_id``."""
         k = get_kind(task_kind)
+        if k.design == "new":
+            return await self.aget_new_task(k, ident)
         # Quoted: an id with "/", "?" or "#" must not turn into another path (or the list route).
         path = k.task_path(quote(str(ident), safe=""))
         return parse_task(await self.arequest("GET", path), f"{k.name} task {ident}")
@@ -246,8 +247,11 @@ class KlingHook(BaseHook):
     @renamed_keyword("kind", "task_kind")
     async def afind_task(self, task_kind: str | TaskKind, ident: str) -> KlingTask | None:
         """Like :meth:`aget_task` but ``None`` when Kling does not know the id."""
+        k = get_kind(task_kind)
         try:
-            return await self.aget_task(task_kind, ident)
+            if k.design == "new":  # an external id first: the look-up before a submit
+                return await self.afind_new_task(k, ident, external_first=True)
+            return await self.aget_task(k, ident)
         except KlingAPIError as exc:
             if is_not_found(exc):
                 return None
@@ -257,8 +261,12 @@ class KlingHook(BaseHook):
     async def alist_tasks(
         self, task_kind: str | TaskKind, page_num: int = 1, page_size: int = 30
     ) -> list[KlingTask]:
-        """One page of tasks, newest first (page_num 1..1000, page_size 1..500)."""
+        """One page of tasks, newest first (page_num 1..1000, page_size 1..500); legacy design only."""
         k = get_kind(task_kind)
+        if k.design == "new":
+            raise KlingValidationError(
+                f"task_kind: {k.name} (new design) has no page list; use aget_tasks or alist_new_tasks"
+            )
         data = await self.arequest("GET", k.path, params={"pageNum": page_num, "pageSize": page_size})
         return parse_task_list(data)
 
@@ -282,6 +290,7 @@ class KlingHook(BaseHook):
         ``request`` is a validated model, or the payload one produced (a deferred submit).
         """
         k = get_kind(task_kind)
+        await self.arequire_api_key(k)
         payload = request.to_payload() if isinstance(request, KlingRequest) else dict(request)
         external_id = payload.setdefault("external_task_id", f"airflow-{uuid.uuid4().hex}")
 
@@ -295,7 +304,7 @@ class KlingHook(BaseHook):
                 raise  # refused before anything was created: plain retry
             except KlingInvalidRequestError:
                 # A duplicate external_task_id means an earlier attempt (or Airflow try) landed.
-                existing = await self.afind_task(k, external_id)
+                existing = await self.afind_by_external_id(k, external_id)
                 if existing is None:
                     raise
                 self.log.info(
@@ -304,7 +313,7 @@ class KlingHook(BaseHook):
                 return existing
             except KlingError as exc:
                 if exc.transient:  # the POST may have created the task: look before resending
-                    existing = await self.afind_task(k, external_id)
+                    existing = await self.afind_by_external_id(k, external_id)
                     if existing is not None:
                         self.log.info(
                             "Submit outcome was unknown (%s) but Kling has task %s; not submitting again",
@@ -331,17 +340,9 @@ class KlingHook(BaseHook):
         base = await self.aget_conn()
         age = resource_packs_cache_seconds() if max_age is None else max_age
         key = (base, self.kling_conn_id, resource_pack_name or "")
-        return await shared_resource_packs(key, age, lambda: self._fetch_resource_packs(resource_pack_name))
-
-    async def _fetch_resource_packs(self, resource_pack_name: str | None) -> Any:
-        """The ``data`` of one ``GET /account/costs``, checked before it is shared."""
-        now = int(time.time() * 1000)
-        params: dict[str, Any] = {"start_time": now - RESOURCE_PACKS_LOOKBACK_MS, "end_time": now}
-        if resource_pack_name:
-            params["resource_pack_name"] = resource_pack_name
-        data = await self.arequest("GET", ACCOUNT_COSTS_PATH, params=params)
-        parse_resource_packs(data)  # an unreadable answer raises here instead of being cached
-        return data
+        return await shared_resource_packs(
+            key, age, lambda: fetch_resource_packs(self.arequest, resource_pack_name)
+        )
 
     # ------------------------------------------------------------------ endpoints (sync)
 
@@ -368,7 +369,7 @@ class KlingHook(BaseHook):
         return self._run_sync(lambda: self.alist_tasks(task_kind, page_num, page_size))
 
     @renamed_keyword("kind", "task_kind")
-    def submit_task(self, task_kind: str | TaskKind, request: KlingRequest) -> KlingTask:
+    def submit_task(self, task_kind: str | TaskKind, request: KlingRequest | Mapping[str, Any]) -> KlingTask:
         return self._run_sync(lambda: self.asubmit_task(task_kind, request))
 
     def submit_video_to_audio(self, request: KlingRequest) -> KlingTask:

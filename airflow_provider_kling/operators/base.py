@@ -52,7 +52,8 @@ class KlingSubmitTaskOperator(BaseOperator):
         warning and submits without the check.
     """
 
-    task_kind: ClassVar[str]
+    # Not a ClassVar: an operator that routes by model (operators/video.py) sets it per task at execute.
+    task_kind: str
     request_fields: ClassVar[tuple[str, ...]]
 
     template_fields: Sequence[str] = ("external_task_id", "callback_url")
@@ -100,6 +101,17 @@ class KlingSubmitTaskOperator(BaseOperator):
 
     def build_request(self) -> KlingRequest:
         """Validate the (rendered) arguments; raises KlingValidationError naming field and rule."""
+        self.check_wait_arguments()
+        fields = self.request_arguments()
+        return get_kind(self.task_kind).request_model.build(
+            **fields, external_task_id=self.external_task_id, callback_url=self.callback_url
+        )
+
+    def request_arguments(self) -> dict[str, Any]:
+        """The request model's fields from the (rendered) operator attributes."""
+        return {name: getattr(self, name) for name in self.request_fields}
+
+    def check_wait_arguments(self) -> None:
         for name in ("poll_interval", "timeout"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < float("inf"):
@@ -107,10 +119,6 @@ class KlingSubmitTaskOperator(BaseOperator):
                     f"Invalid {type(self).__name__}: {name}: must be a positive number of seconds, "
                     f"got {value!r}"
                 )
-        fields = {name: getattr(self, name) for name in self.request_fields}
-        return get_kind(self.task_kind).request_model.build(
-            **fields, external_task_id=self.external_task_id, callback_url=self.callback_url
-        )
 
     # ------------------------------------------------------------------ execute
 
@@ -121,6 +129,7 @@ class KlingSubmitTaskOperator(BaseOperator):
         from airflow_provider_kling.execution.progress import WaitProgress
 
         request = self.build_request()  # before any connection lookup or request
+        self.hook.require_api_key(get_kind(self.task_kind))  # new design: before the budget check sends
         external_id = request.external_task_id or self._default_external_id(context)
         self._check_budget(context, external_id)
         deadline = time.time() + self.timeout
@@ -290,7 +299,7 @@ class KlingSubmitTaskOperator(BaseOperator):
             remaining = check_floor(packs, floor)
         except KlingError:
             # An earlier try's task is already paid for: collect it rather than refuse.
-            existing = self.hook.find_task(self.task_kind, external_id)
+            existing = self.hook.find_by_external_id(self.task_kind, external_id)
             if existing is None or existing.task_status.value == "failed":
                 raise
             self.log.warning("Below the budget floor, but re-attaching to Kling task %s", existing.task_id)

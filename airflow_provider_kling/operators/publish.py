@@ -86,7 +86,7 @@ class KlingPublishOperator(BaseOperator):
     :param destination: Folder URI or local path (templated). Default: ``$AIRFLOW_HOME/kling_published``.
     :param destination_conn_id: Airflow connection for the storage backend (e.g. ``aws_default``).
         For ``s3://``: an ``aws`` connection (``endpoint_url`` in its extra for MinIO, R2, ...; see the
-        README). The bucket must exist: publishing never creates one.
+        publishing page of the docs). The bucket must exist: publishing never creates one.
     :param audio_formats: Which audio files to copy: ``mp3``, ``wav`` or both (templated).
     :param include_videos: Also copy the result's ``videos`` (default True).
     :param mux: Also write the source video with the generated audio as one MP4.

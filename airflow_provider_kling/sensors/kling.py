@@ -46,7 +46,9 @@ class KlingTaskSensor(BaseSensorOperator):
 
     :param kling_task_id: Kling ``task_id`` to wait for (templated).
     :param external_task_id: Or your ``external_task_id`` (templated).
-    :param task_kind: ``video-to-audio`` (default), ``text2video``, ``image2video``, ``text-to-audio``.
+    :param task_kind: ``video-to-audio`` (default), ``text2video``, ``image2video``, ``text-to-audio``;
+        new design (read through ``GET /tasks``, API-key connection only): ``text-to-video``,
+        ``image-to-video``, ``omni-video``, ``motion-control``.
     :param kling_conn_id: Connection of type ``kling``.
     :param deferrable: Wait on the triggerer instead of a worker slot (default from
         ``[operators] default_deferrable``, read when the sensor is built).

@@ -21,10 +21,13 @@ class KlingTaskTrigger(BaseTrigger):
     Serialized kwargs are only non-secret values: the connection id, the Kling task id, the task
     kind, the poll interval and an absolute ``deadline`` (epoch seconds), so a triggerer
     restart neither leaks a key nor restarts the clock. All triggers on a triggerer share one
-    HTTP session and one batched poller per (connection, kind, interval).
+    HTTP session and one batched poller per (connection, kind, interval); new-design waits one
+    batched ``GET /tasks`` poller per connection.
 
     :param kling_task_id: Kling ``task_id`` or your ``external_task_id``.
-    :param task_kind: Task kind, e.g. ``video-to-audio`` (default), ``text2video``.
+    :param task_kind: Task kind, e.g. ``video-to-audio`` (default), ``text2video``; a new-design
+        kind (``text-to-video``, ...) is read with every other new-design wait of the connection
+        in one batched ``GET /tasks`` per round.
     :param kling_conn_id: Connection of type ``kling``.
     :param poll_interval: Seconds between polls.
     :param deadline: Epoch seconds after which a ``timeout`` event fires; ``None`` waits forever.

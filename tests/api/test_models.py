@@ -59,6 +59,24 @@ class TestVideoToAudioRequest:
         with pytest.raises(KlingValidationError, match="exactly one of video_id or video_url"):
             build(**fields)
 
+    @pytest.mark.parametrize(
+        ("fields", "said"),
+        [
+            ({}, "neither was given"),
+            ({"video_id": " ", "video_url": ""}, "neither was given (an empty string counts as unset)"),
+            ({"video_id": "1", "video_url": "https://x.example/v.mp4"}, "both were given"),
+        ],
+        ids=["neither", "both-blank", "both"],
+    )
+    def test_the_video_error_names_both_fields_and_says_which_case(
+        self, fields: dict[str, str], said: str
+    ) -> None:
+        with pytest.raises(KlingValidationError) as info:
+            build(**fields)
+        message = str(info.value)
+        assert f"Invalid VideoToAudioRequest: video_id, video_url: {said}" in message
+        assert "request:" not in message
+
     @pytest.mark.parametrize("url", ["ftp://x.example/v.mp4", "file:///etc/passwd", "not a url", "https://"])
     def test_video_url_must_be_http(self, url: str) -> None:
         with pytest.raises(KlingValidationError, match=r"video_url: must be an http:// or https:// URL"):

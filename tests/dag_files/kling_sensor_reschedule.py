@@ -19,6 +19,7 @@ ONE_TRY_CONN_ID = "kling_one_try"
 @dag(dag_id="kling_sensor_reschedule", schedule=None, start_date=START, catchup=False)
 def kling_sensor_reschedule() -> None:
     """Wait for a Kling task in reschedule mode: the worker slot is free between pokes."""
+    # [START howto_sensor_kling_task]
     KlingTaskSensor(
         task_id="wait",
         kling_task_id="{{ dag_run.conf.get('kling_task_id', 'kling-task-under-faults') }}",
@@ -31,6 +32,7 @@ def kling_sensor_reschedule() -> None:
         timeout=300,
         retries=0,
     )
+    # [END howto_sensor_kling_task]
 
 
 kling_sensor_reschedule()

@@ -31,17 +31,17 @@ def container_seconds(path: Path) -> float:
         return container.duration / 1_000_000
 
 
-@pytest.mark.parametrize("deferrable", [False, True])
+@pytest.mark.parametrize("default_deferrable", [False, True])
 def test_content_pipeline_publishes_a_playable_mp4(
     airflow_db: Path,
     kling_conn: EmulatorServer,
     fast_polls: None,
     tmp_path: Path,
     monkeypatch,
-    deferrable,
+    default_deferrable,
     trigger_runs: list[str],
 ) -> None:
-    monkeypatch.setenv("AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE", str(deferrable))
+    monkeypatch.setenv("AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE", str(default_deferrable))
     dag = load_dag(airflow_db, "kling_content_pipeline")
     destination = tmp_path / "published"
     run = dag.test(
@@ -52,8 +52,8 @@ def test_content_pipeline_publishes_a_playable_mp4(
     emulator = kling_conn.emulator
     [video_task] = [t for t in emulator.store.tasks.values() if t.kind == "text2video"]
     [audio_task] = [t for t in emulator.store.tasks.values() if t.kind == "video-to-audio"]
-    # Both waits ran in their triggers when deferrable, neither did when blocking.
-    assert trigger_runs == ([video_task.task_id, audio_task.task_id] if deferrable else [])
+    # The DAG passes deferrable=True: both waits ran in their triggers whatever the default says.
+    assert trigger_runs == [video_task.task_id, audio_task.task_id]
     assert audio_task.request["video_id"] == video_task.video_ids[0]  # chained through XCom
     video_id, audio_id = video_task.video_ids[0], audio_task.audio_ids[0]
 

@@ -25,6 +25,7 @@ from airflow_provider_kling.exceptions import (
     KlingInvalidRequestError,
     KlingValidationError,
 )
+from airflow_provider_kling.execution.reporting import describe_cost
 from airflow_provider_kling.hooks.kling import KlingHook
 from airflow_provider_kling.hooks.packs_cache import clear_process_cache
 from airflow_provider_kling.operators.video_to_audio import VideoToAudioOperator
@@ -104,6 +105,21 @@ def test_the_fixture_parses_and_only_online_packs_count() -> None:
     assert check_floor(answer, 640) == 640.0
     with pytest.raises(KlingBudgetError):
         check_floor(answer, 640.5)
+
+
+def test_the_cost_line_and_the_floor_say_one_unit_not_one_units() -> None:
+    assert describe_cost({"credits": 1.0}) == "1 unit"
+    assert describe_cost({"credits": 2}) == "2 units"
+    assert describe_cost({"credits": 0.5}) == "0.5 units"
+    one_left = parse_resource_packs(
+        {
+            "resource_pack_subscribe_infos": [
+                {"resource_pack_name": "P", "remaining_quantity": 1, "status": "online"}
+            ]
+        }
+    )
+    with pytest.raises(KlingBudgetError, match=r"Budget floor not met: 1 unit remains in the online"):
+        check_floor(one_left, 2)
 
 
 def test_finished_tasks_draw_the_packs_down_then_a_submit_gets_1102(kling_conn: EmulatorServer) -> None:

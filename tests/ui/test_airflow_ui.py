@@ -162,10 +162,10 @@ def test_connection_test_button_reports_kling_results(
     connection_row(page, "kling_wrong_key").get_by_role("button", name="Test Connection").click()
     bad = toast(page, "Test Connection Failed", "Kling API error 1002")
     expect(bad).to_be_visible()
-    expect(bad).to_contain_text("request_id=")
+    expect(bad).to_contain_text("(request_id: ")
     shots(page, "test-connection-wrong-key")
 
-    # Airflow 3.3.2 sends port 0 for a connection without a port (see README); record what happens.
+    # Airflow 3.3.2 sends port 0 for a connection without a port (docs/connection.md); record what happens.
     add_kling_connection(page, shots, "kling_no_port", port=None, password=DEFAULT_SECRET_KEY)
     page.goto("/connections")
     connection_row(page, "kling_no_port").get_by_role("button", name="Test Connection").click()

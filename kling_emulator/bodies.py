@@ -15,10 +15,11 @@ from aiohttp import web
 from kling_emulator.errors import KlingAPIFailure
 
 
-async def json_object(request: web.Request, limit: int) -> dict[str, Any]:
+async def json_object(request: web.Request, limit: int, *, empty_ok: bool = False) -> dict[str, Any]:
     """The body as a JSON object, or a ``KlingAPIFailure`` saying what is wrong with it.
 
-    ``limit``: the app's ``client_max_size``, named in the 413 answer.
+    ``limit``: the app's ``client_max_size``, named in the 413 answer; ``empty_ok``: no body at all
+    reads as ``{}`` (a list request whose fields are all optional).
     """
     try:
         raw = await request.read()
@@ -26,6 +27,8 @@ async def json_object(request: web.Request, limit: int) -> dict[str, Any]:
         raise KlingAPIFailure(
             1200, f"Request body is larger than the {limit} byte limit", http_status=413
         ) from None
+    if empty_ok and not raw:
+        return {}
     try:
         body = json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError:

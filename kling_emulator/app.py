@@ -179,9 +179,8 @@ class KlingEmulator:
                 raise KlingAPIFailure(1201, str(exc)) from None
             check_video_seconds(seconds, self.config, f" (video_url: {seconds:.2f} s)")
             units = billing.units_for(seconds, self.config.units_per_second)
-            self._admit(
-                owner, external_id, units=units
-            )  # again: other submits ran while the video was fetched
+            # Again: other submits ran while the video was fetched.
+            self._admit(owner, external_id, units=units)
         fail_message = self._fail_message(body, external_id)
         task_id = self.store.new_id()
         task = EmulatedTask(

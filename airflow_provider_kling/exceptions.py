@@ -125,6 +125,12 @@ class KlingTransportError(KlingError):
     transient = True
 
 
+class KlingTLSError(KlingTransportError, KlingPermanentError):
+    """Kling's (or a proxy's) TLS certificate is not trusted: set the extra's ``verify``. Not retried."""
+
+    transient = False
+
+
 class KlingResponseError(KlingError):
     """Kling's answer could not be understood (not JSON, or required fields missing).
 

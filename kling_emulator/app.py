@@ -7,14 +7,14 @@ so a client bug is caught rather than mirrored.
 from __future__ import annotations
 
 import asyncio
-import json
+import logging
 import time
 from collections import defaultdict, deque
 from typing import Any
 
 from aiohttp import ClientSession, ClientTimeout, web
 
-from kling_emulator import billing, callbacks, extra_routes, media, outputs, probe
+from kling_emulator import billing, bodies, callbacks, extra_routes, media, outputs, probe
 from kling_emulator.auth import authenticate
 from kling_emulator.errors import (
     KlingAPIFailure,
@@ -41,10 +41,6 @@ KINDS = {
 # ---------------------------------------------------------------------------- app
 
 
-# The largest request body the emulator reads (aiohttp's default is 1 MB).
-MAX_BODY_BYTES = 32 * 1024**2
-
-
 class KlingEmulator:
     """Routes and behaviour; ``build_app()`` returns the aiohttp application."""
 
@@ -59,7 +55,7 @@ class KlingEmulator:
 
     def build_app(self) -> web.Application:
         # Room for what the contract allows: a 10 MB image is ~14 MB of Base64 (image + image_tail).
-        app = web.Application(middlewares=[self._middleware], client_max_size=MAX_BODY_BYTES)
+        app = web.Application(middlewares=[self._middleware], client_max_size=self.config.max_body_bytes)
         prefix = self.config.prefix.rstrip("/")
         for kind, path in KINDS.items():
             app.router.add_post(prefix + path, self._handler(self.submit, kind))
@@ -102,13 +98,21 @@ class KlingEmulator:
                     early = await self._apply_fault_before(fault, request)
                     if early is not None:
                         return early
-                owner = auth(request, self.config)
+                owner = auth(request, self.config)  # the account
+                billing.current_account.set(owner)
                 self._check_rate(owner)
                 response = await method(request, kind, owner)
             except KlingAPIFailure as failure:
                 if failure.code in (1302, 1303) and (fault is None or fault.action != "error"):
                     self.stats.limit_refusals[failure.code] += 1
-                response = error_response(failure.code, failure.message)
+                response = error_response(failure.code, failure.message, failure.http_status)
+            except web.HTTPException:
+                raise
+            except Exception as exc:  # an emulator bug still answers Kling's 5000 envelope, not plain text
+                logging.getLogger(__name__).exception(
+                    "Unexpected error in %s %s", request.method, request.path
+                )
+                response = error_response(5000, f"Internal error ({type(exc).__name__})")
             if fault is not None and fault.after:
                 response = self._fault_response(fault)  # handled (task created), answered wrongly
             if fault is not None and fault.action == "reset_after":
@@ -163,22 +167,20 @@ class KlingEmulator:
         return f"{request.scheme}://{request.host}{self.config.prefix.rstrip('/')}/results"
 
     async def submit(self, request: web.Request, kind: str, owner: str) -> web.Response:
-        try:
-            body = await request.json()
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            raise KlingAPIFailure(1200, "Request body is not valid JSON") from None
-        if not isinstance(body, dict):
-            raise KlingAPIFailure(1200, "Request body must be a JSON object")
+        body = await bodies.json_object(request, self.config.max_body_bytes)
         seconds = validate(kind, body, self.store, self.config)
         external_id = str(body.get("external_task_id") or "")
-        self._admit(owner, external_id)
+        units = None if seconds is None else billing.units_for(seconds, self.config.units_per_second)
+        self._admit(owner, external_id, units=units)
         if seconds is None:  # a video_url: fetch it and read its real duration, as Kling does
             try:
                 seconds = await probe.video_seconds(str(body["video_url"]))
             except probe.ProbeError as exc:
                 raise KlingAPIFailure(1201, str(exc)) from None
             check_video_seconds(seconds, self.config, f" (video_url: {seconds:.2f} s)")
-            self._admit(owner, external_id)  # again: other submits ran while the video was fetched
+            units = billing.units_for(seconds, self.config.units_per_second)
+            # Again: other submits ran while the video was fetched.
+            self._admit(owner, external_id, units=units)
         fail_message = self._fail_message(body, external_id)
         task_id = self.store.new_id()
         task = EmulatedTask(
@@ -207,8 +209,7 @@ class KlingEmulator:
         # Occupancy only grows at a submit, so the peak is seen here.
         self.stats.peak_running = max(self.stats.peak_running, self.store.running(owner, self.config))
         if fail_message is None:  # only a task that succeeds is charged, once it has finished
-            units = billing.units_for(seconds, self.config.units_per_second)
-            self.ledger.record(task_id, task.finishes_at(self.config), units)
+            self.ledger.record(task_id, task.finishes_at(self.config), units or 0.0, owner)
         results_base = self._results_base(request)
         if task.callback_url:
             self._spawn(self._send_callbacks(task, results_base))
@@ -240,22 +241,22 @@ class KlingEmulator:
             return self.config.fault_rates.task_failure_message
         return None
 
-    def _admit(self, owner: str, external_id: str, slots: int = 1) -> None:
-        """Refuse a duplicate ``external_task_id`` (1201) or a task over the parallel limit (1303).
+    def _admit(self, owner: str, external_id: str, slots: int = 1, *, units: float | None = None) -> None:
+        """Refuse a duplicate ``external_task_id`` (1201), a task over the parallel limit (1303), or
+        one the account's packs cannot pay for next to its running tasks (1102); ``owner`` is the account.
 
         ``slots``: what the task holds (an image task ``n``; 0 for a synchronous call, which only
-        needs units left).
+        needs units left). ``units``: what it will charge (None when not known yet).
 
-        Contract: docs/kling-api.md#endpoints (unique per account), docs/kling-api.md#concurrency,
-        docs/kling-api.md#deductions (1102).
+        Contract: docs/kling-api.md#endpoints (unique per account), docs/kling-api.md#concurrency
+        (per account, shared by all API keys), docs/kling-api.md#deductions (1102).
         """
         if external_id and (owner, external_id) in self.store.by_external:
             raise KlingAPIFailure(1201, f"external_task_id {external_id} already exists")
         limit = self.config.max_concurrent_tasks
         if slots and limit is not None and self.store.running(owner, self.config) + slots > limit:
             raise KlingAPIFailure(1303, "Parallel task over resource pack limit")
-        if self.ledger.exhausted(self.config.resource_packs):
-            raise KlingAPIFailure(1102, "Account resource pack has been depleted or expired")
+        billing.admit(self.ledger, self.config.packs_for, owner, units)
 
     async def query(self, request: web.Request, kind: str, owner: str) -> web.Response:
         # {ident}: task_id or external_task_id (docs/kling-api.md#task-query). Kling does not say what an
@@ -285,10 +286,11 @@ class KlingEmulator:
         return web.json_response(envelope(0, "SUCCEED", entries))
 
     async def account_costs(self, request: web.Request, kind: str, owner: str) -> web.Response:
-        """``GET /account/costs``: the packs (one account for every key) and what remains."""
-        self.ledger.settle(self.config.resource_packs)
+        """``GET /account/costs``: the caller's account's packs and what remains."""
+        packs = self.config.packs_for(owner)
+        self.ledger.settle(self.config.packs_for)
         try:
-            data = billing.costs_data(dict(request.query), self.config.resource_packs)
+            data = billing.costs_data(dict(request.query), packs)
         except ValueError as exc:
             raise KlingAPIFailure(1201, str(exc)) from None
         return web.json_response(envelope(0, "SUCCEED", data))

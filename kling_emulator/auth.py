@@ -5,7 +5,6 @@ Contract: docs/kling-api.md#auth; the 1000-1004 answers are in docs/kling-api.md
 
 from __future__ import annotations
 
-import hashlib
 import warnings
 
 import jwt
@@ -20,7 +19,11 @@ from kling_emulator.state import EmulatorConfig
 
 
 def authenticate(request: web.Request, config: EmulatorConfig) -> str:
-    """Return the caller's account key, or raise a 1000-1004 failure."""
+    """Return the caller's account (``EmulatorConfig.account_of``), or raise a 1000-1004 failure.
+
+    Every key of one account sees the same tasks and shares its limits and packs
+    (docs/kling-api.md#concurrency: "shared by all API keys").
+    """
     header = request.headers.get("Authorization", "")
     if not header.strip():
         raise KlingAPIFailure(1001, "Authorization is empty")
@@ -28,8 +31,7 @@ def authenticate(request: web.Request, config: EmulatorConfig) -> str:
     if scheme.lower() != "bearer" or not token:
         raise KlingAPIFailure(1002, "Authorization is invalid")
     if token in config.api_keys:
-        # Stable across restarts (a state file keeps the tasks); no part of the key itself.
-        return "key:" + hashlib.sha256(token.encode()).hexdigest()[:24]
+        return config.account_of(token)
     try:
         claims = jwt.decode(token, options={"verify_signature": False})
         access_key = str(claims.get("iss", ""))
@@ -48,4 +50,4 @@ def authenticate(request: web.Request, config: EmulatorConfig) -> str:
         raise KlingAPIFailure(1004, "Authorization is expired") from None
     except jwt.PyJWTError:
         raise KlingAPIFailure(1002, "Authorization is invalid") from None
-    return f"ak:{access_key}"
+    return config.account_of(access_key)

@@ -14,12 +14,23 @@ Contract: docs/kling-api.md#account-costs and docs/kling-api.md#deductions.
 
 from __future__ import annotations
 
+import contextvars
 import heapq
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from kling_emulator.errors import KlingAPIFailure
+
+# The account of every credential ``EmulatorConfig.accounts`` does not name.
+DEFAULT_ACCOUNT = "default"
+# The account whose request is being handled (``KlingEmulator._handler`` sets it after auth):
+# a charge recorded without naming its account is that account's.
+current_account: contextvars.ContextVar[str] = contextvars.ContextVar(
+    "kling_account", default=DEFAULT_ACCOUNT
+)
 LIST_PRICE_PER_UNIT = 0.14  # made-up cash price of one unit (list price)
 QUOTA_SHARE = 0.8  # made-up: the account pays 80 % of the list price
 DAY_MS = 86_400_000
@@ -135,20 +146,21 @@ def unit_deductions(units: float) -> dict[str, Any]:
 
 
 class Ledger:
-    """Charges waiting for their task to finish, drawn from the packs once it has."""
+    """Charges waiting for their task to finish, drawn from its account's packs once it has."""
 
     def __init__(self) -> None:
-        self._pending: list[tuple[float, str, float]] = []  # (finishes_at, task_id, units)
+        self._pending: list[tuple[float, str, float, str]] = []  # (finishes_at, task_id, units, account)
 
-    def record(self, task_id: str, finishes_at: float, units: float) -> None:
-        heapq.heappush(self._pending, (finishes_at, task_id, units))
+    def record(self, task_id: str, finishes_at: float, units: float, account: str | None = None) -> None:
+        """Charge ``units`` to ``account`` (default: the caller's, ``current_account``) at ``finishes_at``."""
+        heapq.heappush(self._pending, (finishes_at, task_id, units, account or current_account.get()))
 
-    def settle(self, packs: list[ResourcePack], now: float | None = None) -> None:
-        """Draw every finished task's units, from the online pack that expires first."""
+    def settle(self, packs_for: Callable[[str], list[ResourcePack]], now: float | None = None) -> None:
+        """Draw every finished task's units from its account's online pack that expires first."""
         now = time.time() if now is None else now
         while self._pending and self._pending[0][0] <= now:
-            _, _, units = heapq.heappop(self._pending)
-            for pack in sorted(packs, key=lambda p: p.invalid_time):
+            _, _, units, account = heapq.heappop(self._pending)
+            for pack in sorted(packs_for(account), key=lambda p: p.invalid_time):
                 if units <= 0:
                     break
                 if pack.current_status == "online":
@@ -156,13 +168,31 @@ class Ledger:
                     pack.used += drawn
                     units -= drawn
 
-    def exhausted(self, packs: list[ResourcePack], now: float | None = None) -> bool:
-        """Whether no online pack has anything left (a submit then answers 1102).
+    def held(self, account: str) -> float:
+        """Units the account's running (not yet finished) tasks will draw."""
+        return sum(units for _, _, units, owner in self._pending if owner == account)
 
-        Contract: docs/kling-api.md#deductions.
-        """
-        self.settle(packs, now)
-        return not any(p.current_status == "online" for p in packs)
+
+def admit(
+    ledger: Ledger, packs_for: Callable[[str], list[ResourcePack]], account: str, units: float | None
+) -> None:
+    """Refuse (1102) a submit the account's online packs cannot pay next to its running tasks.
+
+    ``units``: what the new task will cost (None when not known yet: then only an exhausted
+    account is refused). Kling's 1102 is "resource pack exhausted or expired"; it does not say
+    whether running tasks hold units, but a pack cannot be overdrawn, so the emulator counts them.
+    Contract: docs/kling-api.md#deductions and #error-codes.
+    """
+    ledger.settle(packs_for)
+    packs = packs_for(account)
+    remaining = sum(p.remaining for p in packs if p.current_status == "online")
+    held = ledger.held(account)
+    if remaining <= 0 or (units is not None and held + units > remaining + 1e-9):  # float sums
+        raise KlingAPIFailure(
+            1102,
+            "Account resource pack has been depleted or expired "
+            f"({remaining:g} units left, {held:g} held by running tasks, this task needs {units or 0:g})",
+        )
 
 
 def costs_data(query: dict[str, str], packs: list[ResourcePack]) -> dict[str, Any]:

@@ -33,18 +33,48 @@ FAULT_FLAGS = {
 }
 
 
+DEFAULT_CREDENTIALS = (
+    "Default credentials (accepted unless you set others): "
+    f"API key {DEFAULT_API_KEY!r} (connection: login empty, password = the key); "
+    f"access key {DEFAULT_ACCESS_KEY!r} with secret key {DEFAULT_SECRET_KEY!r} "
+    "(connection: login = access key, password = secret key). All keys belong to one account "
+    "unless --account says otherwise: it shares the parallel-task limit, the tasks and the packs."
+)
+
+
+def _account(text: str) -> tuple[str, str]:
+    credential, sep, account = text.partition("=")
+    if not sep or not credential or not account:
+        raise argparse.ArgumentTypeError(f"expected KEY=ACCOUNT, got {text!r}")
+    return credential, account
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="kling-emulator", description=__doc__)
+    p = argparse.ArgumentParser(prog="kling-emulator", description=__doc__, epilog=DEFAULT_CREDENTIALS)
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8765, help="0 picks a free port")
     p.add_argument("--prefix", default="", help="path prefix, as a reseller proxy has (e.g. /kling)")
-    p.add_argument("--access-key", default=DEFAULT_ACCESS_KEY)
-    p.add_argument("--secret-key", default=DEFAULT_SECRET_KEY)
-    p.add_argument("--api-key", default=DEFAULT_API_KEY, help="static API key accepted as Bearer")
+    p.add_argument(
+        "--access-key", default=DEFAULT_ACCESS_KEY, help="access key (JWT iss); default: %(default)s"
+    )
+    p.add_argument("--secret-key", default=DEFAULT_SECRET_KEY, help="secret key (JWT); default: %(default)s")
+    p.add_argument(
+        "--api-key", default=DEFAULT_API_KEY, help="API key accepted as Bearer; default: %(default)s"
+    )
+    p.add_argument(
+        "--account",
+        action="append",
+        type=_account,
+        default=[],
+        metavar="KEY=ACCOUNT",
+        help="put an API key or access key into an account (repeatable; default: all in one account)",
+    )
     p.add_argument("--submitted-seconds", type=float, default=1.0, help="time a task stays 'submitted'")
     p.add_argument("--processing-seconds", type=float, default=5.0, help="time a task stays 'processing'")
-    p.add_argument("--max-concurrent-tasks", type=int, default=None, help="parallel tasks per key (1303)")
-    p.add_argument("--max-requests-per-second", type=float, default=None, help="rate limit per key (1302)")
+    p.add_argument("--max-concurrent-tasks", type=int, default=None, help="parallel tasks per account (1303)")
+    p.add_argument(
+        "--max-requests-per-second", type=float, default=None, help="rate limit per account (1302)"
+    )
     p.add_argument(
         "--resource-pack",
         action="append",
@@ -60,6 +90,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="made-up price: units a succeeded task costs per second of output",
     )
     p.add_argument("--port-file", default=None, help="write the bound port here once listening")
+    p.add_argument(
+        "--tls-cert", default=None, help="serve HTTPS with this PEM certificate (and key, unless --tls-key)"
+    )
+    p.add_argument("--tls-key", default=None, help="the PEM private key of --tls-cert")
+    p.add_argument(
+        "--tls-client-ca", default=None, help="with --tls-cert: require client certificates from this CA"
+    )
     p.add_argument(
         "--webhook-secret",
         default=os.environ.get("KLING_EMULATOR_WEBHOOK_SECRET"),
@@ -97,6 +134,7 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
     return EmulatorConfig(
         access_keys={args.access_key: args.secret_key},
         api_keys={args.api_key} if args.api_key else set(),
+        accounts=dict(args.account),
         prefix=args.prefix,
         submitted_seconds=args.submitted_seconds,
         processing_seconds=args.processing_seconds,
@@ -118,16 +156,36 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
     )
 
 
+def banner_lines(args: argparse.Namespace, url: str) -> list[str]:
+    """What the emulator prints once listening: where, and the credentials a connection needs.
+
+    The built-in credentials are shown (they are in the source anyway); ones you chose are not echoed.
+    """
+    secret = args.secret_key if args.secret_key == DEFAULT_SECRET_KEY else "<--secret-key>"
+    api_key = args.api_key if args.api_key == DEFAULT_API_KEY else "<--api-key>"
+    signed = "signed (Webhook Signature)" if args.webhook_secret else "unsigned"
+    return [
+        f"Kling emulator listening on {url}",
+        f"  API key:       login empty, password={api_key}",
+        f"  AK/SK (JWT):   login={args.access_key} password={secret}",
+        f"  callbacks:     {args.callback_format} format, {signed}",
+    ]
+
+
 async def serve(args: argparse.Namespace) -> None:
-    server = EmulatorServer(config_from_args(args), host=args.host, port=args.port)
+    server = EmulatorServer(
+        config_from_args(args),
+        host=args.host,
+        port=args.port,
+        tls_cert=args.tls_cert,
+        tls_key=args.tls_key,
+        tls_client_ca=args.tls_client_ca,
+    )
     if args.state_file and persist.load(server.emulator, args.state_file):
         print(f"  restored {len(server.emulator.store.tasks)} tasks from {args.state_file}", flush=True)
     await server.start_async()
-    print(f"Kling emulator listening on {server.url}", flush=True)
-    print(f"  official mode: login={args.access_key} password=<--secret-key>", flush=True)
-    print("  proxy mode:    login empty, password=<--api-key>", flush=True)
-    signed = "signed (Webhook Signature)" if args.webhook_secret else "unsigned"
-    print(f"  callbacks:     {args.callback_format} format, {signed}", flush=True)
+    for line in banner_lines(args, server.url):
+        print(line, flush=True)
     if args.port_file:
         with open(args.port_file, "w") as fh:
             fh.write(str(server.port))

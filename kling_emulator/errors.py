@@ -31,10 +31,11 @@ CODES_WITHOUT_DATA = frozenset({1303})
 class KlingAPIFailure(Exception):
     """Raised anywhere in a handler: answered as Kling's envelope with ``code`` and its HTTP status."""
 
-    def __init__(self, code: int, message: str) -> None:
+    def __init__(self, code: int, message: str, *, http_status: int | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
+        self.http_status = http_status  # None: the one Kling's table pairs with ``code``
 
 
 def http_status_for(code: int) -> int:
@@ -46,11 +47,11 @@ def envelope(code: int, message: str, data: Any) -> dict[str, Any]:
     return {"code": code, "message": message, "request_id": str(uuid.uuid4()), "data": data}
 
 
-def error_response(code: int, message: str) -> web.Response:
+def error_response(code: int, message: str, http_status: int | None = None) -> web.Response:
     body = envelope(code, message, None)
     if code in CODES_WITHOUT_DATA:
         del body["data"]
-    return web.json_response(body, status=http_status_for(code))
+    return web.json_response(body, status=http_status or http_status_for(code))
 
 
 def unmatched_route_response(request: web.Request) -> web.Response | None:

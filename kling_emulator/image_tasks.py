@@ -78,7 +78,7 @@ def _elements(body: dict[str, Any]) -> list[Any]:
 
 async def generations(host: Host, request: web.Request, kind: str, owner: str) -> web.Response:
     """``POST /v1/images/generations`` (KLING_API §12.1)."""
-    body = await read_body(request)
+    body = await read_body(host, request)
     external_id = common_fields(body)
     watermark(body)
     model = _model(body, GENERATION_MODELS, "generations")
@@ -102,10 +102,10 @@ async def generations(host: Host, request: web.Request, kind: str, owner: str) -
     resolution = choice(body, "resolution", ("1k", "2k"), default="1k") or "1k"
     count = whole(body, "n", 1, 9, 1)
     ratio = choice(body, "aspect_ratio", RATIOS, default="16:9") or "16:9"
-    host._admit(owner, external_id, slots=count)
+    per_image = 4.0 if model == "kling-v2-1" and not image else 8.0
+    host._admit(owner, external_id, slots=count, units=per_image * count)
     task_id = host.store.new_id()
     images, files = _images(task_id, count, ratio, resolution, body)
-    per_image = 4.0 if model == "kling-v2-1" and not image else 8.0
     return create_task(
         host,
         request,
@@ -123,7 +123,7 @@ async def generations(host: Host, request: web.Request, kind: str, owner: str) -
 
 async def omni_image(host: Host, request: web.Request, kind: str, owner: str) -> web.Response:
     """``POST /v1/images/omni-image`` (KLING_API §12.2): single images or a series."""
-    body = await read_body(request)
+    body = await read_body(host, request)
     external_id = common_fields(body)
     watermark(body)
     model = _model(body, OMNI_MODELS, "omni-image")
@@ -148,7 +148,8 @@ async def omni_image(host: Host, request: web.Request, kind: str, owner: str) ->
     ratio = choice(body, "aspect_ratio", ("auto", *RATIOS), default="auto") or "auto"
     if result_type == "series":
         count = amount if isinstance(amount, int) else SERIES_AUTO_IMAGES
-    host._admit(owner, external_id, slots=count)
+    units = (16.0 if resolution == "4k" else 8.0) * count
+    host._admit(owner, external_id, slots=count, units=units)
     task_id = host.store.new_id()
     images, files = _images(task_id, count, "1:1" if ratio == "auto" else ratio, resolution, body)
     single = result_type == "single"
@@ -160,7 +161,7 @@ async def omni_image(host: Host, request: web.Request, kind: str, owner: str) ->
         body,
         task_id=task_id,
         seconds=0.0,
-        units=(16.0 if resolution == "4k" else 8.0) * count,
+        units=units,
         result={
             "result_type": result_type,
             "images": images if single else [],
@@ -192,7 +193,7 @@ def _effect_input(body: dict[str, Any]) -> float:
 
 async def effects(host: Host, request: web.Request, kind: str, owner: str) -> web.Response:
     """``POST /v1/videos/effects`` (KLING_API §13): any scene name is accepted (Kling retires scenes)."""
-    body = await read_body(request)
+    body = await read_body(host, request)
     external_id = common_fields(body)
     watermark(body)
     scene = body.get("effect_scene")
@@ -200,7 +201,8 @@ async def effects(host: Host, request: web.Request, kind: str, owner: str) -> we
         raise invalid("effect_scene is required: a scene name such as hug_pro")
     text(body, "effect_scene", 200)
     seconds = _effect_input(body)
-    host._admit(owner, external_id)
+    units = round(seconds * host.config.units_per_second, 2)
+    host._admit(owner, external_id, units=units)
     task_id, video_id = host.store.new_id(), host.store.new_id()
     return create_task(
         host,
@@ -210,7 +212,7 @@ async def effects(host: Host, request: web.Request, kind: str, owner: str) -> we
         body,
         task_id=task_id,
         seconds=seconds,
-        units=round(seconds * host.config.units_per_second, 2),
+        units=units,
         result=video_result(task_id, video_id, seconds),
         files={f"{video_id}.mp4": outputs.silent_video(seconds)},
         video_ids=[video_id],

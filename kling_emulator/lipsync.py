@@ -70,7 +70,7 @@ def _times(face: dict[str, Any], where: str) -> tuple[int, int, int]:
 
 async def advanced_lip_sync(host: Host, request: web.Request, kind: str, owner: str) -> web.Response:
     """``POST /v1/videos/advanced-lip-sync``: an async task making the session's video speak."""
-    body = await read_body(request)
+    body = await read_body(host, request)
     external_id = common_fields(body)
     watermark(body)
     session_id = text(body, "session_id", required=True)
@@ -105,9 +105,10 @@ async def advanced_lip_sync(host: Host, request: web.Request, kind: str, owner: 
             f"{where}sound_insert_time: the audio ({insert}-{insert + crop} ms) must overlap face {face_id}"
             f" ({face_start}-{face_end} ms) by at least 2 s (overlap {max(0, overlap)} ms)"
         )
-    host._admit(owner, external_id)
-    task_id, video_id = host.store.new_id(), host.store.new_id()
     seconds = session.duration
+    units = round(seconds * LIP_SYNC_UNITS_PER_SECOND, 2)
+    host._admit(owner, external_id, units=units)
+    task_id, video_id = host.store.new_id(), host.store.new_id()
     return create_task(
         host,
         request,
@@ -116,7 +117,7 @@ async def advanced_lip_sync(host: Host, request: web.Request, kind: str, owner: 
         body,
         task_id=task_id,
         seconds=seconds,
-        units=round(seconds * LIP_SYNC_UNITS_PER_SECOND, 2),
+        units=units,
         result=video_result(task_id, video_id, seconds),
         files={f"{video_id}.mp4": outputs.talking_video(seconds, [[insert / 1000, crop / 1000]])},
         video_ids=[video_id],
@@ -127,16 +128,17 @@ async def advanced_lip_sync(host: Host, request: web.Request, kind: str, owner: 
 
 async def avatar(host: Host, request: web.Request, kind: str, owner: str) -> web.Response:
     """``POST /v1/videos/avatar/image2video``: a portrait that says the audio, as long as the audio."""
-    body = await read_body(request)
+    body = await read_body(host, request)
     external_id = common_fields(body)
     watermark(body)
     image_field(body.get("image"), "image")
     prompt = text(body, "prompt", 2500)
     mode = choice(body, "mode", ("std", "pro"), default="std") or "std"
     audio = await audio_seconds(host, owner, body, 2.0, 300.0)
-    host._admit(owner, external_id)
-    task_id, video_id = host.store.new_id(), host.store.new_id()
     seconds = round(audio, 1)
+    units = round(seconds * AVATAR_UNITS_PER_SECOND[mode], 2)
+    host._admit(owner, external_id, units=units)
+    task_id, video_id = host.store.new_id(), host.store.new_id()
     return create_task(
         host,
         request,
@@ -145,7 +147,7 @@ async def avatar(host: Host, request: web.Request, kind: str, owner: str) -> web
         body,
         task_id=task_id,
         seconds=seconds,
-        units=round(seconds * AVATAR_UNITS_PER_SECOND[mode], 2),
+        units=units,
         result=video_result(task_id, video_id, seconds),
         files={f"{video_id}.mp4": outputs.talking_video(seconds, [[0.0, audio]])},
         video_ids=[video_id],

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import jwt
 from aiohttp import ClientSession, ClientTimeout, web
 
-from kling_emulator import callbacks
+from kling_emulator import bodies, callbacks
 from kling_emulator.auth import authenticate
 from kling_emulator.errors import KlingAPIFailure, envelope
 from kling_emulator.field_checks import invalid
@@ -72,26 +72,13 @@ def new_design_routes(emulator: KlingEmulator) -> list[tuple[str, str, Handler, 
     return found
 
 
-async def _json_object(request: web.Request, empty_ok: bool = False) -> dict[str, Any]:
-    if empty_ok and not await request.read():
-        return {}
-    try:
-        body = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise KlingAPIFailure(1200, "Request body is not valid JSON") from None
-    if not isinstance(body, dict):
-        raise KlingAPIFailure(1200, "Request body must be a JSON object")
-    return body
-
-
 async def create(emulator: KlingEmulator, request: web.Request, family: str, owner: str) -> web.Response:
     """``POST /{family}/{model}``: check, admit (duplicate id, 1303, 1102), answer ``data{id,status,...}``."""
     model = request.match_info["model"]
-    body = await _json_object(request)
+    store, config = emulator.store, emulator.config
+    body = await bodies.json_object(request, config.max_body_bytes)
     made = validate_new(family, model, body)
     external_id, callback_url = check_options(body, f"{family}/{model}")
-    emulator._admit(owner, external_id)
-    store, config = emulator.store, emulator.config
     task = EmulatedTask(
         task_id=store.new_id(),
         kind=kind_for(family, model),
@@ -103,6 +90,8 @@ async def create(emulator: KlingEmulator, request: web.Request, family: str, own
         fail_message=emulator._fail_message({"prompt": made.prompt}, external_id),
         callback_url=callback_url,
     )
+    charge = units(task, config)
+    emulator._admit(owner, external_id, units=charge)  # 1201 duplicate, 1303 limit, 1102 packs
     task.video_ids = [store.new_id()]
     store.videos[task.video_ids[0]] = made.seconds  # a later video-to-audio may name it
     emulator._remember_video_url(task, request)
@@ -110,7 +99,7 @@ async def create(emulator: KlingEmulator, request: web.Request, family: str, own
     emulator.stats.submits += 1
     emulator.stats.peak_running = max(emulator.stats.peak_running, store.running(owner, config))
     if task.fail_message is None:  # charged once it has finished, like a legacy task
-        emulator.ledger.record(task.task_id, task.finishes_at(config), units(task, config))
+        emulator.ledger.record(task.task_id, task.finishes_at(config), charge)
     if task.callback_url:
         emulator._spawn(send_callbacks(emulator, task, emulator._results_base(request)))
     return web.json_response(envelope(0, "SUCCEED", created_answer(task)))
@@ -207,7 +196,7 @@ async def list_tasks(emulator: KlingEmulator, request: web.Request, kind: str, o
     ``count`` is how many tasks match the window and filters in all; legacy-design tasks are
     not listed (Kling leaves it open; its filters offer only video/image/try_on products).
     """
-    body = await _json_object(request, empty_ok=True)
+    body = await bodies.json_object(request, emulator.config.max_body_bytes, empty_ok=True)
     limit, filters = _limit(body), _filters(body)
     after: tuple[int, str] | None = None
     if body.get("cursor") not in (None, ""):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ssl
 import threading
 from types import TracebackType
 
@@ -19,10 +20,28 @@ class EmulatorServer:
     ...     server.url  # e.g. http://127.0.0.1:40123 (plus the configured prefix)
     """
 
-    def __init__(self, config: EmulatorConfig | None = None, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self,
+        config: EmulatorConfig | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        tls_cert: str | None = None,
+        tls_key: str | None = None,
+        tls_client_ca: str | None = None,
+    ) -> None:
+        """``tls_cert`` (PEM, with the key unless ``tls_key`` is given): serve HTTPS instead of HTTP;
+        ``tls_client_ca``: also require a client certificate signed by this CA (mutual TLS)."""
         self.emulator = KlingEmulator(config)
         self.host = host
         self.port = port
+        self._ssl: ssl.SSLContext | None = None
+        if tls_cert:
+            self._ssl = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            self._ssl.load_cert_chain(tls_cert, tls_key)
+            if tls_client_ca:
+                self._ssl.load_verify_locations(tls_client_ca)
+                self._ssl.verify_mode = ssl.CERT_REQUIRED
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
         self._thread: threading.Thread | None = None
@@ -35,7 +54,7 @@ class EmulatorServer:
 
     @property
     def root_url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{'https' if self._ssl else 'http'}://{self.host}:{self.port}"
 
     @property
     def url(self) -> str:
@@ -46,7 +65,7 @@ class EmulatorServer:
         """Start serving on the running loop (used by the CLI and by single-loop benchmarks)."""
         self._runner = web.AppRunner(self.emulator.build_app(), access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port, backlog=4096)
+        site = web.TCPSite(self._runner, self.host, self.port, backlog=4096, ssl_context=self._ssl)
         await site.start()
         server = site._server
         assert server is not None

@@ -64,7 +64,7 @@ def _voice_speed(body: dict[str, Any]) -> float:
 
 async def tts(host: Host, request: web.Request, kind: str, owner: str) -> web.Response:
     """``POST /v1/audio/tts``: the finished task (or a ``failed`` one) in the create answer."""
-    body = await read_body(request)
+    body = await read_body(host, request)
     extra = sorted(k for k in body if k not in TTS_FIELDS and given(body, k))
     if extra:
         raise invalid(f"{extra[0]} is not a field of /v1/audio/tts (fields: {', '.join(TTS_FIELDS)})")
@@ -75,7 +75,7 @@ async def tts(host: Host, request: web.Request, kind: str, owner: str) -> web.Re
     text(body, "voice_id", 128, required=True)
     choice(body, "voice_language", ("zh", "en"), default="zh")
     speed = _voice_speed(body)
-    host._admit(owner, "", slots=0)  # 1102 when no units are left; a synchronous call holds no slot
+    host._admit(owner, "", slots=0, units=TTS_UNITS)  # 1102 unless the packs cover it; no slot held
     seconds = speech_seconds(words, speed)
     task_id, audio_id = host.store.new_id(), host.store.new_id()
     fail_message = host._fail_message({"prompt": words}, words)
@@ -173,9 +173,9 @@ async def _video(host: Host, request: web.Request, body: dict[str, Any]) -> tupl
 
 async def identify_face(host: Host, request: web.Request, kind: str, owner: str) -> web.Response:
     """``POST /v1/videos/identify-face``: ``session_id`` and ``face_data[]`` at once, billed 0.05."""
-    body = await read_body(request)
+    body = await read_body(host, request)
     parent, description = await _video(host, request, body)
-    host._admit(owner, "", slots=0)
+    host._admit(owner, "", slots=0, units=FACE_UNITS)
     seconds = float(parent["duration"])
     session_id = host.store.new_id()
     faces = faces_for(description, seconds)

@@ -12,7 +12,9 @@ import time
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from kling_emulator.billing import ResourcePack, default_packs
+# DEFAULT_ACCOUNT: limits, tasks and packs are the account's, "shared by all API keys"
+# (docs/kling-api.md#concurrency).
+from kling_emulator.billing import DEFAULT_ACCOUNT, ResourcePack, default_packs
 
 DEFAULT_ACCESS_KEY = "emulator-access-key"
 DEFAULT_SECRET_KEY = "emulator-secret-key-0123456789abcdef"
@@ -117,6 +119,10 @@ class EmulatorConfig:
 
     access_keys: dict[str, str] = field(default_factory=lambda: {DEFAULT_ACCESS_KEY: DEFAULT_SECRET_KEY})
     api_keys: set[str] = field(default_factory=lambda: {DEFAULT_API_KEY})
+    # Credential (an API key or an access key) -> its account; one not named is in DEFAULT_ACCOUNT.
+    # The parallel-task limit, task lookup and listing, external_task_id uniqueness and the packs
+    # are per account, shared by all of its keys.
+    accounts: dict[str, str] = field(default_factory=dict)
     prefix: str = ""
     # Lifecycle: submitted for this long, then processing for this long, then succeed/failed.
     submitted_seconds: float = 0.2
@@ -124,7 +130,7 @@ class EmulatorConfig:
     # A prompt containing this marker makes the task fail with a status message.
     fail_marker: str = "[fail]"
     fail_message: str = "Emulated failure: the prompt asked for it"
-    # Limits: parallel (non-terminal) tasks per key -> 1303; requests per second per key -> 1302.
+    # Limits: parallel (non-terminal) tasks per account -> 1303; requests per second per account -> 1302.
     # Kling counts parallel tasks per account, model version and pack type, shared by all keys
     # (docs/kling-api.md#concurrency); 1302: docs/kling-api.md#rate-limits.
     max_concurrent_tasks: int | None = None
@@ -142,14 +148,19 @@ class EmulatorConfig:
     # A ``whsec_`` secret: callbacks then carry the Webhook Signature headers; none without it
     # (docs/kling-api.md#webhook-signature).
     webhook_secret: str | None = field(default=None, repr=False)
-    # Billing (billing.py): packs drawn down by succeeded tasks at a made-up price;
-    # a submit answers 1102 once no online pack has units left.
+    # Billing (billing.py): packs drawn down by succeeded tasks at a made-up price; a submit
+    # answers 1102 when the units left, less those its running tasks will draw, do not cover it.
+    # ``resource_packs`` are DEFAULT_ACCOUNT's; other accounts' in ``account_packs`` (default_packs()
+    # for one not named).
     resource_packs: list[ResourcePack] = field(default_factory=default_packs)
+    account_packs: dict[str, list[ResourcePack]] = field(default_factory=dict)
     units_per_second: float = 0.2
     # Scripted faults, consumed in order by matching requests; then random ones at these rates.
     faults: list[Fault] = field(default_factory=list)
     fault_rates: FaultRates = field(default_factory=FaultRates)
     seed: int | None = None
+    # The largest request body read; a larger one gets HTTP 413 with a 1200 envelope (bodies.py).
+    max_body_bytes: int = 32 * 1024**2
     _rng: random.Random = field(default_factory=random.Random, init=False, repr=False, compare=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False, compare=False)
     _rng_seed: Any = field(default=object(), init=False, repr=False, compare=False)
@@ -159,6 +170,16 @@ class EmulatorConfig:
             raise ValueError(f"callback_format must be one of {CALLBACK_FORMATS}")
         if self.webhook_secret is not None:
             check_webhook_secret(self.webhook_secret)
+
+    def account_of(self, credential: str) -> str:
+        return self.accounts.get(credential, DEFAULT_ACCOUNT)
+
+    def packs_for(self, account: str) -> list[ResourcePack]:
+        """The account's resource packs (``resource_packs`` for DEFAULT_ACCOUNT)."""
+        if account == DEFAULT_ACCOUNT:
+            return self.resource_packs
+        with self._lock:
+            return self.account_packs.setdefault(account, default_packs())
 
     def inject(self, *faults: Fault) -> None:
         with self._lock:
@@ -226,6 +247,10 @@ class EmulatorConfig:
                 check_webhook_secret(value)
             if key == "resource_packs":
                 value = [ResourcePack.from_dict(p) for p in value]
+            if key == "account_packs":
+                value = {str(a): [ResourcePack.from_dict(p) for p in packs] for a, packs in value.items()}
+            if key == "accounts":
+                value = {str(k): str(a) for k, a in dict(value).items()}
             setattr(self, key, value)
 
 
@@ -271,7 +296,7 @@ class EmulatedTask:
 
 
 class TaskStore:
-    """All tasks, by id, with lookup by (owner, external_task_id)."""
+    """All tasks, by id, with lookup by (owner, external_task_id); the owner is the account."""
 
     def __init__(self) -> None:
         self.tasks: dict[str, EmulatedTask] = {}

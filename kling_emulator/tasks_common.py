@@ -6,15 +6,14 @@ The emulator (``app.KlingEmulator``) is passed in as a :class:`Host`; these modu
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Coroutine
 from typing import Any, Protocol
 
 from aiohttp import web
 
-from kling_emulator import billing, probe, speech_media
-from kling_emulator.errors import KlingAPIFailure, envelope
+from kling_emulator import billing, bodies, probe, speech_media
+from kling_emulator.errors import envelope
 from kling_emulator.field_checks import invalid, text, url
 from kling_emulator.images import ImageProblem, check_image
 from kling_emulator.render import render_task
@@ -36,7 +35,7 @@ class Host(Protocol):
 
     def _results_base(self, request: web.Request) -> str: ...
 
-    def _admit(self, owner: str, external_id: str, slots: int = 1) -> None: ...
+    def _admit(self, owner: str, external_id: str, slots: int = 1, *, units: float | None = None) -> None: ...
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None: ...
 
@@ -45,14 +44,9 @@ class Host(Protocol):
     def _fail_message(self, body: dict[str, Any], external_id: str) -> str | None: ...
 
 
-async def read_body(request: web.Request) -> dict[str, Any]:
-    try:
-        body = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise KlingAPIFailure(1200, "Request body is not valid JSON") from None
-    if not isinstance(body, dict):
-        raise KlingAPIFailure(1200, "Request body must be a JSON object")
-    return body
+async def read_body(host: Host, request: web.Request) -> dict[str, Any]:
+    """The body as a JSON object; a bad one answers Kling's envelope (``bodies.json_object``)."""
+    return await bodies.json_object(request, host.config.max_body_bytes)
 
 
 def common_fields(body: dict[str, Any]) -> str:

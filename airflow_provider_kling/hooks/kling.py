@@ -39,7 +39,12 @@ from airflow_provider_kling.hooks.auth import (
     amask_pending,
     mask_pending,
 )
-from airflow_provider_kling.hooks.connection import base_url, legacy_ui_field_behaviour, read_extra
+from airflow_provider_kling.hooks.connection import (
+    NetSettings,
+    base_url,
+    legacy_ui_field_behaviour,
+    read_extra,
+)
 from airflow_provider_kling.hooks.new_design import NewDesignTasks
 from airflow_provider_kling.hooks.packs_cache import fetch_resource_packs, shared_resource_packs
 from airflow_provider_kling.hooks.speech import SpeechHookMixin
@@ -80,9 +85,9 @@ class KlingHook(SpeechHookMixin, NewDesignTasks, BaseHook):
 
     The connection's extra may tune the HTTP behaviour (the form shows these fields):
     ``request_timeout`` (seconds per request, default 60), ``max_retries`` (default 5),
-    ``retry_min_wait`` and ``retry_max_wait`` (backoff seconds, default 1 and 60). Operators,
-    sensors and triggers build their hook from the connection id, so a deferred wait uses
-    them too.
+    ``retry_min_wait`` and ``retry_max_wait`` (backoff seconds, default 1 and 60), and ``proxies``,
+    ``verify``, ``cert`` as on an ``http`` connection (``hooks/connection.py::read_net``). Operators,
+    sensors and triggers build their hook from the connection id: a deferred wait uses them too.
 
     :param kling_conn_id: Airflow connection id of type ``kling``.
     :param timeout: Seconds for one HTTP request (connect + read); overrides the extra.
@@ -109,16 +114,13 @@ class KlingHook(SpeechHookMixin, NewDesignTasks, BaseHook):
         self.retry = retry or DEFAULT_RETRY
         self._base_url: str | None = None
         self._credentials: Credentials | None = None
+        self._net = NetSettings()  # proxy and TLS: from the extra, with the connection
         # Secrets (keys, each newly signed JWT) not yet registered with Airflow's masker.
         self._unmasked: list[str] = []
 
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:
-        """The connection form for Airflow 3.1, whose providers manager reads this method.
-
-        Airflow 3.2+ reads ``ui-field-behaviour`` from the provider info and skips this method;
-        both come from that one dict (``hooks/connection.py``), so the two forms cannot drift apart.
-        """
+        """The Airflow 3.1 connection form (3.2+ reads the provider info): one dict, hooks/connection.py."""
         return legacy_ui_field_behaviour()
 
     def __repr__(self) -> str:
@@ -140,11 +142,12 @@ class KlingHook(SpeechHookMixin, NewDesignTasks, BaseHook):
             self._credentials = JwtCredentials(conn.login, secret, on_new_token=self._unmasked.append)
         else:
             self._credentials = StaticKeyCredentials(secret)
-        self._unmasked.extend(self._credentials.secrets())
+        self._unmasked.extend([*self._credentials.secrets(), *self._net.secrets()])
 
     def _apply_extra(self, conn: Any) -> None:
         """Request timeout and retry policy from the extra, unless the constructor set them."""
         extra = read_extra(conn.extra_dejson or {}, self.kling_conn_id)
+        self._net = extra.net
         if self._timeout_arg is None:
             self.timeout = DEFAULT_REQUEST_TIMEOUT if extra.request_timeout is None else extra.request_timeout
         if self._retry_arg is None:
@@ -183,7 +186,7 @@ class KlingHook(SpeechHookMixin, NewDesignTasks, BaseHook):
         """One HTTP exchange; returns ``data`` or raises a typed error. 401 refreshes a JWT once."""
         base = await self.aget_conn()
         assert self._credentials is not None
-        session = shared_session()
+        session = shared_session(self._net, base)
         for refreshed in (False, True):
             headers = {
                 "Authorization": self._credentials.authorization(),

@@ -1,8 +1,9 @@
 """The HTTP layer under KlingHook: one shared session per event loop, Kling's envelope, retry with backoff.
 
-All hooks on one event loop share one ``aiohttp.ClientSession``, so a triggerer with thousands
-of waits keeps a small pool of keep-alive connections instead of opening a TCP (and TLS)
-connection per poll.
+All hooks on one event loop with the same proxy and TLS settings share one ``aiohttp.ClientSession``,
+so a triggerer with thousands of waits keeps a small pool of keep-alive connections instead of
+opening a TCP (and TLS) connection per poll; connections with other settings (``NetSettings``)
+get their own session, so no pool is shared across a proxy or a CA bundle.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import dataclasses
 import json
 import logging
 import random
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -22,6 +24,7 @@ from airflow_provider_kling.exceptions import (
     KlingConcurrencyLimitError,
     KlingError,
     KlingResponseError,
+    KlingTLSError,
     KlingTransportError,
     api_error,
 )
@@ -30,7 +33,7 @@ from airflow_provider_kling.utils.loop_registry import LoopRegistry
 if TYPE_CHECKING:
     import aiohttp
 
-    from airflow_provider_kling.hooks.connection import ExtraSettings
+    from airflow_provider_kling.hooks.connection import ExtraSettings, NetSettings
 
 T = TypeVar("T")
 
@@ -63,37 +66,57 @@ class RetryPolicy:
         return random.uniform(ceiling / 2, ceiling)
 
 
+# The key of a session: the connection's settings and the proxy picked for its base URL.
+_SessionKey = tuple["NetSettings | None", "str | None"]
+
+
 @dataclass
 class _LoopSession:
-    """This loop's shared session and how many users (triggers) keep it open."""
+    """This loop's shared sessions (one per proxy/TLS setting) and how many users (triggers) hold them."""
 
-    session: aiohttp.ClientSession | None = None
+    sessions: dict[_SessionKey, aiohttp.ClientSession] = dataclasses.field(default_factory=dict)
     users: int = 0
 
 
-# One shared ClientSession per event loop (triggerer loop, or the private loop of a sync call).
+# Shared ClientSessions per event loop (triggerer loop, or the private loop of a sync call).
 _SESSION = "session"
 _sessions: LoopRegistry[str, _LoopSession] = LoopRegistry()
+# The proxy of each shared session, passed per request (``ClientSession(proxy=)`` needs aiohttp 3.10+).
+_proxy_of: weakref.WeakKeyDictionary[aiohttp.ClientSession, str] = weakref.WeakKeyDictionary()
 
 
-def shared_session() -> aiohttp.ClientSession:
+def shared_session(net: NetSettings | None = None, base: str = "") -> aiohttp.ClientSession:
+    """This loop's session for ``net`` (proxy, TLS) and the proxy it picks for ``base``.
+
+    Its connector carries the TLS settings (``ssl=``); ``exchange`` sends its requests through
+    the proxy picked here.
+    """
     import aiohttp
 
     state = _sessions.get_or_create(_SESSION, _LoopSession)
-    if state.session is None or state.session.closed:
-        connector = aiohttp.TCPConnector(limit=64, keepalive_timeout=60)
-        state.session = aiohttp.ClientSession(connector=connector, trust_env=True)
-    return state.session
+    proxy = net.proxy_for(base) if net is not None else None
+    key = (net, proxy)
+    session = state.sessions.get(key)
+    if session is None or session.closed:
+        ssl = True if net is None else net.ssl_context()
+        connector = aiohttp.TCPConnector(limit=64, keepalive_timeout=60, ssl=ssl)
+        trust_env = True if net is None else net.trust_env
+        session = aiohttp.ClientSession(connector=connector, trust_env=trust_env)
+        if proxy:
+            _proxy_of[session] = proxy
+        state.sessions[key] = session
+    return session
 
 
 async def close_shared_session() -> None:
-    """Close this loop's shared session (the sync wrappers call it before their loop ends)."""
+    """Close this loop's shared sessions (the sync wrappers call it before their loop ends)."""
     state = _sessions.get(_SESSION)
-    if state is None or state.session is None:
+    if state is None or not state.sessions:
         return
-    session, state.session = state.session, None  # users stay counted: the next call opens a new one
-    if not session.closed:
-        await session.close()
+    sessions, state.sessions = state.sessions, {}  # users stay counted: the next call opens new ones
+    for session in sessions.values():
+        if not session.closed:
+            await session.close()
 
 
 @contextlib.asynccontextmanager
@@ -227,9 +250,27 @@ async def exchange(
             json=body,
             headers=headers,
             timeout=aiohttp.ClientTimeout(total=timeout, connect=min(10.0, timeout)),
+            proxy=_proxy_of.get(session),
         ) as response:
             return response.status, await response.read(), response.headers.get("X-Request-Id")
     except asyncio.TimeoutError:
         raise KlingTransportError(f"{method} {path}: no answer from Kling within {timeout:.0f}s") from None
+    except aiohttp.ClientConnectorCertificateError as exc:
+        # Not transient: the same certificate fails the same way on every retry.
+        raise KlingTLSError(
+            f"{method} {path}: the TLS certificate of {exc.host}:{exc.port} is not trusted "
+            f"({exc.certificate_error}). If Kling is reached through a proxy or gateway with its own CA, "
+            "set the connection extra 'verify' to the path of that CA bundle"
+        ) from None
     except aiohttp.ClientError as exc:
-        raise KlingTransportError(f"{method} {path}: {type(exc).__name__}: {exc}") from None
+        raise KlingTransportError(
+            f"{method} {path}: {type(exc).__name__}: {_hide_proxy(exc, session)}"
+        ) from None
+
+
+def _hide_proxy(exc: BaseException, session: aiohttp.ClientSession) -> str:
+    """The error text without a proxy password (aiohttp may quote the proxy URL)."""
+    from airflow_provider_kling.hooks.connection import redact_proxy
+
+    text, proxy = str(exc), _proxy_of.get(session)
+    return text.replace(str(proxy), redact_proxy(str(proxy))) if proxy else text

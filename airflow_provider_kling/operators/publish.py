@@ -41,6 +41,8 @@ from airflow_provider_kling.version_compat import AirflowFailException
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
+
+    from airflow_provider_kling.hooks.connection import NetSettings
 # Outlet used when the destination is only known at run time (templated): one name to schedule on.
 DEFAULT_ASSET_NAME = "kling_published"
 
@@ -106,6 +108,8 @@ class KlingPublishOperator(BaseOperator):
     :param max_bytes: Refuse files larger than this (default 1 GiB).
     :param connect_timeout: Seconds to connect to the file server.
     :param read_timeout: Seconds to wait for the next chunk of a download.
+    :param kling_conn_id: The Kling connection whose proxy and TLS settings (extra ``proxies``,
+        ``verify``, ``cert``) the downloads use. Default: ``kling_default`` if it exists, else none.
     :param asset: The outlet asset. Default: the destination URI when it is not templated, else
         ``Asset("kling_published")``. Passing ``outlets=`` yourself overrides this.
     """
@@ -145,6 +149,7 @@ class KlingPublishOperator(BaseOperator):
         connect_timeout: float = DownloadLimits.connect_timeout,
         read_timeout: float = DownloadLimits.read_timeout,
         asset: Asset | None = None,
+        kling_conn_id: str | None = None,
         **kwargs: Any,
     ) -> None:
         if "outlets" not in kwargs:
@@ -167,6 +172,7 @@ class KlingPublishOperator(BaseOperator):
         self.limits = DownloadLimits(
             max_bytes=max_bytes, connect_timeout=connect_timeout, read_timeout=read_timeout
         )
+        self.kling_conn_id = kling_conn_id
 
     def execute(self, context: Context) -> dict[str, Any]:
         results = parse_results(self.result)
@@ -185,7 +191,7 @@ class KlingPublishOperator(BaseOperator):
         # Object stores have no folders to make, and fsspec's mkdir there would create a missing bucket.
         files: list[PublishedFile] = []
         try:
-            with Downloader(self.limits) as downloader:
+            with Downloader(self.limits, self._net_settings()) as downloader:
                 for result in results:
                     files += self._publish_result(downloader, result, formats, root)
         except PublishError as exc:
@@ -213,6 +219,26 @@ class KlingPublishOperator(BaseOperator):
             "Published %d files to %s (%d new, %d already there)", len(files), root, fresh, len(files) - fresh
         )
         return published
+
+    def _net_settings(self) -> NetSettings | None:
+        """The Kling connection's proxy and TLS settings; None without a connection (default id only)."""
+        from airflow.sdk import BaseHook
+        from airflow.sdk.exceptions import AirflowNotFoundException
+
+        from airflow_provider_kling import DEFAULT_CONN_ID
+        from airflow_provider_kling.hooks.auth import mask_pending
+        from airflow_provider_kling.hooks.connection import read_net
+
+        conn_id = self.kling_conn_id or DEFAULT_CONN_ID
+        try:
+            conn = BaseHook.get_connection(conn_id)
+        except AirflowNotFoundException:
+            if self.kling_conn_id:
+                raise
+            return None
+        net = read_net(conn.extra_dejson or {}, conn_id)
+        mask_pending(net.secrets())
+        return net
 
     # ------------------------------------------------------------------ steps
 

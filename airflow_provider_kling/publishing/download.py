@@ -25,6 +25,8 @@ if TYPE_CHECKING:
     import requests
     from airflow.sdk import ObjectStoragePath
 
+    from airflow_provider_kling.hooks.connection import NetSettings
+
 log = logging.getLogger(__name__)
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
@@ -125,13 +127,20 @@ def atomic_writer(target: ObjectStoragePath) -> Iterator[Any]:
 
 
 class Downloader:
-    """Streams URLs to object storage, one keep-alive ``requests.Session`` for all files."""
+    """Streams URLs to object storage, one keep-alive ``requests.Session`` for all files.
 
-    def __init__(self, limits: DownloadLimits | None = None) -> None:
+    ``net``: the Kling connection's proxy and TLS settings (``proxies``, ``verify``, ``cert``),
+    passed with every request as the http provider's ``HttpHook.run_and_check`` passes them.
+    """
+
+    def __init__(self, limits: DownloadLimits | None = None, net: NetSettings | None = None) -> None:
         import requests
 
         self.limits = limits or DownloadLimits()
         self.session = requests.Session()
+        self._hidden = net.secrets() if net is not None else []
+        self._options = net.requests_options() if net is not None else {}
+        self.session.trust_env = net.trust_env if net is not None else True
         # Sizes are compared byte for byte: ask for the file as stored, not re-encoded.
         self.session.headers["Accept-Encoding"] = "identity"
 
@@ -153,7 +162,7 @@ class Downloader:
         import requests
 
         try:
-            response = self.session.head(url, timeout=self._timeout, allow_redirects=True)
+            response = self.session.head(url, timeout=self._timeout, allow_redirects=True, **self._options)
         except requests.RequestException:
             return None
         length = response.headers.get("Content-Length")
@@ -168,15 +177,21 @@ class Downloader:
         if existing is not None and self.remote_size(url) == existing:
             return existing, False
         try:
-            with self.session.get(url, stream=True, timeout=self._timeout) as response:
+            with self.session.get(url, stream=True, timeout=self._timeout, **self._options) as response:
                 return self._write(url, response, target, existing)
         except requests.RequestException as exc:
             # A redirect to a URL requests cannot fetch (file://, ftp://) fails the same way next time.
             unfetchable = isinstance(exc, (requests.exceptions.InvalidSchema, requests.exceptions.InvalidURL))
             raise PublishError(
-                f"could not download {redact(url)}: {type(exc).__name__}: {_redact_text(str(exc))}",
+                f"could not download {redact(url)}: {type(exc).__name__}: {self._hide(str(exc))}",
                 retryable=not unfetchable,
             ) from exc
+
+    def _hide(self, text: str) -> str:
+        """An error text without query strings or a proxy's password."""
+        for secret in self._hidden:
+            text = text.replace(secret, "***")
+        return _redact_text(text)
 
     def _write(
         self, url: str, response: requests.Response, target: ObjectStoragePath, existing: int | None

@@ -438,6 +438,7 @@ def test_get_tasks_answers_a_batch_by_ids_or_external_ids_and_leaves_unknown_ids
 
 def test_get_tasks_shows_only_the_callers_own_tasks(emulator: EmulatorServer) -> None:
     emulator.config.api_keys = {DEFAULT_API_KEY, "other-key"}
+    emulator.config.accounts = {"other-key": "other"}  # keys of one account share its tasks
     mine = create(emulator, "/text-to-video/kling-2.6", {**t2v(), "options": {"external_task_id": "same"}})
     other = {"Authorization": "Bearer other-key"}
     theirs = post(

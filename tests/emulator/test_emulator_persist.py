@@ -32,8 +32,8 @@ def free_port() -> int:
 
 
 def bearer() -> str:
-    # JWT mode: its account is the access key. (A static API key's account is keyed by the
-    # process's salted hash(), so tasks made with one do not survive a restart.)
+    # JWT mode: its account is the access key's (EmulatorConfig.account_of, a name stable across
+    # restarts, as for an API key: test_new_design_tasks_survive_an_emulator_restart).
     now = int(time.time())
     claims = {"iss": DEFAULT_ACCESS_KEY, "exp": now + 600, "nbf": now - 5}
     return "Bearer " + jwt.encode(claims, DEFAULT_SECRET_KEY, algorithm="HS256")

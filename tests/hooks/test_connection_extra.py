@@ -124,7 +124,10 @@ def test_a_deferred_wait_uses_the_connections_retry_policy(
 def test_the_form_fields_are_optional_typed_and_served_by_airflow() -> None:
     from airflow.api_fastapi.core_api.services.ui.connections import HookMetaService
 
-    assert set(CONN_FIELDS) == {"request_timeout", "max_retries", "retry_min_wait", "retry_max_wait"}
+    assert set(CONN_FIELDS) == {
+        *("request_timeout", "max_retries", "retry_min_wait", "retry_max_wait"),
+        *("proxies", "verify", "cert"),  # the http provider's keys (tests/hooks/test_proxy_tls.py)
+    }
     for name, field in CONN_FIELDS.items():
         schema = field["schema"]
         jsonschema.Draft7Validator.check_schema(schema)

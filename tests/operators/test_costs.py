@@ -125,17 +125,17 @@ def test_the_cost_line_and_the_floor_say_one_unit_not_one_units() -> None:
 def test_finished_tasks_draw_the_packs_down_then_a_submit_gets_1102(kling_conn: EmulatorServer) -> None:
     packs(
         kling_conn,
-        {"name": "Small", "total_quantity": 1.5},
+        {"name": "Small", "total_quantity": 2 * V2A_UNITS},  # two tasks, exactly
         {"name": "Gone", "total_quantity": 9, "status": "expired"},
     )
     hook = KlingHook()
     first = v2a().execute({"ti": RecordingTI()})
     assert first["credits"] == V2A_UNITS
     left = {p.resource_pack_name: p for p in hook.get_resource_packs(max_age=0).packs}
-    assert left["Small"].remaining_quantity == pytest.approx(1.5 - V2A_UNITS)
+    assert left["Small"].remaining_quantity == pytest.approx(V2A_UNITS)
     assert left["Gone"].remaining_quantity == 9 and left["Gone"].status == "expired"  # not drawn from
 
-    v2a().execute({"ti": RecordingTI(run_id="run-2")})  # costs more than is left: the pack runs out
+    v2a().execute({"ti": RecordingTI(run_id="run-2")})  # costs what is left: the pack runs out
     assert hook.get_resource_packs(max_age=0).online_remaining == 0
     assert [p.status for p in hook.get_resource_packs(max_age=0).packs] == ["runOut", "expired"]
     with pytest.raises(KlingAccountError) as refused:

@@ -36,13 +36,13 @@ from airflow_provider_kling.publishing.inputs import (
     voice_over_entry,
 )
 from airflow_provider_kling.publishing.media import mux, mux_music_bed, mux_voice_over
+from airflow_provider_kling.publishing.net import connection_net_settings
 from airflow_provider_kling.publishing.overlay import lay_track
 from airflow_provider_kling.version_compat import AirflowFailException
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-    from airflow_provider_kling.hooks.connection import NetSettings
 # Outlet used when the destination is only known at run time (templated): one name to schedule on.
 DEFAULT_ASSET_NAME = "kling_published"
 
@@ -191,7 +191,7 @@ class KlingPublishOperator(BaseOperator):
         # Object stores have no folders to make, and fsspec's mkdir there would create a missing bucket.
         files: list[PublishedFile] = []
         try:
-            with Downloader(self.limits, self._net_settings()) as downloader:
+            with Downloader(self.limits, connection_net_settings(self.kling_conn_id)) as downloader:
                 for result in results:
                     files += self._publish_result(downloader, result, formats, root)
         except PublishError as exc:
@@ -219,26 +219,6 @@ class KlingPublishOperator(BaseOperator):
             "Published %d files to %s (%d new, %d already there)", len(files), root, fresh, len(files) - fresh
         )
         return published
-
-    def _net_settings(self) -> NetSettings | None:
-        """The Kling connection's proxy and TLS settings; None without a connection (default id only)."""
-        from airflow.sdk import BaseHook
-        from airflow.sdk.exceptions import AirflowNotFoundException
-
-        from airflow_provider_kling import DEFAULT_CONN_ID
-        from airflow_provider_kling.hooks.auth import mask_pending
-        from airflow_provider_kling.hooks.connection import read_net
-
-        conn_id = self.kling_conn_id or DEFAULT_CONN_ID
-        try:
-            conn = BaseHook.get_connection(conn_id)
-        except AirflowNotFoundException:
-            if self.kling_conn_id:
-                raise
-            return None
-        net = read_net(conn.extra_dejson or {}, conn_id)
-        mask_pending(net.secrets())
-        return net
 
     # ------------------------------------------------------------------ steps
 

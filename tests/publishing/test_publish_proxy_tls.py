@@ -14,6 +14,7 @@ from airflow.sdk.exceptions import AirflowNotFoundException
 from airflow_provider_kling.operators.publish import KlingPublishOperator
 from airflow_provider_kling.operators.video_to_audio import VideoToAudioOperator
 from airflow_provider_kling.publishing.download import PublishError
+from airflow_provider_kling.publishing.net import connection_net_settings
 from kling_emulator.server import EmulatorServer
 from tests.conftest import conn_json, fast_config
 from tests.hooks.tls_proxy import LoopbackProxy, TLSFiles, make_tls_files
@@ -74,4 +75,4 @@ def test_without_a_kling_connection_downloads_go_direct(
 ) -> None:
     monkeypatch.delenv("AIRFLOW_CONN_KLING_DEFAULT", raising=False)
     op = KlingPublishOperator(task_id="publish", result=[], destination=str(tmp_path))
-    assert op._net_settings() is None
+    assert connection_net_settings(op.kling_conn_id) is None

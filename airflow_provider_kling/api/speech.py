@@ -285,7 +285,7 @@ class FaceSession(_Tolerant):
                 "face_id: Kling found no face in the video (identify-face session "
                 f"{self.session_id}): lip-sync needs a visible face"
             )
-        if face_id is None:
+        if face_id is None or not str(face_id).strip():  # a template rendered empty: the default
             return max(self.face_data, key=lambda face: face.on_screen_ms)  # max keeps the first of equals
         for face in self.face_data:
             if face.face_id == str(face_id):

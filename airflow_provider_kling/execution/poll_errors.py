@@ -10,6 +10,7 @@ from typing import Any
 from airflow_provider_kling.exceptions import (
     KlingAPIError,
     KlingConcurrencyLimitError,
+    KlingPermanentError,
     KlingRateLimitError,
     fails_without_retry,
     is_not_found,
@@ -41,6 +42,8 @@ def classify_poll_error(error: BaseException) -> PollError:
     if is_throttle(error):
         return PollError.THROTTLED
     if isinstance(error, KlingAPIError) and not error.transient:
+        return PollError.FATAL
+    if isinstance(error, KlingPermanentError):  # e.g. a JWT connection for a new-design task
         return PollError.FATAL
     return PollError.CHECK_FAILED
 

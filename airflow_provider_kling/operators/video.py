@@ -120,7 +120,7 @@ class _KlingVideoOperator(KlingSubmitTaskOperator):
             mapped = set(self.new_fields.values())
             problems += [
                 f"{name}: the new design's {self.task_kind} has no {name} "
-                f"({self.model_name} is a new-design model)"
+                f"({self.model_name} is a new-design model; the legacy design, kling-v... models, has it)"
                 for name, value in given.items()
                 if is_given(value) and name not in mapped and name not in LEGACY_ONLY_ARGUMENTS
             ]

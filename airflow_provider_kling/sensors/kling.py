@@ -116,6 +116,8 @@ class KlingTaskSensor(BaseSensorOperator):
 
         if self._first_poke_at is None:
             self._first_poke_at = time.time()
+            # A configuration no retry fixes (a JWT connection for a new-design task) ends at once.
+            self.hook.require_api_key(get_kind(self.task_kind))
         store = self._budget_store(context)
         errors = self._load_poll_errors(context, store)
         before = errors.state()

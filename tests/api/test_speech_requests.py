@@ -110,6 +110,7 @@ class TestIdentifyFace:
             }
         )
         assert session.choose(None).face_id == "1"
+        assert session.choose("  ").face_id == "1"  # a face_id template rendered empty
         assert session.choose("2").face_id == "2"
         with pytest.raises(KlingValidationError, match=r"face_id: no face '7' in the video"):
             session.choose("7")

@@ -203,6 +203,7 @@ def test_an_argument_the_new_family_lacks_is_never_dropped_silently(
     with pytest.raises(KlingValidationError, match=f"{field}: ") as error:
         run(op)
     assert "new design" in str(error.value)
+    assert "legacy design" in str(error.value)  # names the design that has the field
     assert kling_key_conn.emulator.stats.requests == 0
 
 

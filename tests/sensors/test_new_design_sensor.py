@@ -8,6 +8,8 @@ from typing import Any
 import pytest
 from airflow.sdk.exceptions import TaskDeferred
 
+from airflow_provider_kling.exceptions import KlingValidationError
+from airflow_provider_kling.execution.poll_errors import PollError, classify_poll_error
 from airflow_provider_kling.hooks.kling import KlingHook
 from airflow_provider_kling.sensors.kling import KlingTaskSensor
 from kling_emulator.server import EmulatorServer
@@ -62,3 +64,23 @@ def test_a_deferred_sensor_waits_for_a_task_submitted_later(kling_key_conn: Emul
     task_id = KlingHook().submit_task("image-to-video", payload).task_id
     event = first_event(deferred.value.trigger)
     assert sensor.execute_complete({"ti": None}, event)["task_id"] == task_id
+
+
+@pytest.mark.parametrize("deferrable", [False, True])
+def test_a_jwt_connection_ends_the_sensor_at_once_without_a_request(
+    kling_conn: EmulatorServer, deferrable: bool
+) -> None:
+    sensor = KlingTaskSensor(
+        task_id="wait",
+        external_task_id="never-sent",
+        task_kind="text-to-video",
+        poke_interval=0.1,
+        deferrable=deferrable,
+    )
+    with pytest.raises(KlingValidationError, match="API key"):
+        sensor.execute({"ti": None})  # neither defers nor pokes again: no retry can fix it
+    assert kling_conn.emulator.stats.requests == 0
+
+
+def test_a_permanent_error_in_a_status_check_is_fatal() -> None:
+    assert classify_poll_error(KlingValidationError("connection: needs an API key")) is PollError.FATAL

@@ -38,6 +38,9 @@ KINDS = {
 }
 
 
+# Kinds whose documented query path takes Kling's task id only (docs/kling-api.md#lip-sync).
+TASK_ID_ONLY_QUERIES = frozenset({"advanced-lip-sync"})
+
 # ---------------------------------------------------------------------------- app
 
 
@@ -261,8 +264,9 @@ class KlingEmulator:
     async def query(self, request: web.Request, kind: str, owner: str) -> web.Response:
         # {ident}: task_id or external_task_id (docs/kling-api.md#task-query). Kling does not say what an
         # unknown id gets; the emulator answers 1203 (docs/kling-api.md#open-points).
-        task = self.store.find(owner, request.match_info["ident"], kind)
-        if task is None:
+        ident = request.match_info["ident"]
+        task = self.store.find(owner, ident, kind)
+        if task is None or (kind in TASK_ID_ONLY_QUERIES and task.task_id != ident):
             return error_response(1203, "Task not found")
         return web.json_response(
             envelope(0, "SUCCEED", render_task(task, self.config, self._results_base(request)))

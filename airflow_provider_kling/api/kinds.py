@@ -40,6 +40,9 @@ class TaskKind:
     # Kling counts parallel tasks per pack type (docs/kling-api.md#concurrency): an image task holds
     # ``n`` slots of the image packs, every other task one slot of the video packs.
     pack: Literal["video", "image"] = "video"
+    # Kling documents ``GET {path}/{external_task_id}`` for most legacy kinds; where it lists only
+    # the task id (advanced lip-sync, docs/kling-api.md#lip-sync) a look-up also scans the list.
+    query_by_external_id: bool = True
 
     def slots(self, payload: Mapping[str, Any]) -> int:
         """Parallel-task slots a task of this kind with this request body holds."""
@@ -112,7 +115,11 @@ _SPEECH_REQUESTS = "airflow_provider_kling.api.speech"
 # Synchronous: the create answer is the finished task; there is no query or list path (§9.1).
 TEXT_TO_SPEECH = TaskKind("tts", "/v1/audio/tts", "TextToSpeechRequest", _SPEECH_REQUESTS)
 ADVANCED_LIP_SYNC = TaskKind(
-    "advanced-lip-sync", "/v1/videos/advanced-lip-sync", "AdvancedLipSyncRequest", _SPEECH_REQUESTS
+    "advanced-lip-sync",
+    "/v1/videos/advanced-lip-sync",
+    "AdvancedLipSyncRequest",
+    _SPEECH_REQUESTS,
+    query_by_external_id=False,
 )
 AVATAR = TaskKind("avatar", "/v1/videos/avatar/image2video", "AvatarRequest", _SPEECH_REQUESTS)
 

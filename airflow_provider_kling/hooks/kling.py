@@ -253,9 +253,9 @@ class KlingHook(SpeechHookMixin, NewDesignTasks, BaseHook):
                 return await self.afind_new_task(k, ident, external_first=True)
             return await self.aget_task(k, ident)
         except KlingAPIError as exc:
-            if is_not_found(exc):
-                return None
-            raise
+            if not is_not_found(exc):
+                raise
+        return None if k.query_by_external_id else await self.afind_in_list(k, ident)
 
     @renamed_keyword("kind", "task_kind")
     async def alist_tasks(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from airflow_provider_kling.api.kinds import TEXT_TO_SPEECH
+from airflow_provider_kling.api.kinds import TEXT_TO_SPEECH, TaskKind
 from airflow_provider_kling.api.requests import KlingRequest
 from airflow_provider_kling.api.speech import (
     FaceSession,
@@ -37,6 +37,10 @@ class _OutcomeUnknown(Exception):
         self.error = error
 
 
+LIST_SCAN_PAGES = 4
+LIST_SCAN_PAGE_SIZE = 500  # the list's documented maximum
+
+
 class SpeechHookMixin:
     """The speech calls of :class:`~airflow_provider_kling.hooks.kling.KlingHook` (mixed into it).
 
@@ -62,6 +66,25 @@ class SpeechHookMixin:
         ) -> Any: ...
 
         def _run_sync(self, make: Callable[[], Awaitable[T]]) -> T: ...
+
+        async def alist_tasks(
+            self, task_kind: TaskKind, page_num: int = 1, page_size: int = 30
+        ) -> list[KlingTask]: ...
+
+    async def afind_in_list(self, kind: TaskKind, external_id: str) -> KlingTask | None:
+        """The task of ``external_id`` among the newest ``LIST_SCAN_PAGES`` pages of ``kind``'s list.
+
+        For kinds whose query path takes only Kling's task id: a re-attach must still find the
+        task an earlier try paid for (at-most-once) before anything is submitted again.
+        """
+        for page in range(1, LIST_SCAN_PAGES + 1):
+            tasks = await self.alist_tasks(kind, page, LIST_SCAN_PAGE_SIZE)
+            for task in tasks:
+                if task.external_task_id == external_id:
+                    return task
+            if len(tasks) < LIST_SCAN_PAGE_SIZE:
+                return None
+        return None
 
     async def _post_paid_once(self, what: str, path: str, body: dict[str, Any]) -> Any:
         """POST a billed synchronous call: retried only after 1302/1303, never after an unknown outcome."""

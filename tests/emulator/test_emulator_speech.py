@@ -230,7 +230,9 @@ def test_lip_sync_video_keeps_the_source_length_and_speaks_where_the_audio_was_p
     body = lip_body(session, audio_id=audio["id"], sound_end_time=2500, sound_insert_time=2000)
     body["external_task_id"] = "lip-1"
     task = post(emulator, LIP, body).json()["data"]
-    done = finished(emulator, LIP, "lip-1")
+    # The documented query path takes the task id only (docs/kling-api.md#lip-sync).
+    assert get(emulator, f"{LIP}/lip-1").json()["code"] == 1203
+    done = finished(emulator, LIP, task["task_id"])
     assert done["task_id"] == task["task_id"] and done["final_unit_deduction"] == "0.51"
     parent = done["task_info"]["parent_video"]
     assert parent["id"] == SAMPLE_VIDEO_ID and parent["duration"] == "5.1"
@@ -397,8 +399,9 @@ def test_a_restored_emulator_keeps_tts_audio_and_face_sessions(emulator: Emulato
 def test_lip_sync_and_avatar_fail_on_the_fail_marker(emulator: EmulatorServer) -> None:
     session = identify(emulator, video_id=SAMPLE_VIDEO_ID)["session_id"]
     body = {**lip_body(session, sound_file=wav_base64(3.0)), "external_task_id": "lip [fail]"}
-    assert post(emulator, LIP, body).json()["code"] == 0
-    done = finished(emulator, LIP, "lip [fail]")
+    answer = post(emulator, LIP, body).json()
+    assert answer["code"] == 0
+    done = finished(emulator, LIP, answer["data"]["task_id"])
     assert done["task_status"] == "failed" and done["task_status_msg"] and not done["task_result"]
     avatar = {"image": PORTRAIT, "sound_file": wav_base64(3.0), "prompt": "Wave [fail]"}
     task_id = post(emulator, AVATAR, avatar).json()["data"]["task_id"]

@@ -119,3 +119,31 @@ def test_preset_voices(kling_conn: EmulatorServer) -> None:
     assert [v.voice_id for v in KlingHook().list_voices(page_num=2, page_size=2)] == [
         v.voice_id for v in voices[2:4]
     ]
+
+
+def test_a_lip_sync_task_is_found_by_external_id_through_its_list(kling_conn: EmulatorServer) -> None:
+    """Kling queries lip-sync by task id only: a re-attach by external id reads the list instead."""
+    hook = KlingHook()
+    session = hook.identify_face(video_id=SAMPLE_VIDEO)
+    audio = hook.synthesize_speech(speech()).to_xcom()["audios"][0]
+    face = session.choose(None)
+    payload = {
+        "session_id": session.session_id,
+        "face_choose": [
+            {
+                "face_id": face.face_id,
+                "audio_id": audio["id"],
+                "sound_start_time": 0,
+                "sound_end_time": 2000,
+                "sound_insert_time": face.start_time,
+            }
+        ],
+        "external_task_id": "lip-reattach",
+    }
+    created = hook.submit_task("advanced-lip-sync", payload)
+    found = hook.find_task("advanced-lip-sync", "lip-reattach")
+    assert found is not None and found.task_id == created.task_id
+    routes = by_route(kling_conn)
+    assert routes["GET /v1/videos/advanced-lip-sync/{ident}"] >= 1  # the direct look-up missed
+    assert routes["GET /v1/videos/advanced-lip-sync"] >= 1  # the list found it
+    assert hook.find_task("advanced-lip-sync", "never-submitted") is None

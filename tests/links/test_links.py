@@ -15,7 +15,14 @@ IMAGE = {"index": 0, "url": "https://cdn.example/i0.png", "watermark_url": None,
 
 
 def result(**outputs: object) -> dict[str, object]:
-    return {"kling_task_id": "k1", "api_design": "legacy", "videos": [], "audios": [], "images": [], **outputs}
+    return {
+        "kling_task_id": "k1",
+        "api_design": "legacy",
+        "videos": [],
+        "audios": [],
+        "images": [],
+        **outputs,
+    }
 
 
 def test_the_result_link_is_the_first_video_else_audio_else_image() -> None:

@@ -36,5 +36,10 @@ class KlingPlugin(AirflowPlugin):
             "destination": "task_instance",
             "url_route": "kling",
         },
-        {"name": "Kling", "href": URL_PREFIX + "/overview", "destination": "nav", "url_route": "kling"},
+        {
+            "name": "Kling",
+            "href": URL_PREFIX + "/overview",
+            "destination": "nav",
+            "url_route": "kling-overview",
+        },
     ]

@@ -136,30 +136,29 @@ def tab_html(session: Any, dag_id: str, run_id: str, task_id: str, map_index: in
 
 
 def timeline(ti: Any, result: dict[str, Any]) -> list[tuple[str, Any]]:
-    """When each step happened, with the time spent before Kling accepted the task (the 1303 line)."""
-    rows: list[tuple[str, Any]] = [
-        ("queued in Airflow", render.when(ti.queued_dttm)),
-        ("started (this try)", render.when(ti.start_date)),
-    ]
+    """What happened when, oldest first, then the time spent before Kling accepted the task (1303 line)."""
     since = data.waiting_since(ti)
-    if since is not None:
-        rows.append(
-            (
-                "waiting for a free Kling slot (1303 line) since",
-                f"{render.when(since)} ({time.time() - since:.0f} s)",
-            )
-        )
-    accepted = render.epoch(result.get("created_at"))
-    started = render.epoch(ti.start_date)
-    rows.append(("accepted by Kling", render.when(result.get("created_at"))))
-    if accepted is not None and started is not None and accepted - started >= 1:
-        rows.append(("before Kling accepted it (includes the 1303 line)", f"{accepted - started:.0f} s"))
+    events: list[tuple[str, Any]] = [
+        ("started in Airflow (this try)", ti.start_date),
+        ("waiting for a free Kling slot (1303 line) since", since),
+        ("accepted by Kling", result.get("created_at")),
+    ]
     if result.get("status") in ("succeed", "failed"):
-        rows.append((f"Kling {result['status']}", render.when(result.get("updated_at"))))
-        finished = render.epoch(result.get("updated_at"))
-        if accepted is not None and finished is not None:
-            rows.append(("generation time on Kling", f"{finished - accepted:.0f} s"))
-    rows.append(("ended in Airflow", render.when(ti.end_date)))
+        events.append((f"Kling: {result['status']}", result.get("updated_at")))
+    # a deferred task is queued again to resume: this is the latest time, not the first
+    events += [("queued in Airflow (latest)", ti.queued_dttm), ("ended in Airflow", ti.end_date)]
+    known = sorted(((render.epoch(t), label, t) for label, t in events if render.epoch(t) is not None))
+    rows: list[tuple[str, Any]] = [(label, render.when(t)) for _, label, t in known]
+    accepted, started = render.epoch(result.get("created_at")), render.epoch(ti.start_date)
+    if since is not None:
+        rows.append(("waiting for a slot so far", f"{time.time() - since:.0f} s"))
+    if accepted is not None and started is not None and accepted - started >= 1:
+        rows.append(
+            ("before Kling accepted it (includes any wait in the 1303 line)", f"{accepted - started:.0f} s")
+        )
+    finished = render.epoch(result.get("updated_at"))
+    if result.get("status") in ("succeed", "failed") and accepted is not None and finished is not None:
+        rows.append(("generation time on Kling", f"{finished - accepted:.0f} s"))
     return rows
 
 

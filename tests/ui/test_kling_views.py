@@ -60,10 +60,11 @@ def test_the_kling_tab_plays_the_video_and_loads_the_audio(
 ) -> None:
     run_id = finished_run(stack)
     run_url = f"/dags/{DAG_ID}/runs/{urllib.parse.quote(run_id, safe='')}"
-    page.goto(f"{run_url}/tasks/make_video")
-    # The extra link: Airflow stored it in XCom on the worker; the UI shows it as a button.
-    link = page.get_by_role("link", name="Kling result").or_(page.get_by_role("button", name="Kling result"))
-    expect(link.first).to_be_visible()
+    # The extra link: Airflow stored it in XCom on the worker; 3.3 shows it on the Details tab.
+    page.goto(f"{run_url}/tasks/make_video/details")
+    link = page.get_by_role("link", name="Kling result")
+    expect(link).to_have_attribute("href", re.compile(rf"^{re.escape(stack.emulator_url)}/results/.+\.mp4$"))
+    shots(page, "kling-extra-link")
     page.goto(f"{run_url}/tasks/make_video/plugin/kling")
     frame = plugin_frame(page, "/kling/ti/")
     video = "video.kling-video"
@@ -109,10 +110,5 @@ def test_the_kling_page_shows_the_packs_and_a_chart(
     summary.append(f"Kling page: bars {frame.locator('svg.kling-chart rect').count()}")
 
 
-def test_the_plugin_refuses_an_anonymous_browser(browser: Any, stack: Stack) -> None:
-    context = browser.new_context()  # no login, no _token cookie
-    try:
-        answer = context.request.get(f"{stack.api_url}/kling/overview")
-        assert answer.status in (401, 403)
-    finally:
-        context.close()
+# Anonymous refusal is not checked here: this stack runs with SIMPLE_AUTH_MANAGER_ALL_ADMINS (everyone
+# is an admin, also for Airflow's own API); tests/plugins and tests/compat check it with real auth.

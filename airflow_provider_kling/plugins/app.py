@@ -98,18 +98,7 @@ def tab_html(session: Any, dag_id: str, run_id: str, task_id: str, map_index: in
     if not data.is_kling_result(result) and kling_id is None and data.waiting_since(ti) is None:
         return render.page("Kling", "<p class='muted'>This task has no Kling result.</p>")
     result = result if data.is_kling_result(result) else {}
-    copies = data.published_copies(session, dag_id, run_id)
-
-    def copy_of(kling_id: Any) -> str:
-        copy = copies.get(str(kling_id)) if kling_id else None
-        if copy is None:
-            return ""
-        if web := render.web_url(copy.path):
-            return web
-        if copy.path.startswith("file://") and Path(copy.path.removeprefix("file://")).is_file():
-            return render.media_url(URL_PREFIX, dag_id, run_id, copy.task_id, copy.map_index, copy.index)
-        return ""  # s3://… or a disk this api-server does not see: Kling's URL instead
-
+    copy_of = copy_finder(data.published_copies(session, dag_id, run_id), dag_id, run_id)
     settings = data.rendered_settings(session, dag_id, run_id, task_id, map_index)
     state = str(getattr(ti.state, "value", ti.state))
     body = [
@@ -133,6 +122,22 @@ def tab_html(session: Any, dag_id: str, run_id: str, task_id: str, map_index: in
         render.table([(k, v) for k, v in settings.items() if k != "external_task_id"]),
     ]
     return render.page("Kling", "".join(body))
+
+
+def copy_finder(copies: dict[str, data.Published], dag_id: str, run_id: str) -> Any:
+    """Kling id -> the URL of its published copy: http(s) as is, a local file through our media route."""
+
+    def copy_of(kling_id: Any) -> str:
+        copy = copies.get(str(kling_id)) if kling_id else None
+        if copy is None:
+            return ""
+        if web := render.web_url(copy.path):
+            return web
+        if copy.path.startswith("file://") and Path(copy.path.removeprefix("file://")).is_file():
+            return render.media_url(URL_PREFIX, dag_id, run_id, copy.task_id, copy.map_index, copy.index)
+        return ""  # s3://… or a disk this api-server does not see: Kling's URL instead
+
+    return copy_of
 
 
 def timeline(ti: Any, result: dict[str, Any]) -> list[tuple[str, Any]]:
@@ -204,8 +209,9 @@ def overview_html(view: data.Overview, packs: dict[str, Any]) -> str:
     body.append(render.table(flight) if flight else "<p class='muted'>No Kling task in flight.</p>")
     body.append("<h2>Recent outputs</h2><div class='media'>")
     for item in view.gallery:
+        copy_of = copy_finder(item["copies"], item["dag_id"], item["run_id"])
         body.append(
-            f"<div class='card'>{render.players(item['result'], lambda _id: '')}"
+            f"<div class='card'>{render.players(item['result'], copy_of)}"
             f"<div>{escape(item['task_id'])} · {_run_link(item)}</div></div>"
         )
     body.append("</div>")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
+import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -16,6 +18,8 @@ RESULT_KEY = "return_value"
 ID_KEY = "kling_task_id"  # pushed as soon as Kling accepted the task (before the wait)
 # Keys of the request the tab shows; whatever else a rendered field holds is cut to this length.
 MAX_SETTING_CHARS = 300
+# What the media route serves: files the publish operator names `<kling ids>.<media ext>` (safe_name).
+SERVED_NAME = re.compile(r"[A-Za-z0-9_-]+\.(mp4|mp3|wav|m4a|png|jpe?g|webp)")
 SUBMIT_TRIGGER = "airflow_provider_kling.triggers.submit.KlingSubmitTrigger"
 TRIGGER_PREFIX = "airflow_provider_kling."
 
@@ -87,9 +91,16 @@ def published_file(
     if not is_publish_result(value) or not 0 <= index < len(value["files"]):
         return ""
     path = value["files"][index].get("path") if isinstance(value["files"][index], dict) else None
-    if not isinstance(path, str) or not path.startswith("file://"):
+    destination = value.get("destination")
+    if not isinstance(path, str) or not path.startswith("file://") or not isinstance(destination, str):
         return ""
-    return path.removeprefix("file://")
+    # Even a result someone edited through the XCom API names no other file: a media file the
+    # publish operator could have written (its name pattern), directly inside the destination.
+    local = os.path.realpath(path.removeprefix("file://"))
+    folder = os.path.realpath(destination.removeprefix("file://"))
+    if os.path.dirname(local) != folder or not SERVED_NAME.fullmatch(os.path.basename(local)):
+        return ""
+    return local
 
 
 def task_instance(session: Session, dag_id: str, run_id: str, task_id: str, map_index: int) -> Any:
@@ -171,6 +182,10 @@ def overview(session: Session, dag_ids: set[str], *, days: int = 30, gallery_siz
         ):
             where = {"dag_id": row.dag_id, "run_id": row.run_id, "task_id": row.task_id}
             out.gallery.append({**where, "map_index": row.map_index, "result": value})
+    runs = {(item["dag_id"], item["run_id"]) for item in out.gallery}
+    copies = {run: published_copies(session, *run) for run in runs}
+    for item in out.gallery:
+        item["copies"] = copies[(item["dag_id"], item["run_id"])]
     out.spend_by_dag = dict(sorted(by_dag.items()))
     out.spend_by_day = dict(sorted(by_day.items()))
     query = select(TaskInstance).where(

@@ -179,6 +179,37 @@ def test_the_media_route_serves_only_files_a_publish_result_names(
     )
 
 
+def set_result(run_id: str, task_id: str, value: Any) -> None:
+    from airflow.models.xcom import XComModel
+
+    XComModel.set("return_value", value, dag_id=DAG_ID, task_id=task_id, run_id=run_id)
+
+
+def test_an_edited_publish_result_cannot_name_another_file(
+    pipeline_run: dict[str, Any], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """XCom can be edited through Airflow's API: a path outside the destination, or not a media file
+    the publish operator writes, is not served even when the result names it."""
+    run_id = pipeline_run["run_id"]
+    original = xcom_value(run_id, "publish")
+    destination = pipeline_run["destination"]
+    secret = tmp_path / "secret.mp4"
+    secret.write_bytes(b"not for the browser")
+    (destination / "notes.txt").write_text("not media")
+    client = client_for(monkeypatch, "admin")
+    named = [f"file://{secret}", f"file://{destination}/notes.txt", f"file://{destination}/../{secret.name}"]
+    try:
+        files = [
+            {"kind": "video", "kling_id": f"x{i}", "format": "mp4", "path": p} for i, p in enumerate(named)
+        ]
+        set_result(run_id, "publish", {**original, "files": files})
+        for index in range(len(named)):
+            assert client.get(f"/media/{DAG_ID}/{run_id}/publish/{index}").status_code == 404, named[index]
+    finally:
+        set_result(run_id, "publish", original)
+    assert client.get(f"/media/{DAG_ID}/{run_id}/publish/0").status_code == 200
+
+
 def test_the_overview_shows_packs_spend_chart_and_gallery(
     pipeline_run: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -193,7 +224,7 @@ def test_the_overview_shows_packs_spend_chart_and_gallery(
     spent = sum(xcom_value(pipeline_run["run_id"], t)["credits"] or 0 for t in ("make_video", "make_audio"))
     assert spent > 0 and DAG_ID in html
     assert pipeline_run["run_id"] in html  # the gallery names each output's DAG run
-    assert "<video" in html
+    assert re.search(r'<video class="kling-video" src="/kling/media/', html)  # the published copy
 
 
 def test_the_extra_link_is_stored_for_the_ui(pipeline_run: dict[str, Any]) -> None:

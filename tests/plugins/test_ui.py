@@ -210,6 +210,47 @@ def test_an_edited_publish_result_cannot_name_another_file(
     assert client.get(f"/media/{DAG_ID}/{run_id}/publish/0").status_code == 200
 
 
+def test_a_task_waiting_in_the_1303_line_shows_since_when(
+    pipeline_run: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A deferred task whose trigger is KlingSubmitTrigger waits for a free slot: tab and page say so."""
+    import time
+
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.models.trigger import Trigger
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    run_id, since = pipeline_run["run_id"], time.time() - 95
+    where = (
+        TaskInstance.dag_id == DAG_ID,
+        TaskInstance.run_id == run_id,
+        TaskInstance.task_id == "make_video",
+    )
+    with create_session() as session:
+        ti = session.scalars(select(TaskInstance).where(*where)).one()
+        state, trigger_id = ti.state, ti.trigger_id
+        trigger = Trigger(
+            "airflow_provider_kling.triggers.submit.KlingSubmitTrigger", {"waiting_since": since}
+        )
+        session.add(trigger)
+        session.flush()
+        ti.state, ti.trigger_id, added = "deferred", trigger.id, trigger.id
+    client = client_for(monkeypatch, "admin")
+    try:
+        html = tab(client, run_id, "make_video").text
+        page = client.get("/overview").text
+    finally:
+        with create_session() as session:
+            ti = session.scalars(select(TaskInstance).where(*where)).one()
+            ti.state, ti.trigger_id = state, trigger_id
+            session.flush()
+            session.delete(session.get(Trigger, added))
+    assert "waiting for a free Kling slot (1303 line) since" in html
+    assert re.search(r"waiting for a slot so far</th><td>9\d s", html), html
+    assert "waiting for a free slot (1303 line)" in page and "deferred" in page
+
+
 def test_the_overview_shows_packs_spend_chart_and_gallery(
     pipeline_run: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:

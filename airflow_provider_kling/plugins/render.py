@@ -18,6 +18,10 @@ td,th{border-bottom:1px solid #ddd;padding:3px 8px;text-align:left;vertical-alig
 </style>"""
 
 
+# Kling's file URLs are hotlink-protected (docs/kling-api.md §3, billing): the players send no Referer.
+NO_REFERRER = 'referrerpolicy="no-referrer"'
+
+
 def page(title: str, body: str) -> str:
     return (
         f'<!doctype html><html><head><meta charset="utf-8"><title>{escape(title)}</title>{STYLE}</head>'
@@ -63,8 +67,8 @@ def players(result: dict[str, Any], copy_of: Any) -> str:
         if src:
             label = "published copy" if src != video.get("url") else "Kling URL (valid 30 days)"
             items.append(
-                f'<figure><video class="kling-video" src="{escape(src)}" controls muted preload="auto">'
-                "</video>"
+                f'<figure><video class="kling-video" src="{escape(src)}" {NO_REFERRER} controls muted '
+                'preload="auto"></video>'
                 f"<figcaption>video {escape(str(video.get('id')))}, {escape(str(video.get('duration')))} s"
                 f" · {label}</figcaption></figure>"
             )
@@ -73,14 +77,15 @@ def players(result: dict[str, Any], copy_of: Any) -> str:
         src = copy_of(audio.get("id")) or kling
         if src:
             items.append(
-                f'<figure><audio class="kling-audio" src="{escape(src)}" controls preload="auto"></audio>'
+                f'<figure><audio class="kling-audio" src="{escape(src)}" {NO_REFERRER} controls '
+                'preload="auto"></audio>'
                 f"<figcaption>audio {escape(str(audio.get('id')))}</figcaption></figure>"
             )
     for image in result.get("images") or []:
         if src := web_url(image.get("url")):
             items.append(
-                f'<figure><img class="kling-image" src="{escape(src)}" alt="image {image.get("index")}">'
-                "</figure>"
+                f'<figure><img class="kling-image" src="{escape(src)}" {NO_REFERRER} '
+                f'alt="image {escape(str(image.get("index")))}"></figure>'
             )
     return (
         '<div class="media">' + "".join(items) + "</div>" if items else '<p class="muted">No media yet.</p>'

@@ -266,6 +266,18 @@ def test_the_overview_shows_packs_spend_chart_and_gallery(
     assert spent > 0 and DAG_ID in html
     assert pipeline_run["run_id"] in html  # the gallery names each output's DAG run
     assert re.search(r'<video class="kling-video" src="/kling/media/', html)  # the published copy
+    # Kling's URLs are hotlink-protected: every player asks for its file without a Referer
+    players = re.findall(r"<(?:video|audio|img) [^>]*>", html)
+    assert players and all('referrerpolicy="no-referrer"' in tag for tag in players)
+
+
+def test_the_overview_shows_packs_only_to_who_may_read_connections(
+    pipeline_run: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    page = client_for(monkeypatch, "viewer").get("/overview")  # the simple auth manager: OP reads connections
+    assert page.status_code == 200
+    assert "kling-packs" not in page.text and "Emulator video pack" not in page.text
+    assert pipeline_run["run_id"] in page.text  # the DAG's figures and gallery are still there
 
 
 def test_the_extra_link_is_stored_for_the_ui(pipeline_run: dict[str, Any]) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from html import escape
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,7 @@ from airflow_provider_kling import DEFAULT_CONN_ID
 from airflow_provider_kling.plugins import data, render
 
 URL_PREFIX = "/kling"
+PACKS_TIMEOUT = 10.0  # seconds the page waits for a connection's packs
 PACKS_LAG_NOTE = "Kling's remaining figures lag the real spend by up to 12 hours."
 # Every route: an authenticated user allowed to read the task instances of the DAG in the path.
 READ_DAG = Depends(requires_access_dag(method="GET", access_entity=DagAccessEntity.TASK_INSTANCE))
@@ -66,9 +67,7 @@ def create_app() -> FastAPI:
                 method="GET", details=ConnectionDetails(conn_id=conn_id), user=user
             )
         ]
-        with ThreadPoolExecutor(max_workers=max(1, min(8, len(conn_ids)))) as pool:  # one slow account
-            packs = dict(zip(conn_ids, pool.map(packs_of, conn_ids), strict=True))  # not one by one
-        return overview_html(data.overview(session, set(dag_ids)), packs)
+        return overview_html(data.overview(session, set(dag_ids)), read_packs(conn_ids))
 
     return app
 
@@ -80,6 +79,16 @@ def kling_connections(session: Any) -> list[str]:
 
     found = set(session.scalars(select(Connection.conn_id).where(Connection.conn_type == "kling")))
     return sorted(found | {DEFAULT_CONN_ID})
+
+
+def read_packs(conn_ids: list[str]) -> dict[str, Any]:
+    """Every connection's packs at once; one that does not answer in time does not hold up the page."""
+    pool = ThreadPoolExecutor(max_workers=max(1, min(8, len(conn_ids))))
+    futures = {conn_id: pool.submit(packs_of, conn_id) for conn_id in conn_ids}
+    done, _ = wait(futures.values(), timeout=PACKS_TIMEOUT)
+    pool.shutdown(wait=False, cancel_futures=True)  # a late answer is dropped, not waited for
+    late = f"no answer within {PACKS_TIMEOUT:.0f} s (the hook may still be retrying)"
+    return {conn_id: f.result() if f in done else late for conn_id, f in futures.items()}
 
 
 def packs_of(conn_id: str) -> Any:

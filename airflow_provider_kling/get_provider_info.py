@@ -70,6 +70,11 @@ def get_provider_info() -> dict[str, Any]:
                 ],
             }
         ],
+        # Buttons on a Kling task's page (Airflow stores each link in XCom when the task runs).
+        "extra-links": [
+            "airflow_provider_kling.links.kling.KlingResultLink",
+            "airflow_provider_kling.links.kling.KlingPublishedLink",
+        ],
         "connection-types": [
             {
                 "hook-class-name": "airflow_provider_kling.hooks.kling.KlingHook",

@@ -29,6 +29,9 @@ DEFERRED = (
     "airflow_provider_kling.hooks.kling",
     "airflow_provider_kling.execution.polling",
     "airflow.triggers.base",
+    # the UI plugin: the api-server loads it, never a DAG file
+    "airflow_provider_kling.plugins.ui",
+    "airflow_provider_kling.plugins.app",
 )
 
 

@@ -6,8 +6,8 @@ Layers, lowest first (a module imports its own layer or lower ones, never a high
 1. ``api/``: Kling's contract (requests, responses, kinds, packs, webhooks);
 2. ``hooks/``: KlingHook and its transport (auth, connection, session, retry, caches);
 3. ``execution/`` and ``publishing/``: what operators, sensor and triggers share;
-4. ``operators/``, ``sensors/``, ``triggers/``: the Airflow adapters;
-5. ``get_provider_info``: the metadata that names them all.
+4. ``operators/``, ``sensors/``, ``triggers/``, ``links/``: the Airflow adapters;
+5. ``get_provider_info`` and ``plugins/`` (the UI plugin): what names or shows them all.
 """
 
 from __future__ import annotations
@@ -44,6 +44,8 @@ RANKS = {
     "operators": 4,
     "sensors": 4,
     "triggers": 4,
+    "links": 4,
+    "plugins": 5,
     "get_provider_info": 5,
 }
 

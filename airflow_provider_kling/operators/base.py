@@ -20,6 +20,7 @@ from airflow_provider_kling.exceptions import (
     KlingError,
     KlingValidationError,
 )
+from airflow_provider_kling.links.kling import KlingResultLink
 
 # The hook, models and waiting machinery are imported inside the methods that use them:
 # this module is imported on every DAG parse, they are needed only when a task runs.
@@ -58,6 +59,7 @@ class KlingSubmitTaskOperator(BaseOperator):
 
     template_fields: Sequence[str] = ("external_task_id", "callback_url")
     ui_color = "#e8f0ff"
+    operator_extra_links = (KlingResultLink(),)
 
     def __init__(
         self,

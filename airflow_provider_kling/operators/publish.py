@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import Asset, BaseOperator, ObjectStoragePath
 
+from airflow_provider_kling.links.kling import KlingPublishedLink
 from airflow_provider_kling.publishing.download import (
     Downloader,
     DownloadLimits,
@@ -127,6 +128,7 @@ class KlingPublishOperator(BaseOperator):
         "bed_volume",
     )
     ui_color = "#e8fff0"
+    operator_extra_links = (KlingPublishedLink(),)
 
     def __init__(
         self,

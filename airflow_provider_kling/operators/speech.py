@@ -10,6 +10,7 @@ from airflow.sdk import BaseOperator
 
 from airflow_provider_kling import DEFAULT_CONN_ID, config
 from airflow_provider_kling.exceptions import KlingError, KlingValidationError
+from airflow_provider_kling.links.kling import KlingResultLink
 from airflow_provider_kling.operators.base import BUDGET_CHECK_ERROR_POLICIES, KlingSubmitTaskOperator
 
 # Models and the hook are imported inside the methods: this module is imported on every DAG parse.
@@ -52,6 +53,7 @@ class TextToSpeechOperator(BaseOperator):
 
     template_fields: Sequence[str] = ("text", "voice_id", "voice_language", "voice_speed")
     ui_color = "#e8f0ff"
+    operator_extra_links = (KlingResultLink(),)
 
     def __init__(
         self,

@@ -253,9 +253,15 @@ def test_trigger_form_runs_dag_through_triggerer(
     value = page.get_by_role("row").filter(has=page.get_by_role("cell", name="return_value", exact=True))
     editor = value.locator(".monaco-editor").first
     expect(editor).to_contain_text('"audios"')
-    # The value sits in a fixed-height code view that renders only its visible lines: scroll to the end.
-    editor.hover()
-    page.mouse.wheel(0, 2000)
+    # The value sits in a fixed-height code view that renders only its visible lines: move the cursor
+    # down until the audio URLs are in view (the mouse wheel scrolls the page instead of the view
+    # when the XCom list is long, as it is with the extra links' rows).
+    editor.click()
+    page.keyboard.press("Control+Home")
+    for _ in range(120):
+        if '"url_wav"' in editor.inner_text():
+            break
+        page.keyboard.press("ArrowDown")
     expect(editor).to_contain_text('"url_wav"')
     shots(page, f"{case.dag_id}-xcom-audio-urls")
     text = editor.inner_text().replace("\xa0", " ")

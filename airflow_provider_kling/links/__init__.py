@@ -1,0 +1,1 @@
+"""Extra links on Kling tasks: buttons in the Airflow UI that open a task's result."""

@@ -132,7 +132,7 @@ class ProviderModules(SphinxDirective):
 LAYERS = {
     "_moved": 0, "version_compat": 0, "exceptions": 0, "config": 0, "utils": 0, "__init__": 0,
     "api": 1, "hooks": 2, "execution": 3, "publishing": 3,
-    "operators": 4, "sensors": 4, "triggers": 4, "get_provider_info": 5,
+    "operators": 4, "sensors": 4, "triggers": 4, "links": 4, "plugins": 5, "get_provider_info": 5,
 }  # fmt: skip
 
 

@@ -1,14 +1,16 @@
 """
 ### Kling presenter: a portrait reads your script, published as one talking MP4
 
-1. **speak** — Kling text-to-speech of the script (synchronous: the answer is the audio; every
+1. **portrait** — Kling image generation: one square 2K portrait from `portrait_prompt`
+   (deferred wait; an image task holds one parallel-task slot per image).
+2. **speak** — Kling text-to-speech of the script (synchronous: the answer is the audio; every
    run pays 0.05 units, as every Airflow retry of this task does: TTS has no id to re-attach to).
-2. **present** — Kling avatar: the portrait says the TTS audio (`audio_id`), with the prompt's
+3. **present** — Kling avatar: the generated portrait says the TTS audio (`audio_id`), with the prompt's
    actions and emotions; the video lasts as long as the speech and carries it as its sound.
-3. **publish** — copies the talking video to the destination before Kling deletes it (30 days).
+4. **publish** — copies the talking video to the destination before Kling deletes it (30 days).
 
-The portrait is a URL (or raw Base64) parameter; a generated one (``ImageGenerationOperator``'s
-``images[0].url``) fits in the same place. Against the local emulator (`kling-emulator`) it runs
+The avatar reads the portrait as ``images[0].url`` of the generation's result, no glue code.
+Against the local emulator (`kling-emulator`) it runs
 end to end without a Kling account.
 """
 
@@ -17,11 +19,11 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import Param, dag
 
+from airflow_provider_kling.operators.image import ImageGenerationOperator
 from airflow_provider_kling.operators.publish import KlingPublishOperator, default_destination
 from airflow_provider_kling.operators.speech import AvatarOperator, TextToSpeechOperator
 
-# Kling's own avatar example portrait (docs, KLING_API §11).
-SAMPLE_PORTRAIT = "https://p1-kling.klingai.com/kcdn/cdn-kcdn112452/kling-qa-test/pink_boy.png"
+PORTRAIT_URL = "{{ ti.xcom_pull(task_ids='portrait')['images'][0]['url'] }}"
 
 
 @dag(
@@ -32,7 +34,13 @@ SAMPLE_PORTRAIT = "https://p1-kling.klingai.com/kcdn/cdn-kcdn112452/kling-qa-tes
     doc_md=__doc__,
     tags=["kling", "example"],
     params={
-        "portrait": Param(SAMPLE_PORTRAIT, type="string", minLength=1, title="Portrait (URL or Base64)"),
+        "portrait_prompt": Param(
+            "Head-and-shoulders portrait of a friendly news presenter, studio light, looking at the camera",
+            type="string",
+            minLength=1,
+            maxLength=2500,
+            title="Portrait prompt",
+        ),
         "script": Param(
             "Good evening. The harbour lights are on, and the night ferry leaves at nine.",
             type="string",
@@ -50,6 +58,15 @@ SAMPLE_PORTRAIT = "https://p1-kling.klingai.com/kcdn/cdn-kcdn112452/kling-qa-tes
     },
 )
 def kling_presenter() -> None:
+    portrait = ImageGenerationOperator(
+        task_id="portrait",
+        prompt="{{ params.portrait_prompt }}",
+        n=1,
+        aspect_ratio="1:1",
+        resolution="2k",
+        deferrable=True,
+        timeout=1800,
+    )
     # [START howto_operator_kling_text_to_speech]
     speech = TextToSpeechOperator(
         task_id="speak",
@@ -62,7 +79,7 @@ def kling_presenter() -> None:
     # [START howto_operator_kling_avatar]
     presenter = AvatarOperator(
         task_id="present",
-        image="{{ params.portrait }}",
+        image=PORTRAIT_URL,
         audio_id="{{ ti.xcom_pull(task_ids='speak')['audios'][0]['id'] }}",
         prompt="{{ params.prompt }}",
         mode="{{ params.mode }}",
@@ -70,7 +87,7 @@ def kling_presenter() -> None:
         timeout=3600,
     )
     # [END howto_operator_kling_avatar]
-    speech >> presenter
+    [portrait, speech] >> presenter
     KlingPublishOperator(task_id="publish", result=presenter.output, destination="{{ params.destination }}")
 
 

@@ -32,6 +32,10 @@ def test_presenter_dag_publishes_a_talking_video(
     tasks = kling_conn.emulator.store.tasks.values()
     [speech] = [t for t in tasks if t.kind == "tts"]
     [avatar] = [t for t in tasks if t.kind == "avatar"]
+    [portrait] = [t for t in tasks if t.kind == "image-generation"]
+    assert portrait.request["n"] == 1 and portrait.request["resolution"] == "2k"
+    # The avatar speaks the generated portrait: its image is the generation's own result URL.
+    assert avatar.request["image"].startswith(kling_conn.url) and portrait.task_id in avatar.request["image"]
     assert speech.request == {
         "text": SCRIPT,
         "voice_id": "oversea_male1",
@@ -39,7 +43,7 @@ def test_presenter_dag_publishes_a_talking_video(
         "voice_speed": 1.3,
     }
     assert avatar.request["audio_id"] == speech.audio_ids[0] and avatar.request["mode"] == "pro"
-    assert trigger_runs == [avatar.task_id]  # the avatar wait was deferred
+    assert sorted(trigger_runs) == sorted([portrait.task_id, avatar.task_id])  # both waits deferred
     assert by_route(kling_conn)["POST /v1/audio/tts"] == 1
     published = tmp_path / f"{avatar.video_ids[0]}.mp4"
     seconds = round(len(SCRIPT) / (15 * 1.3), 1)  # the emulator's speech rate: 15 characters a second

@@ -28,6 +28,7 @@ WAITS = 6
 TASKS = "GET /tasks"
 CREATE = "POST /text-to-video/{model}"
 SAMPLE_EVERY = 0.1
+POLL_INTERVAL = 1.0  # the DAG's poll_interval (tests/dag_files/kling_new_design_batched.py)
 
 
 def bursts(samples: list[tuple[float, int]]) -> list[int]:
@@ -90,3 +91,8 @@ def test_deferred_new_design_waits_share_one_get_tasks_per_round() -> None:
     assert len(rounds) >= 4  # a 12 s task polled every second: many rounds
     assert max(rounds) < WAITS  # one request per round for all waits, not one per wait
     assert sum(rounds) <= 2 * len(rounds)
+    # Over the whole window: about one GET /tasks per poll interval (1 s) for all six waits;
+    # six waits polling on their own, even out of step, would send about six per second.
+    window = samples[-1][0] - samples[0][0]
+    polled = samples[-1][1] - samples[0][1]
+    assert polled <= 1.5 * window / POLL_INTERVAL + 2, (polled, window)

@@ -27,7 +27,13 @@ from airflow_provider_kling.exceptions import (
 from airflow_provider_kling.execution.capacity import CapacityGate
 from airflow_provider_kling.execution.events import WaitOutcome
 from airflow_provider_kling.execution.poll_errors import PollErrors, is_throttle
-from airflow_provider_kling.execution.poll_timing import MAX_SLOWDOWN, expire, jittered
+from airflow_provider_kling.execution.poll_timing import (  # MAX_SLOWDOWN: 0.1.0 path .waiting
+    MAX_SLOWDOWN,  # noqa: F401
+    expire,
+    jittered,
+    next_slowdown,
+    settle,
+)
 from airflow_provider_kling.execution.progress import WaitProgress
 from airflow_provider_kling.execution.tasks_poller import TasksPoller
 from airflow_provider_kling.utils.loop_registry import LoopRegistry
@@ -120,17 +126,8 @@ class TaskPoller:
                 results = await self._poll(batch.keys())
             except Exception as exc:  # an unexpected error must fail these waits, not hang them
                 results = dict.fromkeys(batch, exc)
-            throttled = any(is_throttle(r) for r in results.values())
-            self.slowdown = min(MAX_SLOWDOWN, self.slowdown * 2) if throttled else 1.0
-            for ident, waiters in batch.items():
-                outcome = results.get(ident)
-                for waiter in waiters:
-                    if waiter.future.done():
-                        continue
-                    if isinstance(outcome, KlingTask):
-                        waiter.future.set_result(outcome)
-                    else:
-                        waiter.future.set_exception(outcome or KlingError(f"no answer for task {ident}"))
+            self.slowdown = next_slowdown(self.slowdown, results)
+            settle(batch, results)
 
     async def _poll(self, idents: Iterable[str]) -> dict[str, KlingTask | BaseException]:
         wanted = set(idents)

@@ -17,8 +17,7 @@ from typing import TYPE_CHECKING
 
 from airflow_provider_kling.api.tasks import KlingTask
 from airflow_provider_kling.exceptions import KlingError, KlingInvalidRequestError
-from airflow_provider_kling.execution.poll_errors import is_throttle
-from airflow_provider_kling.execution.poll_timing import MAX_SLOWDOWN, expire, jittered
+from airflow_provider_kling.execution.poll_timing import expire, jittered, next_slowdown, settle
 from airflow_provider_kling.utils.loop_registry import LoopRegistry
 
 if TYPE_CHECKING:
@@ -116,17 +115,8 @@ class TasksPoller:
             results = await self._poll(batch.keys())
         except Exception as exc:  # an unexpected error must fail these waits, not hang them
             results = dict.fromkeys(batch, exc)
-        throttled = any(is_throttle(r) for r in results.values())
-        self.slowdown = min(MAX_SLOWDOWN, self.slowdown * 2) if throttled else 1.0
-        for ident, waiters in batch.items():
-            outcome = results.get(ident)
-            for waiter in waiters:
-                if waiter.future.done():
-                    continue
-                if isinstance(outcome, KlingTask):
-                    waiter.future.set_result(outcome)
-                else:
-                    waiter.future.set_exception(outcome or KlingError(f"no answer for task {ident}"))
+        self.slowdown = next_slowdown(self.slowdown, results)
+        settle(batch, results)
 
     async def _poll(self, idents: Iterable[str]) -> dict[str, KlingTask | BaseException]:
         """Each id's task, or the not-found error a legacy ``GET …/{id}`` gives for an unknown one."""

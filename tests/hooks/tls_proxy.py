@@ -101,6 +101,14 @@ def make_tls_files(folder: Path) -> TLSFiles:
     return files
 
 
+async def _cancel_open_tunnels() -> None:
+    current = asyncio.current_task()
+    pending = [task for task in asyncio.all_tasks() if task is not current]
+    for task in pending:
+        task.cancel()
+    await asyncio.gather(*pending, return_exceptions=True)
+
+
 @dataclass
 class LoopbackProxy:
     """An HTTP proxy on 127.0.0.1 in its own thread: CONNECT tunnels and absolute-URI forwarding.
@@ -136,6 +144,8 @@ class LoopbackProxy:
             ready.set()
             self._loop.run_forever()
             server.close()
+            # Tunnels still open at exit are cancelled and awaited, so none is destroyed pending.
+            self._loop.run_until_complete(_cancel_open_tunnels())
             self._loop.run_until_complete(server.wait_closed())
             self._loop.close()
 

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from airflow_provider_kling.utils.units import units
+
 
 def describe_cost(task: dict[str, Any]) -> str:
     """``1.02 units (balance: 0.1142 after discount, 0.1428 at list price)``, from the XCom result."""
     credits = task.get("credits")
     text = "an unknown number of units (Kling sent no final_unit_deduction)"
     if credits is not None:
-        text = f"{credits:g} unit" if credits == 1 else f"{credits:g} units"
+        text = units(credits)
     balance = task.get("balance_deduction") or {}
     if balance.get("quota") is not None or balance.get("list_price") is not None:
         quota, list_price = balance.get("quota"), balance.get("list_price")

@@ -20,6 +20,7 @@ from fastapi.responses import FileResponse, HTMLResponse
 
 from airflow_provider_kling import DEFAULT_CONN_ID
 from airflow_provider_kling.plugins import data, render
+from airflow_provider_kling.utils.units import units
 
 URL_PREFIX = "/kling"
 PACKS_TIMEOUT = 10.0  # seconds the page waits for a connection's packs
@@ -201,14 +202,14 @@ def overview_html(view: data.Overview, packs: dict[str, Any]) -> str:
         )
         body.append(
             f"<table class='kling-packs'><tr><th>pack</th><th>status</th><th>remaining</th><th>total</th>"
-            f"<th>expires</th></tr>{rows}</table><p>Online remaining: {found.online_remaining:g} units</p>"
+            f"<th>expires</th></tr>{rows}</table><p>Online remaining: {units(found.online_remaining)}</p>"
         )
     body += [
         "<h2>Units spent per day (last 30 days)</h2>",
         render.bar_chart(view.spend_by_day, title="per day"),
     ]
     body.append("<h2>Units spent per DAG</h2>")
-    body.append(render.table([(dag, f"{units:g} units") for dag, units in view.spend_by_dag.items()]))
+    body.append(render.table([(dag, units(spent)) for dag, spent in view.spend_by_dag.items()]))
     body.append("<h2>In flight</h2>")
     flight = [
         (

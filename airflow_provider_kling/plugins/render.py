@@ -7,6 +7,8 @@ from html import escape
 from typing import Any
 from urllib.parse import quote
 
+from airflow_provider_kling.utils.units import units
+
 STYLE = """<style>
 body{font:14px system-ui,sans-serif;margin:12px;color:#1f2933}h1{font-size:18px}
 h2{font-size:15px;margin-top:18px}table{border-collapse:collapse}
@@ -101,7 +103,7 @@ def table(rows: list[tuple[str, Any]]) -> str:
 
 def cost(result: dict[str, Any]) -> str:
     credits = result.get("credits")
-    text = "not reported by Kling" if credits is None else f"{credits:g} units"
+    text = "not reported by Kling" if credits is None else units(credits)
     deduction = result.get("balance_deduction")
     if isinstance(deduction, dict) and deduction:
         text += " (balance: " + ", ".join(f"{k} {v}" for k, v in deduction.items()) + ")"
@@ -120,7 +122,7 @@ def bar_chart(values: dict[str, float], *, title: str) -> str:
         x, y = 30 + 48 * i, 140 - h
         bars.append(
             f'<rect x="{x}" y="{y:.1f}" width="{bar}" height="{h:.1f}" fill="#4a6cf7"><title>{escape(key)}: '
-            f'{value:g} units</title></rect><text x="{x + bar / 2}" y="{y - 4:.1f}" font-size="10" '
+            f'{units(value)}</title></rect><text x="{x + bar / 2}" y="{y - 4:.1f}" font-size="10" '
             f'text-anchor="middle">{value:g}</text><text x="{x + bar / 2}" y="156" font-size="9" '
             f'text-anchor="middle">{escape(key[-5:])}</text>'
         )

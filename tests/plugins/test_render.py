@@ -25,3 +25,9 @@ def test_the_chart_has_one_bar_per_day() -> None:
     svg = render.bar_chart({"2026-12-06": 2.0, "2026-12-07": 0.5}, title="per day")
     assert svg.count("<rect") == 2 and "2026-12-07: 0.5 units" in svg
     assert "nothing spent yet" in render.bar_chart({}, title="per day")
+
+
+def test_one_unit_reads_singular_in_the_cost_line() -> None:
+    assert render.cost({"credits": 1}) == "1 unit"
+    assert render.cost({"credits": 2.5}).startswith("2.5 units")
+    assert render.cost({}) == "not reported by Kling"

@@ -14,6 +14,9 @@ from pathlib import Path
 
 import pytest
 
+# Runs whole DAGs/processes end to end: its own CI step (`pytest -m e2e`), out of the default suite.
+pytestmark = pytest.mark.e2e
+
 REPO = Path(__file__).resolve().parents[1]
 SCRIPTS = {
     "triggerer_scale": ["--n", "20", "--task-seconds", "3", "--poll", "1"],

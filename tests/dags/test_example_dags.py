@@ -8,6 +8,9 @@ import pytest
 
 from kling_emulator.server import EmulatorServer
 
+# Runs whole DAGs/processes end to end: its own CI step (`pytest -m e2e`), out of the default suite.
+pytestmark = pytest.mark.e2e
+
 
 def load_dag(dags_folder: Path, dag_id: str):  # type: ignore[no-untyped-def]
     from airflow.dag_processing.dagbag import DagBag

@@ -11,6 +11,9 @@ from kling_emulator.server import EmulatorServer
 from tests.dags.test_example_dags import load_dag
 from tests.dags.test_pipeline import container_seconds, streams
 
+# Runs whole DAGs/processes end to end: its own CI step (`pytest -m e2e`), out of the default suite.
+pytestmark = pytest.mark.e2e
+
 
 def png_size(path: Path) -> tuple[int, int]:
     data = path.read_bytes()

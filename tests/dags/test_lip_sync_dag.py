@@ -4,9 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from kling_emulator.server import EmulatorServer
 from tests.dags.test_example_dags import load_dag
 from tests.hooks.test_speech_hook import IDENTIFY, by_route
+
+# Runs whole DAGs/processes end to end: its own CI step (`pytest -m e2e`), out of the default suite.
+pytestmark = pytest.mark.e2e
 
 
 def lip_sync_tasks(emulator: EmulatorServer) -> list:  # type: ignore[type-arg]

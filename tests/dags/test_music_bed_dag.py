@@ -10,6 +10,9 @@ from kling_emulator.server import EmulatorServer
 from tests.dags.test_example_dags import load_dag
 from tests.dags.test_pipeline import container_seconds, streams
 
+# Runs whole DAGs/processes end to end: its own CI step (`pytest -m e2e`), out of the default suite.
+pytestmark = pytest.mark.e2e
+
 
 @pytest.mark.parametrize("mode", ["mix", "replace"])
 def test_music_bed_dag_publishes_the_video_with_the_music(

@@ -18,6 +18,9 @@ from tests.dags.test_example_dags import load_dag
 from tests.dags.test_pipeline import container_seconds, streams
 from tests.publishing.test_publish_music_bed import BED_HZ, BED_LEVEL, UPMIX, probe, rms, tone_level
 
+# Runs whole DAGs/processes end to end: its own CI step (`pytest -m e2e`), out of the default suite.
+pytestmark = pytest.mark.e2e
+
 EFFECTS_VOLUME = 0.4
 
 

@@ -10,6 +10,9 @@ from kling_emulator.server import EmulatorServer
 from tests.dags.test_example_dags import load_dag
 from tests.dags.test_pipeline import streams
 
+# Runs whole DAGs/processes end to end: its own CI step (`pytest -m e2e`), out of the default suite.
+pytestmark = pytest.mark.e2e
+
 
 @pytest.fixture
 def fast_polls(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -10,6 +10,9 @@ import pytest
 from kling_emulator.server import EmulatorServer
 from tests.dags.test_example_dags import load_dag
 
+# Runs whole DAGs/processes end to end: its own CI step (`pytest -m e2e`), out of the default suite.
+pytestmark = pytest.mark.e2e
+
 RESULTS_ROUTE = "GET /results/{task_id}/{name}"
 
 

@@ -13,6 +13,9 @@ from tests.dags.test_example_dags import load_dag
 from tests.dags.test_pipeline import container_seconds, streams
 from tests.hooks.test_speech_hook import by_route
 
+# Runs whole DAGs/processes end to end: its own CI step (`pytest -m e2e`), out of the default suite.
+pytestmark = pytest.mark.e2e
+
 SCRIPT = "Welcome aboard. Tonight the ferry crosses to the island, and the sea is calm."  # 77 chars
 
 

@@ -10,6 +10,9 @@ from kling_emulator.server import EmulatorServer
 from tests.dags.test_example_dags import load_dag
 from tests.dags.test_pipeline import streams
 
+# Runs whole DAGs/processes end to end: its own CI step (`pytest -m e2e`), out of the default suite.
+pytestmark = pytest.mark.e2e
+
 
 def test_two_generated_portraits_go_into_one_dual_image_effect(
     airflow_db: Path,

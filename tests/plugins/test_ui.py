@@ -14,9 +14,13 @@ from airflow.api_fastapi.auth.managers.simple.simple_auth_manager import SimpleA
 from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
 from fastapi.testclient import TestClient
 
+from airflow_provider_kling.utils.units import units
 from kling_emulator.server import EmulatorServer
 from tests.conftest import conn_json, fast_config
 from tests.dags.test_example_dags import load_dag
+
+# Runs whole DAGs/processes end to end: its own CI step (`pytest -m e2e`), out of the default suite.
+pytestmark = pytest.mark.e2e
 
 DAG_ID = "kling_content_pipeline"
 PROMPT = "A lighthouse at dusk, waves below"
@@ -102,7 +106,7 @@ def test_the_video_tab_shows_the_published_copy_ids_timeline_prompt_and_cost(
         "Timeline",
     ):
         assert shown in html
-    assert f"{result['credits']:g} units" in html
+    assert units(result["credits"]) in html  # "1 unit", "2.5 units"
     [src] = re.findall(r'<video class="kling-video" src="([^"]+)"', html)
     assert src.startswith("/kling/media/"), "the published local copy, served by the plugin"
     video = client.get(src.removeprefix("/kling").replace("&amp;", "&"))

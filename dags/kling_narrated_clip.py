@@ -5,11 +5,11 @@
 2. **make_effects** — Kling video-to-audio: sound effects for that video.
 3. **speak** — Kling text-to-speech of your script with a preset voice (synchronous, 0.05
    units; an Airflow retry pays again: TTS takes no `external_task_id`).
-4. **face_or_voice_over** — asks Kling's identify-face (0.05 units) whether the video shows a
-   face: then **lip_sync** makes the person speak the script (the lip-sync step identifies the
-   face again for its own session, another 0.05) and **publish_lip_sync** lays the effects
-   under the talking video; with no face, **publish_voice_over** lays the script as a
-   voice-over over the video with its effects.
+4. **identify_face** — asks Kling's identify-face (0.05 units) which faces the video shows;
+   **face_or_voice_over** branches on the answer: with a face, **lip_sync** makes the person
+   speak the script (using that same identify-face session: not paid twice) and
+   **publish_lip_sync** lays the effects under the talking video; with no face,
+   **publish_voice_over** lays the script as a voice-over over the video with its effects.
 
 Published: the video, the speech, the effects, and the final MP4 with the voice at full level and
 the effects at `effects_volume` under it. Every Kling wait is deferrable. Against the local emulator
@@ -78,13 +78,19 @@ def kling_narrated_clip() -> None:
         voice_language="{{ params.voice_language }}",
     )
 
-    @task.branch
-    def face_or_voice_over(result: dict[str, Any]) -> str:
-        """Lip-sync when Kling finds a face in the video, else a voice-over."""
+    @task
+    def identify_face(result: dict[str, Any]) -> dict[str, Any]:
+        """Kling's identify-face for the video (0.05 units): its session and the faces found."""
         from airflow_provider_kling.hooks.kling import KlingHook
 
-        session = KlingHook().identify_face(video_id=result["videos"][0]["id"])
-        return "lip_sync" if session.face_data else "publish_voice_over"
+        return KlingHook().identify_face(video_id=result["videos"][0]["id"]).model_dump(mode="json")
+
+    @task.branch
+    def face_or_voice_over(session: dict[str, Any]) -> str:
+        """Lip-sync when Kling found a face in the video, else a voice-over."""
+        return "lip_sync" if session["face_data"] else "publish_voice_over"
+
+    faces = identify_face(video.output)  # also: make_video runs first
 
     # [START howto_operator_kling_lip_sync]
     lip_sync = LipSyncOperator(
@@ -92,6 +98,7 @@ def kling_narrated_clip() -> None:
         video_id=VIDEO_ID,
         audio_id=SPEECH + "['id'] }}",
         audio_duration=SPEECH + "['duration'] }}",
+        face_session=faces,  # the session identify_face paid for
         deferrable=True,
         timeout=WAIT_LIMIT,
     )
@@ -114,7 +121,7 @@ def kling_narrated_clip() -> None:
         bed_volume="{{ params.effects_volume }}",
         destination="{{ params.destination }}",
     )
-    branch = face_or_voice_over(video.output)  # also: make_video runs first
+    branch = face_or_voice_over(faces)
     video >> effects  # its video_id is pulled in a template: that makes no dependency by itself
     branch >> [lip_sync, publish_voice_over]
     [speech, effects] >> publish_voice_over

@@ -6,8 +6,11 @@ import time
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_kling.exceptions import KlingError, KlingValidationError
+
 if TYPE_CHECKING:
     from airflow_provider_kling.api.speech import FaceSession
+    from airflow_provider_kling.hooks.kling import KlingHook
 
 # Task state store key (Airflow 3.3+): the store outlives a task's tries, XCom does not.
 FACE_SESSION_KEY = "kling_face_session"
@@ -42,3 +45,33 @@ def forget_session(store: Any) -> None:
     """The lip-sync video is done: the session is of no more use (leave no state-store row)."""
     if store is not None:
         store.delete(FACE_SESSION_KEY)
+
+
+async def session_for(
+    hook: KlingHook, store: Any, video_id: str | None, video_url: str | None, log: Any
+) -> FaceSession:
+    """The earlier try's session for this video while valid, else a new (billed) identify-face."""
+    video = video_id or video_url
+    saved = load_session(store, video)
+    if saved is not None:
+        log.info("Re-using identify-face session %s of an earlier try (no new charge)", saved.session_id)
+        return saved
+    session = await hook.aidentify_face(video_id, video_url)
+    faces = ", ".join(f"{f.face_id} ({f.start_time}-{f.end_time} ms)" for f in session.face_data)
+    log.info("Identify-face session %s found faces: %s", session.session_id, faces or "none")
+    save_session(store, video, session)
+    return session
+
+
+def given_session(data: Any, operator: str) -> FaceSession | None:
+    """An identify-face answer handed to the operator (``face_session``), checked like any argument."""
+    from airflow_provider_kling.api.speech import parse_face_session
+
+    if not data:
+        return None
+    try:
+        return parse_face_session(data)
+    except KlingError as exc:
+        raise KlingValidationError(
+            f"Invalid {operator}: face_session: not an identify-face answer ({exc})"
+        ) from None

@@ -157,6 +157,9 @@ class LipSyncOperator(KlingSubmitTaskOperator):
     :param audio_duration: The audio's length in seconds (e.g. the TTS ``audios[0].duration``);
         ``sound_end_time`` defaults to it (templated).
     :param face_id: Which face; default the one on screen longest (templated).
+    :param face_session: The answer of an identify-face call made earlier for this same video
+        (``KlingHook.identify_face(...).model_dump(mode="json")``, e.g. a branch task's XCom),
+        used instead of a new billed identify-face; Kling accepts it for 24 h (templated).
     :param sound_start_time: Crop start on the audio clock, ms (default 0).
     :param sound_end_time: Crop end on the audio clock, ms (default the whole audio).
     :param sound_insert_time: Where the audio starts in the video, ms (default the face's start).
@@ -183,13 +186,14 @@ class LipSyncOperator(KlingSubmitTaskOperator):
         "original_audio_volume",
         "watermark_info",
     )
-    template_fields: Sequence[str] = (*request_fields, "external_task_id", "callback_url")
+    template_fields: Sequence[str] = (*request_fields, "face_session", "external_task_id", "callback_url")
 
     def __init__(
         self,
         *,
         video_id: str | None = None,
         video_url: str | None = None,
+        face_session: dict[str, Any] | None = None,
         audio_id: str | None = None,
         sound_file: str | None = None,
         audio_duration: float | str | None = None,
@@ -215,6 +219,7 @@ class LipSyncOperator(KlingSubmitTaskOperator):
         self.sound_volume = sound_volume
         self.original_audio_volume = original_audio_volume
         self.watermark_info = watermark_info
+        self.face_session = face_session
         self._context: Context | None = None
 
     def build_request(self, session: FaceSession | None = None) -> AdvancedLipSyncRequest:
@@ -242,6 +247,7 @@ class LipSyncOperator(KlingSubmitTaskOperator):
                     "given (ms on the audio clock; Kling cannot tell the audio's length before the paid call)"
                 )
             end = length
+        session = session or self._given_session()
         face = session.choose(self.face_id) if session is not None else None
         insert = self.sound_insert_time
         if insert is None or (isinstance(insert, str) and not insert.strip()):
@@ -312,21 +318,19 @@ class LipSyncOperator(KlingSubmitTaskOperator):
         return {**real.to_payload(), "external_task_id": external_id}
 
     async def _face_session(self) -> FaceSession:
-        """The earlier try's session for this video while valid, else a new (billed) identify-face."""
-        from airflow_provider_kling.execution.face_sessions import load_session, save_session
+        from airflow_provider_kling.execution.face_sessions import session_for
 
-        store, video = self._store(self._context), self.video_id or self.video_url
-        saved = load_session(store, video)
-        if saved is not None:
-            self.log.info(
-                "Re-using identify-face session %s of an earlier try (no new charge)", saved.session_id
-            )
-            return saved
-        session = await self.hook.aidentify_face(self.video_id or None, self.video_url or None)
-        faces = ", ".join(f"{f.face_id} ({f.start_time}-{f.end_time} ms)" for f in session.face_data)
-        self.log.info("Identify-face session %s found faces: %s", session.session_id, faces or "none")
-        save_session(store, video, session)
-        return session
+        given = self._given_session()
+        if given is not None:  # identified upstream (e.g. to choose a branch): not paid twice
+            self.log.info("Using the identify-face session %s given (no new charge)", given.session_id)
+            return given
+        store = self._store(self._context)
+        return await session_for(self.hook, store, self.video_id or None, self.video_url or None, self.log)
+
+    def _given_session(self) -> FaceSession | None:
+        from airflow_provider_kling.execution.face_sessions import given_session
+
+        return given_session(self.face_session, type(self).__name__)
 
     @staticmethod
     def _store(context: Context | None) -> Any:

@@ -65,7 +65,7 @@ def test_a_face_is_lip_synced_and_the_effects_laid_under_the_voice(
     assert run.state == "success"
     kinds = tasks_by_kind(kling_conn)
     [tts], [fx], [lip] = kinds["tts"], kinds["video-to-audio"], kinds["advanced-lip-sync"]
-    assert len(kinds["identify-face"]) == 2  # the branch's check and the lip-sync's own session
+    assert len(kinds["identify-face"]) == 1  # identify_face paid once; lip_sync used its session
     speech_seconds = float(tts.duration)
     talking_id, fx_id = lip.video_ids[0], fx.audio_ids[0]
     final = tmp_path / f"{talking_id}-mix-{fx_id}.mp4"

@@ -241,6 +241,27 @@ def test_a_retry_reuses_the_identify_session_and_then_the_lip_sync_task(kling_co
     assert [t.kind for t in kling_conn.emulator.store.tasks.values()].count("advanced-lip-sync") == 1
 
 
+def test_a_session_identified_upstream_is_used_without_paying_again(kling_conn: EmulatorServer) -> None:
+    from airflow_provider_kling.hooks.kling import KlingHook
+
+    audio = speak(kling_conn)["audios"][0]
+    session = KlingHook().identify_face(video_id=SAMPLE_VIDEO)  # e.g. a branch task that looked first
+    assert by_route(kling_conn)[IDENTIFY] == 1
+    op = lip_sync(audio_id=audio["id"], sound_end_time=2500, face_session=session.model_dump(mode="json"))
+    result = op.execute({"ti": RecordingTI(task_id="lips")})
+    assert result["status"] == "succeed" and by_route(kling_conn)[IDENTIFY] == 1  # no second identify
+    assert kling_conn.emulator.store.tasks[result["task_id"]].request["session_id"] == session.session_id
+
+
+def test_a_face_session_that_is_not_an_identify_answer_fails_before_anything_is_sent(
+    kling_conn: EmulatorServer,
+) -> None:
+    op = lip_sync(audio_id="a", sound_end_time=2500, face_session={"faces": []}, deferrable=False)
+    with pytest.raises(KlingValidationError, match="face_session: not an identify-face answer.*session_id"):
+        op.execute({"ti": RecordingTI(task_id="lips")})
+    assert by_route(kling_conn) == {}
+
+
 @pytest.mark.parametrize(("video", "age"), [("other-video", 60.0), (SAMPLE_VIDEO, 23.5 * 3600)])
 def test_an_expired_or_other_videos_session_is_not_reused(
     kling_conn: EmulatorServer, video: str, age: float

@@ -3,7 +3,8 @@
 
 Generates sound effects and background music for a Kling video, waits for Kling to finish
 on the triggerer (`deferrable=True`: no worker slot is held while Kling works), and prints the
-audio URLs.
+audio URLs and the URL of the video with its new sound (Kling returns the source video with the
+generated sound track as well).
 
 Trigger it from the UI with your own prompts; `video_id` defaults to the sample video the
 local emulator knows (`kling-emulator`), so the DAG runs end to end without a Kling account.
@@ -51,7 +52,10 @@ def kling_video_to_audio() -> None:
         urls = [url for a in result["audios"] for url in (a["url_mp3"], a["url_wav"]) if url]
         for url in urls:
             print(f"KLING AUDIO: {url}")
-        return urls
+        videos = [v["url"] for v in result["videos"] if v.get("url")]
+        for url in videos:
+            print(f"KLING VIDEO WITH SOUND: {url}")
+        return urls + videos
 
     report(audio.output)
 

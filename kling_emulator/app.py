@@ -321,8 +321,9 @@ class KlingEmulator:
             raise web.HTTPNotFound()
         if ext not in media.CONTENT_TYPES:
             raise web.HTTPNotFound()
+        fmt = media.result_format(task.kind, ext)  # a video-to-audio video carries its sound
         body = await asyncio.get_running_loop().run_in_executor(
-            None, media.render, ext, round(task.duration, 1)
+            None, media.render, fmt, round(task.duration, 1)
         )
         return web.Response(body=body, content_type=media.CONTENT_TYPES[ext])
 

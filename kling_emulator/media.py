@@ -1,7 +1,9 @@
 """Media files the emulator serves: task results, and sample source videos for ``video_url``.
 
 WAV is written with the standard library; MP4 and MP3 need PyAV (``pip install
-airflow-provider-kling[media]``) and are cached per (format, duration).
+airflow-provider-kling[media]``) and are cached per (format, duration). A video-to-audio result
+video is the MP4 with the generated sound as its audio track: format ``SOUND_MP4``, its own
+cache entry, and served as a sample under ``sample-<seconds>s-sound.mp4``.
 """
 
 from __future__ import annotations
@@ -32,8 +34,12 @@ def _tone_samples(seconds: float, freq: float = 440.0) -> bytes:
 _render_locks: defaultdict[tuple[str, float], threading.Lock] = defaultdict(threading.Lock)
 
 
+# The silent MP4 with the generated sound (the MP3's) muxed in: H.264 + AAC, both ``seconds`` long.
+SOUND_MP4 = "sound-mp4"
+
+
 def render(fmt: str, seconds: float) -> bytes:
-    """Bytes of a playable ``fmt`` ("wav", "mp3", "mp4") file lasting ``seconds`` (rendered once)."""
+    """Bytes of a playable ``fmt`` ("wav", "mp3", "mp4", SOUND_MP4) file of ``seconds`` (rendered once)."""
     with _render_locks[(fmt, seconds)]:
         return _render(fmt, seconds)
 
@@ -54,6 +60,8 @@ def _render(fmt: str, seconds: float) -> bytes:
         return av_media.render_mp3(seconds)
     if fmt == "mp4":
         return av_media.render_mp4(seconds)
+    if fmt == SOUND_MP4:
+        return av_media.render_sound_mp4(seconds)
     raise ValueError(f"unknown media format {fmt!r}")
 
 
@@ -74,9 +82,23 @@ def watermark_name(url: str) -> str:
 
 CONTENT_TYPES = {"wav": "audio/wav", "mp3": "audio/mpeg", "mp4": "video/mp4"}
 
+
+def result_format(kind: str, ext: str) -> str:
+    """What a legacy task's result file ``<id>.<ext>`` is rendered as.
+
+    Video-to-audio returns, besides the audio files, the source video WITH the generated sound
+    (KLING_API §3: v2a returns videos and audios; issue 22), so its MP4 has a sound track; every
+    other video stays silent.
+    """
+    return SOUND_MP4 if kind == "video-to-audio" and ext == "mp4" else ext
+
+
 # ``sample-5s.mp4``, ``sample-2.5s.mp4``, ``sample-25s.mp4``, ``sample-5s.wav``: any length, so
 # tests can feed video-to-audio sources that Kling must accept or reject (3.0-20.0 s, MP4/MOV).
-SAMPLE_NAME = re.compile(r"sample-(?P<seconds>\d{1,2}(?:\.\d)?)s\.(?P<ext>mp4|mp3|wav)")
+# ``sample-5s-sound.mp4``: the same video with a sound track (what a video-to-audio task returns).
+SAMPLE_NAME = re.compile(
+    r"sample-(?P<seconds>\d{1,2}(?:\.\d)?)s(?:(?P<sound>-sound)\.mp4|\.(?P<ext>mp4|mp3|wav))"
+)
 MAX_SAMPLE_SECONDS = 60.0
 
 
@@ -85,6 +107,7 @@ async def sample_file(request: web.Request) -> web.Response:
     match = SAMPLE_NAME.fullmatch(request.match_info["name"])
     if match is None or not 0 < float(match["seconds"]) <= MAX_SAMPLE_SECONDS:
         raise web.HTTPNotFound()
-    ext = match["ext"]
-    body = await asyncio.get_running_loop().run_in_executor(None, render, ext, float(match["seconds"]))
+    ext = match["ext"] or "mp4"
+    fmt = SOUND_MP4 if match["sound"] else ext
+    body = await asyncio.get_running_loop().run_in_executor(None, render, fmt, float(match["seconds"]))
     return web.Response(body=body, content_type=CONTENT_TYPES[ext])

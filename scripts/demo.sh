@@ -65,7 +65,7 @@ if [ -d "$PUBLISHED" ]; then
 else
   # Nothing published (e.g. kling_video_to_audio): the result URLs point at the emulator, which
   # stops with this script, so copy the files out while it still runs and show the copies.
-  mapfile -t URLS < <(grep -oE "KLING AUDIO: [^ ]+" "$DEMO/dag_test.log" | sed 's/^KLING AUDIO: //' | sort -u)
+  mapfile -t URLS < <(grep -oE "KLING (AUDIO|VIDEO WITH SOUND): [^ ]+" "$DEMO/dag_test.log" | sed 's/^KLING [A-Z ]*: //' | sort -u)
   if [ "${#URLS[@]}" -gt 0 ]; then
     echo "==> the result's files, copied from the emulator (it stops now) to $DEMO/results"
     .venv/bin/python scripts/show_media.py --download "$DEMO/results" "${URLS[@]}"

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import io
+import json
 from pathlib import Path
+from typing import Any
 
+import av
 import pytest
+import requests
 
 from kling_emulator.server import EmulatorServer
 
@@ -35,6 +40,33 @@ def test_kling_video_to_audio_dag(
     assert task.request["sound_effect_prompt"] == "Waves on a pebble beach"
     assert task.request["asmr_mode"] is True
     assert kling_conn.emulator.stats.by_route["GET /results/{task_id}/{name}"] == 0
+    # What the report printed: the audio files, then Kling's video with the generated sound in it.
+    urls = return_value("kling_video_to_audio", run.run_id, "report")
+    assert [url.rpartition("/")[2] for url in urls] == [
+        f"{task.audio_ids[0]}.mp3",
+        f"{task.audio_ids[0]}.wav",
+        f"{task.video_ids[0]}.mp4",
+    ]
+    with av.open(io.BytesIO(requests.get(urls[2], timeout=30).content)) as container:
+        assert {s.type for s in container.streams} == {"video", "audio"}
+
+
+def return_value(dag_id: str, run_id: str, task_id: str) -> Any:
+    """The XCom a task of ``dag_id`` returned in run ``run_id``."""
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        value = session.scalar(
+            select(XComModel.value).where(
+                XComModel.dag_id == dag_id,
+                XComModel.run_id == run_id,
+                XComModel.task_id == task_id,
+                XComModel.key == "return_value",
+            )
+        )
+    return json.loads(value) if isinstance(value, str) else value
 
 
 EXAMPLE_DAGS = Path(__file__).resolve().parents[2] / "dags"

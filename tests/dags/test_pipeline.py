@@ -67,6 +67,10 @@ def test_content_pipeline_publishes_a_playable_mp4(
     assert streams(destination / f"{audio_id}.mp3") == {"audio": pytest.approx(10.0, abs=0.1)}
     assert streams(destination / f"{audio_id}.wav") == {"audio": pytest.approx(10.0, abs=0.1)}
     assert streams(destination / f"{video_id}.mp4") == {"video": pytest.approx(10.0, abs=0.1)}
+    # Kling's video-to-audio video is the source WITH the generated sound: not a second silent copy.
+    sounded = destination / f"{audio_task.video_ids[0]}.mp4"
+    assert streams(sounded) == {"video": pytest.approx(10.0, abs=0.1), "audio": pytest.approx(10.0, abs=0.1)}
+    assert sounded.read_bytes() != (destination / f"{video_id}.mp4").read_bytes()
     assert not list(destination.glob(".*")), "no temporary files left behind"
     [event] = published_events(str(destination))
     assert {f["path"] for f in event["files"]} == {f"file://{p}" for p in destination.iterdir()}

@@ -9,6 +9,7 @@ import time
 from typing import Any
 
 import av
+import numpy as np
 import pytest
 import requests
 
@@ -145,3 +146,53 @@ def test_a_file_asked_for_by_many_at_once_is_rendered_once(emulator: EmulatorSer
         bodies = list(pool.map(lambda _: requests.get(url, timeout=30).content, range(4)))
     assert len(set(bodies)) == 1 and len(bodies[0]) > 17 * media.SAMPLE_RATE
     assert media._render.cache_info().misses - before == 1
+
+
+def decoded_audio(url: str) -> tuple[np.ndarray, int]:
+    """The first audio stream of the file behind ``url`` as mono float samples, and its rate."""
+    body = requests.get(url, timeout=10).content
+    with av.open(io.BytesIO(body)) as container:
+        stream = container.streams.audio[0]
+        chunks = [frame.to_ndarray().astype(np.float64).reshape(-1) for frame in container.decode(stream)]
+        return np.concatenate(chunks), stream.rate
+
+
+def peak_hz(samples: np.ndarray, rate: int) -> float:
+    spectrum = np.abs(np.fft.rfft(samples))
+    return float(np.fft.rfftfreq(len(samples), 1 / rate)[int(np.argmax(spectrum))])
+
+
+def test_video_to_audio_result_video_carries_the_generated_sound(emulator: EmulatorServer) -> None:
+    """Kling returns the source video WITH the sound: a video and an audio track, both full length."""
+    made = submit(emulator, "/v1/videos/text2video", {"prompt": "A kite", "duration": "5"}).json()["data"]
+    [source] = finished(emulator, "/v1/videos/text2video", made["task_id"])["videos"]
+    task = submit(emulator, V2A, {"video_id": source["id"]}).json()["data"]
+    result = finished(emulator, V2A, task["task_id"])
+    [video], [audio] = result["videos"], result["audios"]
+
+    assert media_info(source["url"]) == {"video": pytest.approx(5.0, abs=0.05)}  # the source stays silent
+    assert media_info(video["url"]) == {
+        "video": pytest.approx(5.0, abs=0.05),
+        "audio": pytest.approx(5.0, abs=0.05),
+    }
+    track, rate = decoded_audio(video["url"])
+    assert len(track) / rate == pytest.approx(5.0, abs=0.05)
+    assert np.sqrt(np.mean(track**2)) > 0.05, "the sound track is silent"
+    # The same sound as the task's audio file, not just any noise.
+    sound, sound_rate = decoded_audio(audio["url_mp3"])
+    assert peak_hz(track, rate) == pytest.approx(peak_hz(sound, sound_rate), abs=2.0)
+    video_bytes = requests.get(video["url"], timeout=10).content
+    assert video_bytes != requests.get(source["url"], timeout=10).content
+
+
+def test_sound_sample_is_the_video_to_audio_result_and_plain_samples_stay_silent(
+    emulator: EmulatorServer,
+) -> None:
+    url = f"{emulator.url}/samples/sample-7.5s.mp4"
+    task = submit(emulator, V2A, {"video_url": url}).json()["data"]
+    [video] = finished(emulator, V2A, task["task_id"])["videos"]
+    sounded = f"{emulator.url}/samples/sample-7.5s-sound.mp4"
+    assert requests.get(sounded, timeout=10).content == requests.get(video["url"], timeout=10).content
+    assert media_info(sounded).keys() == {"video", "audio"}
+    assert media_info(url) == {"video": pytest.approx(7.5, abs=0.05)}
+    assert requests.get(f"{emulator.url}/samples/sample-7.5s-sound.wav", timeout=10).status_code == 404

@@ -257,7 +257,7 @@ def test_a_face_session_that_is_not_an_identify_answer_fails_before_anything_is_
     kling_conn: EmulatorServer,
 ) -> None:
     op = lip_sync(audio_id="a", sound_end_time=2500, face_session={"faces": []}, deferrable=False)
-    with pytest.raises(KlingValidationError, match="face_session: not an identify-face answer.*session_id"):
+    with pytest.raises(KlingValidationError, match=r"face_session: not an identify-face answer.*session_id"):
         op.execute({"ti": RecordingTI(task_id="lips")})
     assert by_route(kling_conn) == {}
 

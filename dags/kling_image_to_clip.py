@@ -5,8 +5,9 @@
    your prompt, in the clip's aspect ratio. The task holds `n` of the account's parallel-task
    slots while it runs (a full account makes it wait in line for `n`, not fail).
 2. **clip** (mapped, one per image) — image-to-video with the image as the first frame, then
-   video-to-audio (sound effects for that clip), then publish the clip, its sound and the
-   muxed MP4 `<video_id>-<audio_id>.mp4`. A failed image fails only its own chain.
+   video-to-audio (sound effects for that clip: Kling answers with the clip carrying the new
+   sound, `<video_id>.mp4`, and the sound alone), then publish both. A failed image fails only
+   its own chain.
 3. **publish_images** — copies the key images (`<task_id>-<index>.png`) before Kling deletes them.
 
 Every Kling step is deferrable: the waits run on the triggerer, not in a worker slot. Against the
@@ -87,9 +88,9 @@ def kling_image_to_clip() -> None:
             deferrable=True,
             timeout=WAIT_LIMIT,
         )
-        # The video-to-audio result carries its source video: mux=True puts the two together.
+        # The video-to-audio result's video is the clip with its new sound: published as is.
         publish = KlingPublishOperator(
-            task_id="publish", result=sound.output, mux=True, destination="{{ params.destination }}"
+            task_id="publish", result=sound.output, destination="{{ params.destination }}"
         )
         animate >> sound >> publish
 

@@ -45,7 +45,7 @@ def test_image_to_clip_dag_animates_each_image_and_publishes_clips_with_sound(
     assert all(url.endswith(("image-0.png", "image-1.png")) for url in image_urls)
     assert sorted(s.request["video_id"] for s in sounds) == sorted(c.video_ids[0] for c in clips)
     assert len(trigger_runs) >= 5  # every Kling step waited on the triggerer (deferrable)
-    # Published: the key images (9:16 PNGs), each clip, its sound and the muxed MP4.
+    # Published: the key images (9:16 PNGs), each clip, its sound and the clip with that sound.
     for index in (0, 1):
         width, height = png_size(tmp_path / f"{gen.task_id}-{index}.png")
         assert width * 16 == height * 9
@@ -55,9 +55,10 @@ def test_image_to_clip_dag_animates_each_image_and_publishes_clips_with_sound(
         strict=True,
     ):
         assert sound.request["video_id"] == clip.video_ids[0]
-        # Kling's video-to-audio answer carries the clip as a video of its own: muxed onto that.
+        # Kling's video-to-audio answer carries the clip with its new sound: published as is.
         video_id, audio_id = sound.video_ids[0], sound.audio_ids[0]
-        muxed = tmp_path / f"{video_id}-{audio_id}.mp4"
-        assert streams(muxed).keys() == {"video", "audio"}
-        assert container_seconds(muxed) == pytest.approx(5.0, abs=0.15)
+        clip_with_sound = tmp_path / f"{video_id}.mp4"
+        assert streams(clip_with_sound).keys() == {"video", "audio"}
+        assert container_seconds(clip_with_sound) == pytest.approx(5.0, abs=0.15)
+        assert not list(tmp_path.glob(f"{video_id}-*.mp4"))  # nothing muxed: the sound is already in
         assert (tmp_path / f"{audio_id}.wav").is_file()

@@ -71,6 +71,7 @@ class Settings:
     limit: int = 5
     task_seconds: float = 20.0
     poll_interval: float = 2.0
+    submit_on_triggerer: bool = False  # [kling] submit_on_triggerer on every Airflow component
     run_timeout: float = 1800.0
     stack_dir: Path | None = None  # None: a fresh temp folder, deleted afterwards
     keep_stack: bool = False
@@ -170,8 +171,8 @@ class Report:
         out = [
             f"Shared-account run: {s.prompts} prompts ({2 * s.prompts} Kling tasks) in {len(self.runs)} "
             f"run(s) of {DAG_ID}; account limit {s.limit} parallel tasks; Kling tasks of "
-            f"{s.task_seconds:g} s; poll {s.poll_interval:g} s; PostgreSQL + Redis + CeleryExecutor, "
-            "2 workers, 2 triggerers",
+            f"{s.task_seconds:g} s; poll {s.poll_interval:g} s; [kling] submit_on_triggerer = "
+            f"{s.submit_on_triggerer}; PostgreSQL + Redis + CeleryExecutor, 2 workers, 2 triggerers",
             "  runs                       " + ", ".join(f"{r}: {st}" for r, st in self.runs.items()),
             f"  task instances             {dict(sorted(self.ti_states.items()))}",
             f"  Kling task tries           {dict(sorted(self.tries.items()))} (try_number: count)",
@@ -257,6 +258,7 @@ def run(settings: Settings, say: Any = print) -> Report:
     stack_dir = settings.stack_dir or Path(tempfile.mkdtemp(prefix="kling-shared-"))
     # stack.sh reads these from the caller's environment (the poll interval of every Kling wait).
     os.environ["KLING_STACK_POLL_INTERVAL"] = f"{settings.poll_interval:g}"
+    os.environ["KLING_STACK_SUBMIT_ON_TRIGGERER"] = str(settings.submit_on_triggerer)
     with running(
         stack_dir, keep=settings.keep_stack, pass_kling_conn=False, clean=settings.stack_dir is None
     ) as stack:
@@ -294,6 +296,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--limit", type=int, default=5)
     p.add_argument("--task-seconds", type=float, default=20.0)
     p.add_argument("--poll-interval", type=float, default=2.0)
+    p.add_argument(
+        "--submit-on-triggerer", action="store_true", help="set [kling] submit_on_triggerer = True"
+    )
     p.add_argument("--stack-dir", type=Path, default=None, help="default: a fresh temp dir, deleted after")
     p.add_argument("--keep-stack", action="store_true", help="leave the stack running afterwards")
     args = p.parse_args(argv)
@@ -302,6 +307,7 @@ def main(argv: list[str] | None = None) -> int:
         limit=args.limit,
         task_seconds=args.task_seconds,
         poll_interval=args.poll_interval,
+        submit_on_triggerer=args.submit_on_triggerer,
         stack_dir=args.stack_dir,
         keep_stack=args.keep_stack,
     )

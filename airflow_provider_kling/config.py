@@ -65,6 +65,19 @@ def provider_config() -> dict[str, Any]:
                     "example": "/var/cache/airflow/kling",
                     "default": "",
                 },
+                "submit_on_triggerer": {
+                    "description": (
+                        "A deferrable operator that waits for its task leaves the submit itself to "
+                        "the triggerer (still one deferral): there every submit of the connection "
+                        "waits in one line that counts the account's running tasks, so a fan-out "
+                        "at the account's parallel-task limit does not meet 1303 on every worker. "
+                        "The worker still re-attaches to an earlier try's task first."
+                    ),
+                    "version_added": "0.2.0",
+                    "type": "boolean",
+                    "example": "True",
+                    "default": "False",
+                },
             },
         }
     }
@@ -83,6 +96,13 @@ def min_remaining_units() -> str | None:
 
     value = conf.get(SECTION, "min_remaining_units", fallback=None)
     return None if value is None else str(value)
+
+
+def submit_on_triggerer() -> bool:
+    """``[kling] submit_on_triggerer``, read now."""
+    from airflow_provider_kling.version_compat import conf
+
+    return conf.getboolean(SECTION, "submit_on_triggerer", fallback=False)
 
 
 def default_deferrable() -> bool:

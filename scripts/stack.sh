@@ -195,6 +195,8 @@ airflow_env() {  # the environment every Airflow component shares (component-spe
     "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT=${KLING_STACK_HEARTBEAT_TIMEOUT:-60}"
     "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL=10"
     "AIRFLOW__KLING__POLL_INTERVAL=${KLING_STACK_POLL_INTERVAL:-5}"
+    # True: deferrable Kling operators leave their first submit to the triggerer's line.
+    "AIRFLOW__KLING__SUBMIT_ON_TRIGGERER=${KLING_STACK_SUBMIT_ON_TRIGGERER:-False}"
     "AIRFLOW_CONN_KLING_DEFAULT=$KLING_CONN"
   )
   printf '%s\0' "${vars[@]}"

@@ -16,7 +16,11 @@ that queue, one per (event loop, connection):
 * slots freed by tasks this loop does not watch (other triggerers, other DAGs, the Kling web
   app) are found by a *probe*: one submit, after a delay that doubles from ``PROBE_MIN_SECONDS``
   to ``PROBE_MAX_SECONDS`` while the account stays full, so a full account costs a handful of
-  refusals per hour, not one per waiting task per backoff step.
+  refusals per hour, not one per waiting task per backoff step;
+* with ``watch_account`` (every deferred or blocking submit registers its task kind), a closed
+  gate instead reads Kling's list (free: queries hold no slot) and counts the account's running
+  tasks, whoever created them (``execution.account_view``): slots freed by other triggerers are
+  found without a refused submit, and probing is left for when the list cannot be read.
 
 On a triggerer every deferred submit and every wait of the connection share one gate, which is
 what keeps refusals near one per Kling task. A blocking operator has a gate of its own (its own
@@ -26,6 +30,7 @@ event loop): it simply probes with that backoff.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import time
 from collections import deque
@@ -37,6 +42,7 @@ from airflow_provider_kling.exceptions import (
     KlingConcurrencyLimitError,
     KlingRateLimitError,
 )
+from airflow_provider_kling.execution.account_view import AccountView, Reader
 from airflow_provider_kling.execution.progress import HEARTBEAT_SECONDS
 from airflow_provider_kling.utils.loop_registry import LoopRegistry
 
@@ -71,6 +77,9 @@ class CapacityGate:
         self._probe_delay = probe_min_seconds
         self._probe_timer: asyncio.TimerHandle | None = None
         self._probing = False  # a probe turn is out and has not reported back
+        self.view: AccountView | None = None  # set by watch_account
+        self._reading: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
 
     @classmethod
     def shared(cls, key: str) -> CapacityGate:
@@ -81,6 +90,46 @@ class CapacityGate:
     def for_kind(cls, conn_id: str, kind: TaskKind) -> CapacityGate:
         """The gate of the pack type ``kind`` counts against (video and image packs apart)."""
         return cls.shared(conn_id if kind.pack == "video" else f"{conn_id}#{kind.pack}")
+
+    def watch_account(self, kind: str, reader: Reader, poll_interval: float) -> None:
+        """Count the account's running ``kind`` tasks with ``reader`` (its newest list page)."""
+        if self.view is None:
+            self.view = AccountView()
+        self.view.watch(kind, reader, poll_interval)
+
+    def _viewing(self) -> bool:
+        """A list read succeeded lately: the view, not probes, finds freed slots."""
+        view = self.view
+        return bool(view and view.read_at and time.monotonic() - view.read_at < 3 * view.read_every + 5)
+
+    def _admit_now(self) -> bool:
+        """An open gate lets a submit go at once unless the account view shows no room; with no
+        fresh view, one submit at a time (a burst of deferred submits must not meet 1303 all together)."""
+        view = self.view
+        if view is None or not view.readers:
+            return True
+        if not (view.free() > 0 if self._viewing() else view.in_flight == 0):
+            return False
+        view.in_flight += 1
+        return True
+
+    def _start_reading(self) -> None:
+        view = self.view
+        if view and view.readers and self._closed and (self._reading is None or self._reading.done()):
+            self._reading = asyncio.get_running_loop().create_task(self._read_loop(view))
+
+    async def _read_loop(self, view: AccountView) -> None:
+        while self._closed and self.waiting:
+            if await view.read():
+                self._tokens = max(0, view.credit())  # what the account has free now, not a sum
+                self._dispatch()
+            elif not self._probing:
+                self._schedule_probe()  # the list cannot be read: find capacity the old way
+            self._wake.clear()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), random.uniform(0.9, 1.0) * view.read_every)
+        if self._closed and not self.waiting and view.read_at and view.free() > 0:
+            self._closed, self._tokens = False, 0  # nobody waits and there is room: next one tries
 
     @property
     def closed(self) -> bool:
@@ -107,7 +156,9 @@ class CapacityGate:
         slots were seen to free up (a probe turn goes regardless: Kling decides).
         """
         if not self._closed and not self._queue:
-            return False
+            if self._admit_now():
+                return False
+            self.close()  # the list shows no room (or a submit is still out): wait in line
         loop = asyncio.get_running_loop()
         future: asyncio.Future[bool] = loop.create_future()
         self._slots[future] = max(1, slots)
@@ -116,6 +167,7 @@ class CapacityGate:
         else:
             self._queue.append(future)
         self._dispatch()
+        self._start_reading()
         give_up = loop.time() + timeout
         try:
             while True:
@@ -157,10 +209,13 @@ class CapacityGate:
         unless a probe is still out (it will report)."""
         self._closed = True
         self._tokens = 0
+        if self.view is not None:
+            self.view.refused()
         if probe:
             self._probing = False
         if not self._probing:
             self._schedule_probe()
+        self._start_reading()
 
     def close(self) -> None:
         """The account is known to be full (a caller met 1303 elsewhere): queue, and probe later."""
@@ -169,10 +224,13 @@ class CapacityGate:
             self._tokens = 0
         if not self._probing:
             self._schedule_probe()
+        self._start_reading()
 
     def accepted(self, *, probe: bool) -> None:
         """A submit got through. After a probe that got through, the next in line probes at once
         (one at a time, not all at once: how much capacity came back is unknown)."""
+        if self.view is not None:
+            self.view.accepted()
         if not (probe and self._probing):
             return
         self._probing = False
@@ -180,11 +238,15 @@ class CapacityGate:
         if self._probe_timer is not None:
             self._probe_timer.cancel()
             self._probe_timer = None
-        self._probe()
+        self._probe(chained=True)
 
     def slot_freed(self, slots: int = 1) -> None:
         """A Kling task watched on this loop ended, freeing ``slots``: queued submits may go."""
         if not self._closed:
+            return
+        if self._viewing() and self.view is not None:
+            self.view.owner_slots += max(1, slots)  # this loop saw it end: refill it at once
+            self._wake.set()
             return
         self._tokens += max(1, slots)
         self._dispatch()
@@ -202,12 +264,16 @@ class CapacityGate:
                 if self._tokens < need:
                     return
                 self._tokens -= need
+                if self.view is not None:
+                    self.view.in_flight += need
             self._queue.popleft()
             head.set_result(False)
 
     def give_back(self, *, probe: bool, slots: int = 1) -> None:
         """A granted turn was not used (the caller gave up, or its submit failed otherwise):
         the next in line gets it (with the ``slots`` it was granted)."""
+        if self.view is not None:
+            self.view.in_flight = max(0, self.view.in_flight - max(1, slots))
         if probe:
             self._probing = False
             self._schedule_probe()
@@ -222,8 +288,10 @@ class CapacityGate:
         self._probe_delay = min(self.probe_max_seconds, self._probe_delay * 2)
         self._probe_timer = asyncio.get_running_loop().call_later(delay, self._probe)
 
-    def _probe(self) -> None:
+    def _probe(self, *, chained: bool = False) -> None:
         self._probe_timer = None
+        if not chained and self._viewing() and self.waiting and self.view is not None and self.view.confirmed:
+            return  # the list shows the account against a limit Kling confirmed: no probe needed
         while self._queue and self._queue[0].done():
             self._queue.popleft()
         if not self._queue:
@@ -232,6 +300,8 @@ class CapacityGate:
             self._probe_delay = self.probe_min_seconds
             return
         self._probing = True
+        if self.view is not None:
+            self.view.in_flight += 1
         self._queue.popleft().set_result(True)
 
 

@@ -19,6 +19,7 @@ from airflow_provider_kling.exceptions import (
     KlingPermanentError,
     KlingRateLimitError,
 )
+from airflow_provider_kling.execution.account_view import VIEW_PAGE_SIZE
 from airflow_provider_kling.execution.capacity import CapacityGate, outlast_rate_limits, submit_when_capacity
 
 if TYPE_CHECKING:
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
 # A failed Kling task is resubmitted under "<id>-2", "<id>-3", ... up to this many times.
 MAX_RESUBMISSIONS = 20
 EXTERNAL_ID_MAX_CHARS = 128  # Kling's limit; a resubmission suffix must fit inside it
+DEFAULT_POLL_SECONDS = 10.0  # the triggers' default poll interval
 
 
 def derive_external_task_id(dag_id: str, run_id: str, task_id: str, map_index: int) -> str:
@@ -41,13 +43,14 @@ class CapacityRefusal:
     """Kling refused a submit with 1303 (or 1302 past the hook's retries): what to submit later.
 
     :param payload: The request body, ``external_task_id`` included.
-    :param refusal: Kling's answer.
+    :param refusal: Kling's answer; ``None`` when nothing was tried: the submit is handed to the
+        triggerer's line (``[kling] submit_on_triggerer``).
     :param resolved: ``payload``'s ``external_task_id`` is the one to submit under (the ``-2``,
         ``-3`` chain was walked); ``False`` when the look-up itself was refused.
     """
 
     payload: dict[str, Any]
-    refusal: KlingConcurrencyLimitError | KlingRateLimitError
+    refusal: KlingConcurrencyLimitError | KlingRateLimitError | None
     resolved: bool
 
     @property
@@ -117,13 +120,18 @@ async def submit_in_line(
     known_full: bool,
     first_in_line: bool = False,
     last_refusal: KlingConcurrencyLimitError | None = None,
+    poll_interval: float = DEFAULT_POLL_SECONDS,
 ) -> KlingTask:
     """Re-attach, or submit once the account has room (``execution.capacity.submit_when_capacity``).
 
     ``resolved``: ``payload`` already carries the id to submit under (the worker walked the
     ``-2``, ``-3`` chain); else the chain is walked here first (the worker's look-up was rate
-    limited).
+    limited). ``poll_interval``: how soon the loop that watches a task notices it end (the gate
+    leaves a slot freed elsewhere to that loop for about that long).
     """
+    kind = get_kind(task_kind)
+    if kind.design == "legacy" and kind.pack == "video":  # one slot per task; a page list to read
+        gate.watch_account(kind.name, lambda: hook.alist_tasks(kind, 1, VIEW_PAGE_SIZE), poll_interval)
     if resolved:
         existing = await outlast_rate_limits(
             lambda: hook.afind_by_external_id(task_kind, str(payload["external_task_id"])),
@@ -157,12 +165,18 @@ async def submit_in_line(
 
 
 async def submit_or_reattach(
-    hook: KlingHook, task_kind: str, payload: dict[str, Any], log: logging.Logger | Any
+    hook: KlingHook,
+    task_kind: str,
+    payload: dict[str, Any],
+    log: logging.Logger | Any,
+    *,
+    hand_over: bool = False,
 ) -> KlingTask | CapacityRefusal:
     """Re-attach to the task an earlier try created; submit only if there is none (or it failed).
 
     ``payload`` carries the derived ``external_task_id``. A ``CapacityRefusal`` when Kling
-    refused with 1303 (or 1302 past the hook's retries): nothing was created.
+    refused with 1303 (or 1302 past the hook's retries): nothing was created; with
+    ``hand_over`` one without a refusal instead of a submit (the triggerer submits).
     """
     payload = dict(payload)
     external_id = str(payload["external_task_id"])
@@ -173,6 +187,8 @@ async def submit_or_reattach(
     if existing is not None:
         return existing
     payload["external_task_id"] = candidate
+    if hand_over:
+        return CapacityRefusal(payload, None, resolved=True)
     try:
         return await hook.asubmit_task(task_kind, payload, retry_concurrency=False)
     except (KlingConcurrencyLimitError, KlingRateLimitError) as exc:

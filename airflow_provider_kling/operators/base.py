@@ -215,10 +215,11 @@ class KlingSubmitTaskOperator(BaseOperator):
         from airflow_provider_kling.execution.idempotency import submit_in_line
 
         external_id, account_full, now = busy.external_task_id, busy.account_full, time.time()
+        reason = "account is at its parallel-task limit" if account_full else "asks to slow down"
         self.log.info(
             "Kling %s (%s): %s task (external_task_id %s) waits for a free slot %s, up to %.0fs",
-            "account is at its parallel-task limit" if account_full else "asks to slow down",
-            busy.refusal,
+            reason if busy.refusal else "submits on the triggerer",
+            busy.refusal or "[kling] submit_on_triggerer: one line with every submit of the connection",
             self.task_kind,
             external_id,
             "on the triggerer (no worker slot held)" if self.deferrable else "in this worker",
@@ -263,6 +264,7 @@ class KlingSubmitTaskOperator(BaseOperator):
                 known_full=account_full,
                 first_in_line=True,
                 last_refusal=last_refusal,
+                poll_interval=self.poll_interval,
             )
         )
 
@@ -324,7 +326,8 @@ class KlingSubmitTaskOperator(BaseOperator):
         from airflow_provider_kling.execution.idempotency import submit_or_reattach
 
         payload = {**request.to_payload(), "external_task_id": external_id}
-        return await submit_or_reattach(self.hook, self.task_kind, payload, self.log)
+        hand_over = self.deferrable and self.wait_for_completion and config.submit_on_triggerer()
+        return await submit_or_reattach(self.hook, self.task_kind, payload, self.log, hand_over=hand_over)
 
     def _request_for_trigger(
         self, context: Context, payload: dict[str, Any]

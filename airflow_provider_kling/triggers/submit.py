@@ -166,6 +166,7 @@ class KlingSubmitTrigger(BaseTrigger):
                 log=self.log,
                 what=what,
                 known_full=self.account_full,
+                poll_interval=self.poll_interval,
             )
         except KlingCapacityTimeoutError as exc:
             return WaitOutcome.capacity_timed_out(self.external_task_id, exc)

@@ -1,0 +1,195 @@
+"""A closed gate reads Kling's list to find slots freed by tasks other processes watch (two triggerers).
+
+Against the emulator as a real HTTP server: the "other triggerer" is a second hook (or a second
+event loop in a thread) submitting into the same account; nothing of ours is mocked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from typing import Any
+
+import pytest
+
+from airflow_provider_kling.api.audio import VideoToAudioRequest
+from airflow_provider_kling.execution.capacity import CapacityGate
+from airflow_provider_kling.hooks.kling import KlingHook
+from airflow_provider_kling.triggers.submit import KlingSubmitTrigger
+from kling_emulator.server import EmulatorServer
+from tests.operators.test_operator import SAMPLE_VIDEO
+
+KIND = "video-to-audio"
+
+
+def _configure(server: EmulatorServer, *, limit: int, seconds: float) -> None:
+    config = server.emulator.config
+    config.max_concurrent_tasks = limit
+    config.submitted_seconds = 0.1
+    config.processing_seconds = seconds
+
+
+def _occupy(n: int) -> list[str]:
+    """Tasks submitted by someone this loop does not watch (another triggerer, the web app)."""
+    hook = KlingHook()
+    return [hook.submit_video_to_audio(VideoToAudioRequest(video_id=SAMPLE_VIDEO)).task_id for _ in range(n)]
+
+
+def _refusals(server: EmulatorServer) -> int:
+    return int(server.emulator.stats.limit_refusals.get(1303, 0))
+
+
+def _watching_gate(poll_interval: float) -> CapacityGate:
+    gate = CapacityGate(probe_min_seconds=60, probe_max_seconds=60)  # no probe within these tests
+    hook = KlingHook()
+    gate.watch_account(KIND, lambda: hook.alist_tasks(KIND, 1, 100), poll_interval)
+    return gate
+
+
+def test_a_slot_freed_by_a_task_watched_elsewhere_is_found_in_the_list_not_by_a_refused_probe(
+    kling_conn: EmulatorServer,
+) -> None:
+    _configure(kling_conn, limit=1, seconds=0.8)
+    _occupy(1)
+
+    async def scenario() -> tuple[bool, float]:
+        gate = _watching_gate(poll_interval=0.2)
+        gate.close()  # a caller met 1303: the account is full
+        started = time.monotonic()
+        probe = await gate.turn(timeout=8)  # without the list: the next probe comes in 30-60 s
+        return probe, time.monotonic() - started
+
+    probe, waited = asyncio.run(scenario())
+    assert probe is False  # a turn the list vouched for, not a probe
+    # The occupier ends after ~0.9 s; the slot is left to its watcher for a grace of 1.2-1.8 s.
+    assert 0.8 < waited < 6
+    assert _refusals(kling_conn) == 0
+
+
+def test_the_loop_that_saw_its_task_end_refills_the_slot_before_the_grace(kling_conn: EmulatorServer) -> None:
+    _configure(kling_conn, limit=1, seconds=0.5)
+    (occupier,) = _occupy(1)
+
+    async def scenario() -> float:
+        gate = _watching_gate(poll_interval=5.0)  # others' slots: a grace of 6-9 s
+        gate.close()
+        turn = asyncio.create_task(gate.turn(timeout=20))
+        hook = KlingHook()
+        while not (await hook.aget_task(KIND, occupier)).is_terminal:
+            await asyncio.sleep(0.05)
+        ended = time.monotonic()
+        gate.slot_freed()  # what this loop's poller does when a task it watched ends
+        await turn
+        return time.monotonic() - ended
+
+    assert asyncio.run(scenario()) < 3
+    assert _refusals(kling_conn) == 0
+
+
+def test_two_triggerers_sharing_the_account_submit_each_task_once_with_under_one_refusal_per_task(
+    kling_conn: EmulatorServer,
+) -> None:
+    """Two event loops in two threads (two triggerers), 8 deferred submits each, a limit of 2."""
+    _configure(kling_conn, limit=2, seconds=0.6)
+    per_loop = 8
+    _occupy(2)  # both slots busy when the submits arrive (each was refused once on a worker)
+
+    def triggerer(name: str, out: dict[str, list[dict[str, Any]]]) -> None:
+        async def run_all() -> list[dict[str, Any]]:
+            triggers = [
+                KlingSubmitTrigger(
+                    task_kind=KIND,
+                    payload={"video_id": SAMPLE_VIDEO, "external_task_id": f"{name}-{i}"},
+                    poll_interval=0.2,
+                    deadline=time.time() + 120,
+                )
+                for i in range(per_loop)
+            ]
+
+            async def one(trigger: KlingSubmitTrigger) -> dict[str, Any]:
+                async for event in trigger.run():
+                    return dict(event.payload)
+                raise AssertionError("no event")
+
+            return await asyncio.gather(*(one(t) for t in triggers))
+
+        out[name] = asyncio.run(run_all())
+
+    events: dict[str, list[dict[str, Any]]] = {}
+    threads = [threading.Thread(target=triggerer, args=(n, events)) for n in ("a", "b")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert sorted(events) == ["a", "b"]
+    assert [e["status"] for e in events["a"] + events["b"]] == ["success"] * 2 * per_loop
+    stats = kling_conn.emulator.stats
+    assert stats.submits == 2 + 2 * per_loop  # the occupiers and each submit once
+    assert stats.peak_running == 2
+    # Each gate's first probe confirms the limit; after that slots are taken from the list, where
+    # two loops collide only when both read between a task's end and its watcher's refill.
+    assert _refusals(kling_conn) < 2 * per_loop
+
+
+def test_a_burst_of_submits_handed_to_the_triggerer_goes_one_at_a_time_until_the_limit_shows(
+    kling_conn: EmulatorServer,
+) -> None:
+    """Ten submits arrive together at an open gate (account_full False: nobody met 1303 yet)."""
+    _configure(kling_conn, limit=2, seconds=0.5)
+    n = 10
+
+    async def triggerer() -> list[dict[str, Any]]:
+        triggers = [
+            KlingSubmitTrigger(
+                task_kind=KIND,
+                payload={"video_id": SAMPLE_VIDEO, "external_task_id": f"burst-{i}"},
+                poll_interval=0.2,
+                deadline=time.time() + 120,
+                account_full=False,
+            )
+            for i in range(n)
+        ]
+
+        async def one(trigger: KlingSubmitTrigger) -> dict[str, Any]:
+            async for event in trigger.run():
+                return dict(event.payload)
+            raise AssertionError("no event")
+
+        return await asyncio.gather(*(one(t) for t in triggers))
+
+    events = asyncio.run(triggerer())
+    assert [e["status"] for e in events] == ["success"] * n
+    assert kling_conn.emulator.stats.submits == n
+    assert kling_conn.emulator.stats.peak_running == 2
+    # All ten at once would meet 8 refusals; one at a time until a 1303 confirms the limit, then
+    # by the list: a couple.
+    assert _refusals(kling_conn) <= 3
+
+
+def test_submit_on_triggerer_defers_before_any_submit_and_the_trigger_pays_once(
+    kling_conn: EmulatorServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from airflow.sdk.exceptions import TaskDeferred
+
+    from tests.conftest import first_event
+    from tests.execution.test_capacity import v2a
+    from tests.operators.test_operator import RecordingTI
+
+    monkeypatch.setenv("AIRFLOW__KLING__SUBMIT_ON_TRIGGERER", "True")
+    op = v2a(deferrable=True, timeout=60)
+    ti = RecordingTI()
+    with pytest.raises(TaskDeferred) as deferred:
+        op.execute({"ti": ti})
+    trigger = deferred.value.trigger
+    assert isinstance(trigger, KlingSubmitTrigger)
+    kwargs = trigger.serialize()[1]
+    assert kwargs["account_full"] is False and kwargs["resolved"] is True
+    assert kling_conn.emulator.stats.submits == 0  # the worker only looked the id up
+    result = op.execute_complete({"ti": ti}, first_event(KlingSubmitTrigger(**kwargs)))
+    assert result["status"] == "succeed" and result["external_task_id"] == kwargs["external_task_id"]
+    assert ti.xcom["kling_task_id"] == result["task_id"]
+    assert kling_conn.emulator.stats.submits == 1 and _refusals(kling_conn) == 0
+    # A retry of the task re-attaches on the worker (to the finished task): no hand-over, no second task.
+    assert v2a(deferrable=True, timeout=60).execute({"ti": RecordingTI()})["task_id"] == result["task_id"]
+    assert kling_conn.emulator.stats.submits == 1

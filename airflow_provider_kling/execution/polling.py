@@ -127,6 +127,22 @@ class TaskPoller:
         timer on the future, not ``asyncio.wait_for``: no extra Task per wait.
         """
         loop = asyncio.get_running_loop()
+        waiter = self.watch(ident, known, wake_at)
+        timer = None if timeout is None else loop.call_later(timeout, expire, waiter.future)
+        try:
+            return await waiter.future
+        finally:
+            if timer is not None:
+                timer.cancel()
+            self.unwatch(ident, waiter)
+
+    def watch(self, ident: str, known: str | None = None, wake_at: float = 0.0) -> _Waiter:
+        """Register a wait for the next round that finds ``ident`` changed (see ``next_snapshot``).
+
+        The caller awaits ``waiter.future`` and must ``unwatch`` afterwards. No coroutine of its own:
+        thousands of sleeping waits on a triggerer cost one future and one small object each.
+        """
+        loop = asyncio.get_running_loop()
         waiter = _Waiter(loop.create_future(), known, wake_at)
         waiters = self._waiters.get(ident)
         if waiters is None:
@@ -135,18 +151,15 @@ class TaskPoller:
             waiters.append(waiter)
         if self._runner is None or self._runner.done():
             self._runner = loop.create_task(self._run(), name=f"kling-poller-{self.task_kind.name}")
-        timer = None if timeout is None else loop.call_later(timeout, expire, waiter.future)
-        try:
-            return await waiter.future
-        finally:
-            if timer is not None:
-                timer.cancel()
-            waiters = self._waiters.get(ident)
-            if waiters is not None:
-                if waiter in waiters:
-                    waiters.remove(waiter)
-                if not waiters:
-                    del self._waiters[ident]
+        return waiter
+
+    def unwatch(self, ident: str, waiter: _Waiter) -> None:
+        waiters = self._waiters.get(ident)
+        if waiters is not None:
+            if waiter in waiters:
+                waiters.remove(waiter)
+            if not waiters:
+                del self._waiters[ident]
 
     async def _run(self) -> None:
         # Ends after an interval without waiters; the next wait starts a new runner.
@@ -171,6 +184,7 @@ class TaskPoller:
             batch = {i: ws for i in results if (ws := self._waiters.get(i))}
             self.wakeups += sum(len(ws) for i, ws in batch.items() if isinstance(results[i], KlingTask))
             settle(batch, results)
+            del results, batch, idents  # do not hold a round's tasks while sleeping
 
     async def _poll(self, idents: Iterable[str]) -> dict[str, KlingTask | BaseException]:
         """The task (or error) of each id whose waiters must wake; unchanged ones are left out."""
@@ -293,6 +307,7 @@ async def wait_for_task(
     instead of counting as a failed round.
     """
     k = get_kind(task_kind)
+    loop = asyncio.get_running_loop()
     errors = PollErrors(ident, wait_for_unknown=wait_for_unknown)
     tasks_poller = TasksPoller.shared(hook) if k.design == "new" else None  # one GET /tasks poller
     poller = TaskPoller.shared(hook, k, poll_interval) if tasks_poller is None else None
@@ -305,8 +320,16 @@ async def wait_for_task(
         known = None if errors.in_a_row else progress.last_status
         wake_at = progress.last_logged + HEARTBEAT_SECONDS
         try:
-            if poller is not None:
-                task = await poller.next_snapshot(ident, timeout=remaining, known=known, wake_at=wake_at)
+            if poller is not None:  # inline, not a coroutine: no extra frame per sleeping wait
+                waiter = poller.watch(ident, known, wake_at)
+                timer = None if remaining is None else loop.call_later(remaining, expire, waiter.future)
+                try:
+                    task = await waiter.future
+                finally:
+                    if timer is not None:
+                        timer.cancel()
+                    poller.unwatch(ident, waiter)
+                    del waiter, timer
             else:
                 assert tasks_poller is not None
                 task = await tasks_poller.next_snapshot(
@@ -330,3 +353,4 @@ async def wait_for_task(
                 gate = CapacityGate.for_kind(hook.kling_conn_id, kind)
                 gate.slot_freed(kind.freed_slots(len(task.task_result.images)))
             return WaitOutcome.finished(task)
+        del task, line  # a sleeping wait holds no task object (thousands of them on a triggerer)

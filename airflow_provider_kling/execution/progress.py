@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 HEARTBEAT_SECONDS = 60.0
 
 
-@dataclass
+@dataclass(slots=True)
 class WaitProgress:
     """Remembers what the user has been told; produces one log line per status change."""
 

@@ -86,7 +86,10 @@ class KlingTaskTrigger(BaseTrigger):
         # One hook per connection and loop for every wait (connection read once a minute, JWT shared).
         hook = shared_hook(self.kling_conn_id)
         progress = WaitProgress(self.task_kind, self.kling_task_id, last_status=self.last_status)
-        self.log.info(
+        # One logger for the class, not one per trigger: the triggerer routes each line to its
+        # trigger's log by context (the trigger id bound to the trigger's own asyncio task).
+        log = type(self).logger()
+        log.info(
             "Waiting for Kling %s task %s (poll every %.0fs)",
             self.task_kind,
             self.kling_task_id,
@@ -100,7 +103,7 @@ class KlingTaskTrigger(BaseTrigger):
                 poll_interval=self.poll_interval,
                 deadline=self.deadline,
                 progress=progress,
-                log=self.log,
+                log=log,
                 wait_for_unknown=self.wait_for_unknown,
             )
         yield TriggerEvent(outcome.to_event())

@@ -35,7 +35,7 @@ from airflow_provider_kling.execution.poll_timing import (  # MAX_SLOWDOWN: 0.1.
     next_slowdown,
     settle,
 )
-from airflow_provider_kling.execution.progress import HEARTBEAT_SECONDS, WaitProgress
+from airflow_provider_kling.execution.progress import WaitProgress
 from airflow_provider_kling.execution.tasks_poller import TasksPoller
 from airflow_provider_kling.hooks.shared import arenewed_after_refusal, renewed
 from airflow_provider_kling.utils.loop_registry import LoopRegistry
@@ -318,7 +318,7 @@ async def wait_for_task(
         # Sleep until the poller sees this task change (or the heartbeat is due); after a failed
         # check wake on the next round whatever it reads, so a clean round resets the error count.
         known = None if errors.in_a_row else progress.last_status
-        wake_at = progress.last_logged + HEARTBEAT_SECONDS
+        wake_at = progress.next_heartbeat
         try:
             if poller is not None:  # inline, not a coroutine: no extra frame per sleeping wait
                 waiter = poller.watch(ident, known, wake_at)

@@ -16,9 +16,9 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from airflow_provider_kling.api.tasks import KlingTask
-from airflow_provider_kling.exceptions import KlingError, KlingInvalidRequestError
+from airflow_provider_kling.exceptions import KlingAuthError, KlingError, KlingInvalidRequestError
 from airflow_provider_kling.execution.poll_timing import expire, jittered, next_slowdown, settle
-from airflow_provider_kling.hooks.shared import renewed
+from airflow_provider_kling.hooks.shared import arenewed_after_refusal, renewed
 from airflow_provider_kling.utils.loop_registry import LoopRegistry
 
 if TYPE_CHECKING:
@@ -136,6 +136,12 @@ class TasksPoller:
         self.hook = renewed(self.hook)  # a shared hook past its expiry: read the connection again
         try:
             results = await self._poll(batch.keys())
+            if any(isinstance(r, KlingAuthError) for r in results.values()):
+                # The key may have been rotated: retry once if the connection changed since.
+                fresh = await arenewed_after_refusal(self.hook)
+                if fresh is not None:
+                    self.hook = fresh
+                    results = await self._poll(batch.keys())
         except Exception as exc:  # an unexpected error must fail these waits, not hang them
             results = dict.fromkeys(batch, exc)
         self.slowdown = next_slowdown(self.slowdown, results)

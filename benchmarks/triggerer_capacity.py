@@ -30,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import tracemalloc
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +65,7 @@ IMPLS = {
 }
 LIST_PAGE = 500
 RSS_TARGET_MB = 30.0
+TRACEMALLOC_ENV = "KLING_BENCH_TRACEMALLOC"
 
 
 # ---------------------------------------------------------------------------- parent
@@ -107,6 +109,7 @@ def run_one(impl: str, n: int, task_seconds: float, poll: float, greenback: bool
         "rss_mb": result["rss_peak_growth_mb"],
         "kb_per_wait": 1024 * result["rss_peak_growth_mb"] / n,
         "rss_waiting_mb": result["rss_waiting_growth_mb"],
+        "traced_kb_per_wait": result["traced_waiting_kb_per_wait"],
         "requests": requests,
         "req_per_round": requests / rounds,
         "lat_p50": median(latencies),
@@ -137,6 +140,7 @@ def _start_child(
             "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
             # Airflow's switch for the per-trigger greenback portal (sync calls from async code).
             "AIRFLOW_DISABLE_GREENBACK_PORTAL": "false" if greenback else "true",
+            TRACEMALLOC_ENV: os.environ.get(TRACEMALLOC_ENV, "0"),
         }
     )
     cmd = [sys.executable, str(Path(__file__).resolve()), "--child", impl, "--tasks-file", str(tasks_file)]
@@ -177,7 +181,12 @@ async def _child(impl: str, tasks: list[dict[str, Any]], poll: float, timeout: f
     workloads = _workloads(impl, tasks, poll, timeout)
     process = psutil.Process()
     gc.collect()
+    traced = os.environ.get(TRACEMALLOC_ENV) == "1"
+    if traced:
+        tracemalloc.start()
     rss0 = peak = process.memory_info().rss
+    traced0 = tracemalloc.get_traced_memory()[0] if traced else 0
+    traced_waiting = [traced0]
     waiting = [rss0]  # peak RSS before the first event: every wait started and sleeping
     fired: dict[int, float] = {}
     statuses: dict[int, str] = {}
@@ -205,6 +214,8 @@ async def _child(impl: str, tasks: list[dict[str, Any]], poll: float, timeout: f
             peak = max(peak, rss)
             if not fired:
                 waiting[0] = max(waiting[0], rss)
+                if traced:
+                    traced_waiting[0] = max(traced_waiting[0], tracemalloc.get_traced_memory()[0])
             await asyncio.sleep(0.05)
 
     gc.callbacks.append(on_gc)
@@ -234,6 +245,7 @@ async def _child(impl: str, tasks: list[dict[str, Any]], poll: float, timeout: f
         "wall_s": wall,
         "rss_peak_growth_mb": (peak - rss0) / 1024**2,
         "rss_waiting_growth_mb": (waiting[0] - rss0) / 1024**2,
+        "traced_waiting_kb_per_wait": (traced_waiting[0] - traced0) / 1024 / len(tasks) if traced else None,
         "latencies": latencies,
         "gc_s": gc_time,
     }
@@ -320,9 +332,10 @@ def report(results: list[dict[str, Any]], poll: float) -> None:
     for r in results:
         gcs = "/".join(f"{g:.3f}" for g in r["gc_s"])
         name = IMPLS[r["impl"]] + ("" if r["greenback"] else ", no greenback portal")
-        print(
-            f"{name} N={r['n']}: wall {r['wall_s']:.1f}s; CPU in garbage collection (generation 0/1/2) {gcs}s"
-        )
+        print(f"{name} N={r['n']}: wall {r['wall_s']:.1f}s; CPU in garbage collection (gen 0/1/2) {gcs}s")
+        if r["traced_kb_per_wait"] is not None:
+            kb = r["traced_kb_per_wait"]
+            print(f"{name}: Python objects with every wait asleep (tracemalloc): {kb:.2f} KB/wait")
 
 
 def main() -> None:
@@ -336,6 +349,11 @@ def main() -> None:
         action="store_true",
         help="also run ours with AIRFLOW_DISABLE_GREENBACK_PORTAL=true (Airflow's per-trigger portal off)",
     )
+    parser.add_argument(
+        "--tracemalloc",
+        action="store_true",
+        help="also report Python objects per wait (tracemalloc; slows the runs, so CPU is skewed)",
+    )
     parser.add_argument("--json", default=None, help="also write the raw results here")
     parser.add_argument("--child", choices=sorted(IMPLS), help=argparse.SUPPRESS)
     parser.add_argument("--tasks-file", help=argparse.SUPPRESS)
@@ -347,6 +365,8 @@ def main() -> None:
         return
     if args.task_seconds <= SUBMITTED_SECONDS:
         parser.error(f"--task-seconds must be > {SUBMITTED_SECONDS}")
+    if args.tracemalloc:
+        os.environ[TRACEMALLOC_ENV] = "1"
     print(machine())
     print(
         f"triggerer capacity: {args.n} waits in Airflow's TriggerRunner, tasks finish "

@@ -10,6 +10,7 @@ from airflow_provider_kling.execution.polling import TaskPoller, wait_for_task
 from airflow_provider_kling.execution.progress import WaitProgress
 from airflow_provider_kling.hooks.kling import KlingHook
 from airflow_provider_kling.hooks.shared import shared_hook
+from airflow_provider_kling.hooks.transport import shared_session_scope
 from airflow_provider_kling.triggers.kling import KlingTaskTrigger
 from kling_emulator.server import EmulatorServer
 from tests.conftest import next_event
@@ -85,7 +86,8 @@ def test_a_heartbeat_still_reaches_the_task_log_while_nothing_changes(kling_conn
         return outcome.status.value
 
     async def main() -> tuple[list[str], TaskPoller]:
-        statuses = await asyncio.gather(*(wait(t) for t in task_ids))
+        async with shared_session_scope():  # as the trigger does: the session closes with the last wait
+            statuses = await asyncio.gather(*(wait(t) for t in task_ids))
         return statuses, TaskPoller.shared(shared_hook("kling_default"), KIND, POLL)
 
     statuses, poller = asyncio.run(main())

@@ -105,6 +105,7 @@ def run_one(impl: str, n: int, task_seconds: float, poll: float, profile: str | 
         "lat_p95": percentile(latencies, 0.95),
         "lat_max": max(latencies) if latencies else float("nan"),
         "wall_s": result["wall_s"],
+        "gc_s": result["gc_s"],
     }
 
 
@@ -209,6 +210,16 @@ async def _child(impl: str, tasks: list[dict[str, Any]], poll: float, timeout: f
         finally:
             await events.aclose()
 
+    gc_time = [0.0, 0.0, 0.0]  # seconds spent in collections of generation 0, 1, 2
+    gc_started = [0.0]
+
+    def on_gc(phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            gc_started[0] = time.process_time()
+        else:
+            gc_time[info["generation"]] += time.process_time() - gc_started[0]
+
+    gc.callbacks.append(on_gc)
     sampler = loop.create_task(sample_rss())
     cpu0, wall0 = time.process_time(), time.monotonic()
     with contextlib.suppress(asyncio.TimeoutError):
@@ -216,6 +227,7 @@ async def _child(impl: str, tasks: list[dict[str, Any]], poll: float, timeout: f
             asyncio.gather(*(wait(i, t) for i, t in enumerate(triggers)), return_exceptions=True), timeout
         )
     cpu, wall = time.process_time() - cpu0, time.monotonic() - wall0
+    gc.callbacks.remove(on_gc)
     sampler.cancel()
     peak = max(peak, process.memory_info().rss)
     if impl == "kling":
@@ -230,6 +242,7 @@ async def _child(impl: str, tasks: list[dict[str, Any]], poll: float, timeout: f
         "rss_peak_growth_mb": (peak - rss0) / 1024**2,
         "connects": connects,
         "latencies": latencies,
+        "gc_s": gc_time,
     }
 
 
@@ -351,7 +364,11 @@ def report(results: list[dict[str, Any]], poll: float, task_seconds: float) -> N
     print()
     for r in results:
         routes = ", ".join(f"{k}: {v}" for k, v in sorted(r["by_route"].items()) if v)
-        print(f"{IMPLS[r['impl']]} N={r['n']}: wall {r['wall_s']:.1f}s; requests by route: {routes}")
+        gcs = "/".join(f"{g:.3f}" for g in r["gc_s"])
+        print(
+            f"{IMPLS[r['impl']]} N={r['n']}: wall {r['wall_s']:.1f}s; CPU in garbage collection "
+            f"(generation 0/1/2) {gcs}s; requests by route: {routes}"
+        )
 
 
 def main() -> None:

@@ -1,7 +1,7 @@
 """Every benchmark script runs end to end with its smallest settings and prints its table rows.
 
 No timing assertions (shared machines are noisy; the benchmarks measure, the tests do not).
-The four scripts run concurrently as subprocesses, each against its own emulator process.
+The scripts run concurrently as subprocesses, each against its own emulator process.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ pytestmark = pytest.mark.e2e
 REPO = Path(__file__).resolve().parents[1]
 SCRIPTS = {
     "triggerer_scale": ["--n", "20", "--task-seconds", "3", "--poll", "1"],
+    "triggerer_capacity": ["--n", "20", "--task-seconds", "3", "--poll", "1"],
     "worker_slot": ["--task-seconds", "2.5", "--poll", "0.5"],
     "import_cost": ["--runs", "1", "--modules", "airflow_provider_kling.sensors.kling"],
     "emulator_throughput": ["--seconds", "0.5", "--tasks", "20", "--concurrency", "4"],
@@ -81,6 +82,23 @@ def test_triggerer_scale_compares_both_triggers(outputs: dict[str, str]) -> None
     figures = [r[1] for r in rows(out, "20")]
     assert figures[:3] == ["CPU: stock / ours", "TCP connects: stock / ours", "RSS: ours - stock"]
     assert "detection max: ours" in figures
+
+
+def test_triggerer_capacity_runs_both_triggers_in_the_trigger_runner(outputs: dict[str, str]) -> None:
+    out = outputs["triggerer_capacity"]
+    assert "waits in Airflow's TriggerRunner" in out
+    (ours,) = rows(out, "KlingTaskTrigger (ours)")
+    (stock,) = rows(out, "HttpEventTrigger (stock)")
+    assert ours[1] == stock[1] == "20"
+    assert ours[2] == stock[2] == "20/20"  # every trigger fired a success event through the runner
+    # 20 waits fit one list page per round; the stock trigger queries each task every poll.
+    assert int(stock[8]) > int(ours[8]) > 0
+    figures = [r[0] for r in rows(out, "RSS growth: ours") + rows(out, "Kling requests per round: ours")]
+    assert figures == ["RSS growth: ours", "Kling requests per round: ours"]
+    assert rows(out, "detection max: ours") and rows(out, "CPU: stock / ours")
+    (floor,) = rows(out, "DateTimeTrigger (runner floor)")
+    assert floor[2] == "20/20"
+    assert rows(out, "CPU: ours - runner floor")
 
 
 def test_worker_slot_measures_all_four_modes(outputs: dict[str, str]) -> None:

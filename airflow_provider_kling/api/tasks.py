@@ -135,6 +135,11 @@ def _normalize_status(value: Any) -> Any:
     return value
 
 
+def raw_status(entry: dict[str, Any]) -> Any:
+    """A raw legacy task entry's status as ``KlingTask.task_status.value`` would read it (no parsing)."""
+    return _normalize_status(entry.get("task_status"))
+
+
 def _none_to_empty(value: Any) -> Any:
     return {} if value is None else value
 

@@ -48,7 +48,7 @@ def classify_poll_error(error: BaseException) -> PollError:
     return PollError.CHECK_FAILED
 
 
-@dataclass
+@dataclass(slots=True)
 class PollErrors:
     """Failed status checks of one wait: the one error budget of pokes and triggers alike.
 

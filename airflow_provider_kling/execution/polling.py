@@ -14,14 +14,15 @@ import asyncio
 import logging
 import math
 import time
-from collections.abc import Awaitable, Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_kling.api.kinds import TaskKind, get_kind
-from airflow_provider_kling.api.tasks import KlingTask, TaskStatus
+from airflow_provider_kling.api.tasks import KlingTask, TaskStatus, parse_task, raw_status
 from airflow_provider_kling.exceptions import (
+    KlingAuthError,
     KlingError,
+    KlingResponseError,
     is_not_found,
 )
 from airflow_provider_kling.execution.capacity import CapacityGate
@@ -36,6 +37,7 @@ from airflow_provider_kling.execution.poll_timing import (  # MAX_SLOWDOWN: 0.1.
 )
 from airflow_provider_kling.execution.progress import WaitProgress
 from airflow_provider_kling.execution.tasks_poller import TasksPoller
+from airflow_provider_kling.hooks.shared import arenewed_after_refusal, renewed
 from airflow_provider_kling.utils.loop_registry import LoopRegistry
 
 if TYPE_CHECKING:
@@ -60,14 +62,31 @@ def _has_result(task: KlingTask) -> bool:
     return bool(task.task_result.videos or task.task_result.audios or task.task_result.images)
 
 
-@dataclass
 class _Waiter:
-    ident: str
-    future: asyncio.Future[KlingTask]
+    """One wait's seat in a round: woken when its task changed, a heartbeat is due, or on an error."""
+
+    __slots__ = ("future", "known", "wake_at")
+
+    def __init__(self, future: asyncio.Future[KlingTask], known: str | None, wake_at: float) -> None:
+        self.future = future
+        self.known = known  # the status the waiter has seen; None: wake it on every round
+        self.wake_at = wake_at  # monotonic time from which an unchanged task wakes it too
+
+
+def _wakes(waiters: list[_Waiter] | None, status: object, now: float) -> bool:
+    """Whether a round that read ``status`` must wake any of ``waiters`` (near-zero work if not)."""
+    if not waiters:
+        return False
+    return any(w.known is None or w.known != status or now >= w.wake_at for w in waiters)
 
 
 class TaskPoller:
-    """Polls Kling on behalf of every waiter with the same (connection, kind, interval) on a loop."""
+    """Polls Kling on behalf of every waiter with the same (connection, kind, interval) on a loop.
+
+    A round reads the list once; an entry whose waiters already know its status is not even
+    parsed, and those waiters are not woken: a wait costs a dict look-up per round until its
+    task changes (or its 60 s progress heartbeat is due).
+    """
 
     def __init__(self, hook: KlingHook, task_kind: TaskKind, interval: float) -> None:
         self.hook = hook
@@ -79,61 +98,101 @@ class TaskPoller:
         # Grows (x2, up to MAX_SLOWDOWN) while Kling answers 1302/1303, back to 1 after a clean
         # round: thousands of waits must not keep a rate-limited account saturated.
         self.slowdown = 1.0
+        self.rounds = 0
+        self.wakeups = 0  # waiters woken with a task (not an error): one per change or heartbeat
 
     @classmethod
     def shared(cls, hook: KlingHook, task_kind: str | TaskKind, interval: float) -> TaskPoller:
         k = get_kind(task_kind)
         key = (hook.kling_conn_id, k.name, float(interval))
         poller = _pollers.get_or_create(key, lambda: cls(hook, k, interval))
-        # Pollers live as long as the loop (a triggerer's: days). Rounds use the newest wait's hook,
-        # which loads the connection afresh: a rotated key reaches new waits without a restart.
+        # Pollers live as long as the loop (a triggerer's: days). Rounds use the newest wait's hook
+        # (triggers share one per connection, renewed every CONNECTION_TTL_SECONDS; see _run).
         poller.hook = hook
         return poller
 
-    async def next_snapshot(self, ident: str, *, timeout: float | None = None) -> KlingTask:
-        """The task as seen by the next polling round.
+    async def next_snapshot(
+        self,
+        ident: str,
+        *,
+        timeout: float | None = None,
+        known: str | None = None,
+        wake_at: float = 0.0,
+    ) -> KlingTask:
+        """The task as seen by the first round that finds it changed.
 
-        Raises ``asyncio.TimeoutError`` when no round answered within ``timeout`` seconds (a
-        round may take long while the hook retries). A timer on the future, not
-        ``asyncio.wait_for``: no extra Task per wait per round.
+        A round answers when the task's status is not ``known`` (``None``: every round answers),
+        or monotonic time passed ``wake_at``; a failed check reaches the waiter every round.
+        Raises ``asyncio.TimeoutError`` when no round answered within ``timeout`` seconds. A
+        timer on the future, not ``asyncio.wait_for``: no extra Task per wait.
         """
         loop = asyncio.get_running_loop()
-        waiter = _Waiter(ident, loop.create_future())
-        self._waiters.setdefault(ident, []).append(waiter)
-        if self._runner is None or self._runner.done():
-            self._runner = loop.create_task(self._run(), name=f"kling-poller-{self.task_kind.name}")
+        waiter = self.watch(ident, known, wake_at)
         timer = None if timeout is None else loop.call_later(timeout, expire, waiter.future)
         try:
             return await waiter.future
         finally:
             if timer is not None:
                 timer.cancel()
-            waiters = self._waiters.get(ident)
-            if waiters is not None:
-                if waiter in waiters:
-                    waiters.remove(waiter)
-                if not waiters:
-                    del self._waiters[ident]
+            self.unwatch(ident, waiter)
+
+    def watch(self, ident: str, known: str | None = None, wake_at: float = 0.0) -> _Waiter:
+        """Register a wait for the next round that finds ``ident`` changed (see ``next_snapshot``).
+
+        The caller awaits ``waiter.future`` and must ``unwatch`` afterwards. No coroutine of its own:
+        thousands of sleeping waits on a triggerer cost one future and one small object each.
+        """
+        loop = asyncio.get_running_loop()
+        waiter = _Waiter(loop.create_future(), known, wake_at)
+        waiters = self._waiters.get(ident)
+        if waiters is None:
+            self._waiters[ident] = [waiter]
+        else:
+            waiters.append(waiter)
+        if self._runner is None or self._runner.done():
+            self._runner = loop.create_task(self._run(), name=f"kling-poller-{self.task_kind.name}")
+        return waiter
+
+    def unwatch(self, ident: str, waiter: _Waiter) -> None:
+        waiters = self._waiters.get(ident)
+        if waiters is not None:
+            if waiter in waiters:
+                waiters.remove(waiter)
+            if not waiters:
+                del self._waiters[ident]
 
     async def _run(self) -> None:
         # Ends after an interval without waiters; the next wait starts a new runner.
         while True:
             await asyncio.sleep(jittered(self.interval * self.slowdown))
-            batch = {ident: list(ws) for ident, ws in self._waiters.items()}
-            if not batch:
+            if not self._waiters:
                 return
+            self.rounds += 1
+            self.hook = renewed(self.hook)
+            idents = list(self._waiters)
             try:
-                results = await self._poll(batch.keys())
+                results = await self._poll(idents)
+                if any(isinstance(r, KlingAuthError) for r in results.values()):
+                    # The key may have been rotated: retry once if the connection changed since.
+                    fresh = await arenewed_after_refusal(self.hook)
+                    if fresh is not None:
+                        self.hook = fresh
+                        results = await self._poll(idents)
             except Exception as exc:  # an unexpected error must fail these waits, not hang them
-                results = dict.fromkeys(batch, exc)
+                results = dict.fromkeys(idents, exc)
             self.slowdown = next_slowdown(self.slowdown, results)
+            batch = {i: ws for i in results if (ws := self._waiters.get(i))}
+            self.wakeups += sum(len(ws) for i, ws in batch.items() if isinstance(results[i], KlingTask))
             settle(batch, results)
+            del results, batch, idents  # do not hold a round's tasks while sleeping
 
     async def _poll(self, idents: Iterable[str]) -> dict[str, KlingTask | BaseException]:
+        """The task (or error) of each id whose waiters must wake; unchanged ones are left out."""
+        now = time.monotonic()
         wanted = set(idents)
         results: dict[str, KlingTask | BaseException] = {}
-        if len(wanted) >= LIST_BATCH_THRESHOLD and time.monotonic() >= self._list_refused_until:
-            await self._poll_list(wanted, results)
+        if len(wanted) >= LIST_BATCH_THRESHOLD and now >= self._list_refused_until:
+            await self._poll_list(wanted, now, results)
         remaining = [i for i in wanted if i not in results]
         if remaining:
             semaphore = asyncio.Semaphore(SINGLE_QUERY_CONCURRENCY)
@@ -141,23 +200,41 @@ class TaskPoller:
             async def one(ident: str) -> None:
                 async with semaphore:
                     try:
-                        results[ident] = await self.hook.aget_task(self.task_kind, ident)
+                        task = await self.hook.aget_task(self.task_kind, ident)
                     except Exception as exc:
                         results[ident] = exc
+                        return
+                    if task.is_terminal or _wakes(self._waiters.get(ident), task.task_status.value, now):
+                        results[ident] = task
 
             await asyncio.gather(*(one(i) for i in remaining))
         return results
 
-    async def _poll_list(self, wanted: set[str], results: dict[str, KlingTask | BaseException]) -> None:
+    async def _poll_list(
+        self, wanted: set[str], now: float, results: dict[str, KlingTask | BaseException]
+    ) -> None:
+        """Read the list pages; leaves in ``wanted`` only the ids to query one by one.
+
+        Ids found unchanged are removed without parsing their entries; finished entries without
+        their result (thin list entries of some servers) stay in ``wanted`` to be re-read.
+        """
         pages = min(MAX_LIST_PAGES, math.ceil(len(wanted) / LIST_PAGE_SIZE) + 1)
         missing = set(wanted)
+        found: set[str] = set()
+        params: dict[str, Any] = {"pageSize": LIST_PAGE_SIZE}
         for page in range(1, pages + 1):
             try:
-                tasks = await self.hook.alist_tasks(self.task_kind, page, LIST_PAGE_SIZE)
+                params["pageNum"] = page
+                entries = await self.hook.arequest("GET", self.task_kind.path, params=dict(params))
+                if not isinstance(entries, list):
+                    raise KlingResponseError(
+                        f"Kling's task list has no list in 'data' (got {type(entries).__name__})"
+                    )
             except KlingError as exc:
                 if is_throttle(exc):
                     # Querying one by one would only add load: skip this round for all of them.
                     results.update(dict.fromkeys(missing, exc))
+                    wanted.difference_update(found)
                     return
                 # A 400/404-style refusal (no list route, or a smaller page limit) will not change
                 # soon: do not pay a failed list call every round (a misrouted proxy may recover).
@@ -170,18 +247,43 @@ class TaskPoller:
                     exc,
                     f" for {LIST_REFUSAL_PAUSE_SECONDS:.0f}s" if refused else "",
                 )
-                return
-            for task in tasks:
-                ident = task.task_id if task.task_id in missing else task.external_task_id
-                if ident is None or ident not in missing:
+                break
+            for entry in entries:
+                ident = _ident_in(entry, missing)
+                if ident is None:
                     continue
                 missing.discard(ident)
-                # A list entry is used as is unless it is finished but thin (no files, no failure
-                # reason): some servers send thin list entries; only then is the task re-read.
-                if not task.is_terminal or _has_result(task):
-                    results[ident] = task
-            if not missing or len(tasks) < LIST_PAGE_SIZE:
-                return
+                status = raw_status(entry)
+                if status in _FINISHED or _wakes(self._waiters.get(ident), status, now):
+                    try:
+                        task = parse_task(entry, "task list entry")
+                    except KlingError:
+                        continue  # unreadable here: re-read on its own below
+                    # A list entry is used as is unless it is finished but thin (no files, no
+                    # failure reason): some servers send thin list entries; only then is it re-read.
+                    if not task.is_terminal or _has_result(task):
+                        results[ident] = task
+                        found.add(ident)
+                else:
+                    found.add(ident)  # unchanged: nothing to parse, nobody to wake
+            if not missing or len(entries) < LIST_PAGE_SIZE:
+                break
+        wanted.difference_update(found)
+
+
+_FINISHED = frozenset(s.value for s in TaskStatus if s.is_terminal)
+
+
+def _ident_in(entry: Any, missing: set[str]) -> str | None:
+    """Which waited-for id a raw list entry is: its task id, else its ``external_task_id``."""
+    if not isinstance(entry, dict):
+        return None
+    task_id = entry.get("task_id")
+    if task_id is not None and (ident := str(task_id)) in missing:
+        return ident
+    info = entry.get("task_info")
+    external = info.get("external_task_id") if isinstance(info, dict) else None
+    return external if isinstance(external, str) and external in missing else None
 
 
 # The poller of each (connection, kind, interval) on each event loop.
@@ -205,24 +307,34 @@ async def wait_for_task(
     instead of counting as a failed round.
     """
     k = get_kind(task_kind)
-    if k.design == "new":  # every new-design family of the connection: one batched GET /tasks poller
-        tasks_poller = TasksPoller.shared(hook)
-
-        def snapshot(timeout: float | None) -> Awaitable[KlingTask]:
-            return tasks_poller.next_snapshot(ident, interval=poll_interval, timeout=timeout)
-    else:
-        poller = TaskPoller.shared(hook, k, poll_interval)
-
-        def snapshot(timeout: float | None) -> Awaitable[KlingTask]:
-            return poller.next_snapshot(ident, timeout=timeout)
-
+    loop = asyncio.get_running_loop()
     errors = PollErrors(ident, wait_for_unknown=wait_for_unknown)
+    tasks_poller = TasksPoller.shared(hook) if k.design == "new" else None  # one GET /tasks poller
+    poller = TaskPoller.shared(hook, k, poll_interval) if tasks_poller is None else None
     while True:
         remaining = None if deadline is None else deadline - time.time()
         if remaining is not None and remaining <= 0:
             return WaitOutcome.timed_out(ident, progress.last_status)
+        # Sleep until the poller sees this task change (or the heartbeat is due); after a failed
+        # check wake on the next round whatever it reads, so a clean round resets the error count.
+        known = None if errors.in_a_row else progress.last_status
+        wake_at = progress.next_heartbeat
         try:
-            task = await snapshot(remaining)
+            if poller is not None:  # inline, not a coroutine: no extra frame per sleeping wait
+                waiter = poller.watch(ident, known, wake_at)
+                timer = None if remaining is None else loop.call_later(remaining, expire, waiter.future)
+                try:
+                    task = await waiter.future
+                finally:
+                    if timer is not None:
+                        timer.cancel()
+                    poller.unwatch(ident, waiter)
+                    del waiter, timer
+            else:
+                assert tasks_poller is not None
+                task = await tasks_poller.next_snapshot(
+                    ident, interval=poll_interval, timeout=remaining, known=known, wake_at=wake_at
+                )
         except asyncio.TimeoutError:
             continue
         except KlingError as exc:
@@ -241,3 +353,4 @@ async def wait_for_task(
                 gate = CapacityGate.for_kind(hook.kling_conn_id, kind)
                 gate.slot_freed(kind.freed_slots(len(task.task_result.images)))
             return WaitOutcome.finished(task)
+        del task, line  # a sleeping wait holds no task object (thousands of them on a triggerer)

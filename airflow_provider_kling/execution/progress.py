@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 HEARTBEAT_SECONDS = 60.0
 
 
-@dataclass
+@dataclass(slots=True)
 class WaitProgress:
     """Remembers what the user has been told; produces one log line per status change."""
 
@@ -23,6 +23,12 @@ class WaitProgress:
     last_status: str | None = None
     started: float = field(default_factory=time.monotonic)
     last_logged: float = field(default_factory=time.monotonic)
+    heartbeat: float = HEARTBEAT_SECONDS  # seconds between "still <status>" lines
+
+    @property
+    def next_heartbeat(self) -> float:
+        """Monotonic time of the next "still <status>" line if the status does not change."""
+        return self.last_logged + self.heartbeat
 
     def observe(self, task: KlingTask) -> str | None:
         now = time.monotonic()
@@ -33,7 +39,7 @@ class WaitProgress:
             self.last_logged = now
             change = f"{before} -> {status}" if before else status
             return f"Kling {self.task_kind} task {task.task_id}: {change} (waited {now - self.started:.0f}s)"
-        if now - self.last_logged >= HEARTBEAT_SECONDS:
+        if now - self.last_logged >= self.heartbeat:
             self.last_logged = now
             waited = now - self.started
             return f"Kling {self.task_kind} task {task.task_id}: still {status} (waited {waited:.0f}s)"

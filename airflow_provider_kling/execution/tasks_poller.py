@@ -11,25 +11,38 @@ wait on an external id), instead of one request per wait.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from airflow_provider_kling.api.tasks import KlingTask
-from airflow_provider_kling.exceptions import KlingError, KlingInvalidRequestError
+from airflow_provider_kling.exceptions import KlingAuthError, KlingError, KlingInvalidRequestError
 from airflow_provider_kling.execution.poll_timing import expire, jittered, next_slowdown, settle
+from airflow_provider_kling.hooks.shared import arenewed_after_refusal, renewed
 from airflow_provider_kling.utils.loop_registry import LoopRegistry
 
 if TYPE_CHECKING:
     from airflow_provider_kling.hooks.kling import KlingHook
 
 
-@dataclass(eq=False)
 class _Waiter:
-    ident: str
-    future: asyncio.Future[KlingTask]
-    interval: float
-    since: float = field(default=0.0)  # loop time it began waiting for a round
+    """One wait's seat: woken when its task changed, a heartbeat is due, or on an error."""
+
+    __slots__ = ("future", "interval", "known", "since", "wake_at")
+
+    def __init__(
+        self,
+        future: asyncio.Future[KlingTask],
+        interval: float,
+        since: float,
+        known: str | None,
+        wake_at: float,
+    ) -> None:
+        self.future = future
+        self.interval = interval
+        self.since = since  # loop time it began waiting for a round
+        self.known = known  # the status the waiter has seen; None: every due round wakes it
+        self.wake_at = wake_at  # monotonic time from which an unchanged task wakes it too
 
 
 class TasksPoller:
@@ -55,13 +68,22 @@ class TasksPoller:
         poller.hook = hook  # the newest wait's hook: a rotated key reaches new waits
         return poller
 
-    async def next_snapshot(self, ident: str, *, interval: float, timeout: float | None = None) -> KlingTask:
-        """The task as seen by the next round due for a wait polling every ``interval`` seconds.
+    async def next_snapshot(
+        self,
+        ident: str,
+        *,
+        interval: float,
+        timeout: float | None = None,
+        known: str | None = None,
+        wake_at: float = 0.0,
+    ) -> KlingTask:
+        """The task as seen by the first round due for a wait polling every ``interval`` seconds
+        that finds it changed: status not ``known`` (``None``: any), or monotonic ``wake_at`` passed.
 
         Raises ``asyncio.TimeoutError`` when no round answered within ``timeout`` seconds.
         """
         loop = asyncio.get_running_loop()
-        waiter = _Waiter(ident, loop.create_future(), float(interval), loop.time())
+        waiter = _Waiter(loop.create_future(), float(interval), loop.time(), known, wake_at)
         self._waiters.setdefault(ident, []).append(waiter)
         if self._runner is None or self._runner.done():
             self._runner = loop.create_task(self._run(), name="kling-tasks-poller")
@@ -111,12 +133,29 @@ class TasksPoller:
 
     async def _round(self, batch: dict[str, list[_Waiter]]) -> None:
         self.rounds += 1
+        self.hook = renewed(self.hook)  # a shared hook past its expiry: read the connection again
         try:
             results = await self._poll(batch.keys())
+            if any(isinstance(r, KlingAuthError) for r in results.values()):
+                # The key may have been rotated: retry once if the connection changed since.
+                fresh = await arenewed_after_refusal(self.hook)
+                if fresh is not None:
+                    self.hook = fresh
+                    results = await self._poll(batch.keys())
         except Exception as exc:  # an unexpected error must fail these waits, not hang them
             results = dict.fromkeys(batch, exc)
         self.slowdown = next_slowdown(self.slowdown, results)
-        settle(batch, results)
+        now, loop_now = time.monotonic(), asyncio.get_running_loop().time()
+        woken: dict[str, list[_Waiter]] = {}
+        for ident, waiters in batch.items():
+            task = results.get(ident)
+            status = task.task_status.value if isinstance(task, KlingTask) and not task.is_terminal else None
+            for w in waiters:
+                if status is not None and w.known == status and now < w.wake_at:
+                    w.since = loop_now  # unchanged: it sleeps on until a round sees a change
+                else:
+                    woken.setdefault(ident, []).append(w)
+        settle(woken, results)
 
     async def _poll(self, idents: Iterable[str]) -> dict[str, KlingTask | BaseException]:
         """Each id's task, or the not-found error a legacy ``GET …/{id}`` gives for an unknown one."""

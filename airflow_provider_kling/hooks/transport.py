@@ -9,13 +9,12 @@ get their own session, so no pool is shared across a proxy or a CA bundle.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import json
 import logging
 import random
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -119,21 +118,31 @@ async def close_shared_session() -> None:
             await session.close()
 
 
-@contextlib.asynccontextmanager
-async def shared_session_scope() -> AsyncIterator[None]:
+class _SessionScope:
+    """``async with shared_session_scope():`` (a small object, not a generator: one per wait)."""
+
+    __slots__ = ()
+
+    async def __aenter__(self) -> None:
+        _sessions.get_or_create(_SESSION, _LoopSession).users += 1
+
+    async def __aexit__(self, *exc: object) -> None:
+        state = _sessions.get_or_create(_SESSION, _LoopSession)
+        state.users -= 1
+        if not state.users:
+            await close_shared_session()
+
+
+_SCOPE = _SessionScope()
+
+
+def shared_session_scope() -> _SessionScope:
     """Keep this loop's shared session open while any user (a trigger) is inside; close after the last.
 
     A triggerer keeps one session across all of its waits; a short-lived loop (``dag.test()``
     runs each trigger on its own) does not leave an unclosed session behind.
     """
-    state = _sessions.get_or_create(_SESSION, _LoopSession)
-    state.users += 1
-    try:
-        yield
-    finally:
-        state.users -= 1
-        if not state.users:
-            await close_shared_session()
+    return _SCOPE
 
 
 def decode_envelope(status: int, body: bytes, request_id_header: str | None) -> Envelope:

@@ -11,6 +11,7 @@ from airflow_provider_kling.api.kinds import get_kind
 from airflow_provider_kling.execution.polling import wait_for_task
 from airflow_provider_kling.execution.progress import WaitProgress
 from airflow_provider_kling.hooks.kling import KlingHook
+from airflow_provider_kling.hooks.shared import shared_hook
 from airflow_provider_kling.hooks.transport import shared_session_scope
 
 
@@ -82,9 +83,13 @@ class KlingTaskTrigger(BaseTrigger):
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        hook = KlingHook(self.kling_conn_id)
+        # One hook per connection and loop for every wait (connection read once a minute, JWT shared).
+        hook = shared_hook(self.kling_conn_id)
         progress = WaitProgress(self.task_kind, self.kling_task_id, last_status=self.last_status)
-        self.log.info(
+        # One logger for the class, not one per trigger: the triggerer routes each line to its
+        # trigger's log by context (the trigger id bound to the trigger's own asyncio task).
+        log = type(self).logger()
+        log.info(
             "Waiting for Kling %s task %s (poll every %.0fs)",
             self.task_kind,
             self.kling_task_id,
@@ -98,7 +103,7 @@ class KlingTaskTrigger(BaseTrigger):
                 poll_interval=self.poll_interval,
                 deadline=self.deadline,
                 progress=progress,
-                log=self.log,
+                log=log,
                 wait_for_unknown=self.wait_for_unknown,
             )
         yield TriggerEvent(outcome.to_event())

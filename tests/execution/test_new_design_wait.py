@@ -21,7 +21,7 @@ from airflow_provider_kling.hooks.kling import KlingHook
 from airflow_provider_kling.triggers.kling import KlingTaskTrigger
 from airflow_provider_kling.triggers.submit import KlingSubmitTrigger
 from kling_emulator.server import EmulatorServer
-from tests.conftest import first_event, next_event
+from tests.conftest import conn_json, first_event, next_event
 
 TASKS = "GET /tasks"
 IMAGE = "https://cdn.example/first-frame.png"
@@ -207,3 +207,22 @@ def test_a_restarted_submit_trigger_reattaches_instead_of_paying_twice(
     assert first["status"] == again["status"] == "success"
     assert again["task"]["task_id"] == first["task"]["task_id"]
     assert kling_key_conn.emulator.stats.submits == 1
+
+
+def test_new_design_waits_after_a_key_rotation_use_the_new_key(
+    kling_key_conn: EmulatorServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Waits share a hook per connection: a refused key re-reads the connection and retries once."""
+    kling_key_conn.config.processing_seconds = 0.5
+    first, second = submit([("text-to-video", t2v("rot-1")), ("text-to-video", t2v("rot-2"))])
+
+    async def main() -> list[dict]:
+        before = await next_event(KlingTaskTrigger(first, "text-to-video", poll_interval=0.1))
+        kling_key_conn.config.api_keys = {"rotated-key"}
+        monkeypatch.setenv(
+            "AIRFLOW_CONN_KLING_DEFAULT", conn_json(kling_key_conn.url, mode="key", password="rotated-key")
+        )
+        after = await next_event(KlingTaskTrigger(second, "text-to-video", poll_interval=0.1))
+        return [before, after]
+
+    assert [e["status"] for e in asyncio.run(main())] == ["success", "success"]

@@ -257,16 +257,31 @@ def kill_worker_in_submit(stack: Stack, sampler: Sampler, slow_seconds: float, s
     return {"component": worker, "task_pid": task_pid, "task": victim}
 
 
-def restart_postgres(stack: Stack, say: Any) -> dict[str, Any]:
+def down_components(stack: Stack) -> list[str]:
+    return [line.split()[0] for line in stack._run("status", 30).splitlines() if line.endswith(" down")]
+
+
+def restart_postgres(stack: Stack, say: Any, checks: int = 4) -> dict[str, Any]:
+    """Restart PostgreSQL; components that exit on the lost connections are started again, as a
+    process supervisor (systemd ``Restart=always``, Kubernetes) would, until they stay up: one
+    started while PostgreSQL still recovers may exit again."""
     t0 = time.time()
     stack.pg_restart()
     took = time.time() - t0
     time.sleep(10)
-    down = [line.split()[0] for line in stack._run("status", 30).splitlines() if line.endswith(" down")]
+    down = down_components(stack)
     say(f"pg_ctl restart took {took:.1f}s; components down 10 s later: {down or 'none'}")
-    if down:
+    restarted = list(down)
+    for _ in range(checks):
+        if not down:
+            break
         stack.up()
-    return {"restart_s": took, "components_down_after": down}
+        time.sleep(10)
+        down = down_components(stack)
+        if down:
+            say(f"  down again 10 s after the restart: {down}")
+            restarted += down
+    return {"restart_s": took, "components_down_after": restarted, "still_down": down}
 
 
 def deferred_count(stack: Stack, run_ids: list[str]) -> int:

@@ -38,6 +38,7 @@ from airflow_provider_kling.execution.poll_timing import (  # MAX_SLOWDOWN: 0.1.
 from airflow_provider_kling.execution.progress import WaitProgress
 from airflow_provider_kling.execution.tasks_poller import TasksPoller
 from airflow_provider_kling.hooks.shared import arenewed_after_refusal, renewed
+from airflow_provider_kling.utils.background import start_background
 from airflow_provider_kling.utils.loop_registry import LoopRegistry
 
 if TYPE_CHECKING:
@@ -150,7 +151,7 @@ class TaskPoller:
         else:
             waiters.append(waiter)
         if self._runner is None or self._runner.done():
-            self._runner = loop.create_task(self._run(), name=f"kling-poller-{self.task_kind.name}")
+            self._runner = start_background(self._run(), name=f"kling-poller-{self.task_kind.name}")
         return waiter
 
     def unwatch(self, ident: str, waiter: _Waiter) -> None:

@@ -19,6 +19,7 @@ from airflow_provider_kling.api.tasks import KlingTask
 from airflow_provider_kling.exceptions import KlingAuthError, KlingError, KlingInvalidRequestError
 from airflow_provider_kling.execution.poll_timing import expire, jittered, next_slowdown, settle
 from airflow_provider_kling.hooks.shared import arenewed_after_refusal, renewed
+from airflow_provider_kling.utils.background import start_background
 from airflow_provider_kling.utils.loop_registry import LoopRegistry
 
 if TYPE_CHECKING:
@@ -86,7 +87,7 @@ class TasksPoller:
         waiter = _Waiter(loop.create_future(), float(interval), loop.time(), known, wake_at)
         self._waiters.setdefault(ident, []).append(waiter)
         if self._runner is None or self._runner.done():
-            self._runner = loop.create_task(self._run(), name="kling-tasks-poller")
+            self._runner = start_background(self._run(), name="kling-tasks-poller")
         elif self._tick is not None and waiter.interval < self._tick:
             self._wake.set()  # a faster wait: the runner restarts its sleep on the shorter interval
         timer = None if timeout is None else loop.call_later(timeout, expire, waiter.future)

@@ -45,6 +45,10 @@ class Credentials:
         """Values that must be masked in logs."""
         return []
 
+    def identity(self) -> tuple[str, ...]:
+        """What Kling checks (to compare two connections; never logged)."""
+        return ()
+
     def __repr__(self) -> str:
         return f"<{type(self).__name__} mode={self.mode}>"
 
@@ -62,6 +66,9 @@ class StaticKeyCredentials(Credentials):
 
     def secrets(self) -> list[str]:
         return [self._api_key]
+
+    def identity(self) -> tuple[str, ...]:
+        return (self._api_key,)
 
 
 class JwtCredentials(Credentials):
@@ -105,6 +112,9 @@ class JwtCredentials(Credentials):
 
     def secrets(self) -> list[str]:
         return [self._secret_key] + ([self._token] if self._token else [])
+
+    def identity(self) -> tuple[str, ...]:
+        return (self._access_key, self._secret_key)
 
 
 def mask_pending(secrets: list[str]) -> None:

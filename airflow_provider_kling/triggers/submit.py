@@ -12,20 +12,29 @@ import asyncio
 import dataclasses
 import time
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_kling._moved import module_getattr
 from airflow_provider_kling.api.kinds import get_kind
-from airflow_provider_kling.exceptions import KlingCapacityTimeoutError, KlingError, fails_without_retry
+from airflow_provider_kling.exceptions import (
+    KlingAuthError,
+    KlingCapacityTimeoutError,
+    KlingError,
+    fails_without_retry,
+)
 from airflow_provider_kling.execution.capacity import CapacityGate
 from airflow_provider_kling.execution.events import WaitOutcome
 from airflow_provider_kling.execution.idempotency import submit_in_line
 from airflow_provider_kling.execution.polling import wait_for_task
 from airflow_provider_kling.execution.progress import WaitProgress
 from airflow_provider_kling.hooks.kling import KlingHook
+from airflow_provider_kling.hooks.shared import arenewed_after_refusal, shared_hook
 from airflow_provider_kling.hooks.transport import shared_session_scope
+
+if TYPE_CHECKING:
+    from airflow_provider_kling.api.tasks import KlingTask
 
 # The XCom key under which an operator leaves a request too big to keep in the trigger's kwargs.
 REQUEST_XCOM_KEY = "kling_request"
@@ -144,7 +153,8 @@ class KlingSubmitTrigger(BaseTrigger):
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         async with shared_session_scope():
-            outcome = await self._submit_and_wait(KlingHook(self.kling_conn_id))
+            # The loop's shared hook: the poller it may become the hook of renews it like any wait's.
+            outcome = await self._submit_and_wait(shared_hook(self.kling_conn_id))
         if self.payload is None:
             # Whatever the outcome, nothing reads that XCom again: the task deletes it on resume.
             outcome = dataclasses.replace(outcome, request_in_xcom=True)
@@ -154,20 +164,15 @@ class KlingSubmitTrigger(BaseTrigger):
         what = f"Kling {self.task_kind} task (external_task_id {self.external_task_id})"
         try:
             payload = await self.request_payload()
-            # A restarted (or twin) trigger finds the task its predecessor submitted.
-            task = await submit_in_line(
-                hook,
-                self.task_kind,
-                payload,
-                resolved=self.resolved,
-                gate=CapacityGate.for_kind(self.kling_conn_id, get_kind(self.task_kind)),
-                deadline=self.deadline if self.deadline is not None else float("inf"),
-                waiting_since=self.waiting_since,
-                log=self.log,
-                what=what,
-                known_full=self.account_full,
-                poll_interval=self.poll_interval,
-            )
+            try:
+                task = await self._submit_in_line(hook, payload, what)
+            except KlingAuthError:
+                # The shared hook may predate a key rotation: retry once if the connection changed.
+                fresh = await arenewed_after_refusal(hook)
+                if fresh is None:
+                    raise
+                hook = fresh
+                task = await self._submit_in_line(hook, payload, what)
         except KlingCapacityTimeoutError as exc:
             return WaitOutcome.capacity_timed_out(self.external_task_id, exc)
         except KlingError as exc:
@@ -197,6 +202,22 @@ class KlingSubmitTrigger(BaseTrigger):
             log=self.log,
         )
         return outcome.on_triggerer()
+
+    async def _submit_in_line(self, hook: KlingHook, payload: dict[str, Any], what: str) -> KlingTask:
+        # A restarted (or twin) trigger finds the task its predecessor submitted.
+        return await submit_in_line(
+            hook,
+            self.task_kind,
+            payload,
+            resolved=self.resolved,
+            gate=CapacityGate.for_kind(self.kling_conn_id, get_kind(self.task_kind)),
+            deadline=self.deadline if self.deadline is not None else float("inf"),
+            waiting_since=self.waiting_since,
+            log=self.log,
+            what=what,
+            known_full=self.account_full,
+            poll_interval=self.poll_interval,
+        )
 
     async def on_kill(self) -> None:
         self.log.warning(

@@ -9,10 +9,13 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from airflow_provider_kling.api.audio import VideoToAudioRequest
+from airflow_provider_kling.hooks import shared
 from airflow_provider_kling.hooks.kling import KlingHook
 from airflow_provider_kling.hooks.shared import shared_hook
 from airflow_provider_kling.triggers.kling import KlingTaskTrigger
-from tests.conftest import conn_json, next_event
+from kling_emulator.server import EmulatorServer
+from tests.conftest import conn_json, fast_config, next_event
 
 TTL = 0.8
 WAITS = 4  # enough for the list path
@@ -82,3 +85,59 @@ def test_a_changed_key_reaches_waits_that_started_before_the_change(monkeypatch:
     first_new = min(when for when, key in seen if key == "Bearer key-two")
     assert first_new >= created + TTL  # ... once the shared hook expired, not on every round
     assert keys == sorted(keys)  # and never went back to the old key
+
+
+def test_a_rotated_key_reaches_every_poller_after_the_old_one_is_revoked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Two pollers (two poll intervals) hold one shared hook; the first to renew must not strand the other."""
+    monkeypatch.setattr(shared, "CONNECTION_TTL_SECONDS", TTL)
+    config = fast_config(api_keys={"key-one"}, processing_seconds=6 * TTL)
+    with EmulatorServer(config) as server:
+        monkeypatch.setenv("AIRFLOW_CONN_KLING_TWO", conn_json(server.url, mode="key", password="key-one"))
+        hook = KlingHook("kling_two")
+
+        async def submit() -> list[str]:
+            request = VideoToAudioRequest.build(video_id="825406034503692376")
+            return [(await hook.asubmit_task("video-to-audio", request)).task_id for _ in range(2)]
+
+        fast, slow = hook.run_sync(submit)
+
+        async def main() -> list[dict]:
+            triggers = [
+                KlingTaskTrigger(kling_task_id=fast, kling_conn_id="kling_two", poll_interval=0.1),
+                KlingTaskTrigger(kling_task_id=slow, kling_conn_id="kling_two", poll_interval=0.15),
+            ]
+            waits = asyncio.gather(*(next_event(t) for t in triggers))
+            await asyncio.sleep(0.3)
+            monkeypatch.setenv(
+                "AIRFLOW_CONN_KLING_TWO", conn_json(server.url, mode="key", password="key-two")
+            )
+            server.config.api_keys = {"key-one", "key-two"}  # both valid during the rotation ...
+            await asyncio.sleep(2 * TTL)  # ... until one poller renewed the shared hook
+            server.config.api_keys = {"key-two"}  # the old key is revoked
+            return await waits
+
+        events = asyncio.run(main())
+
+    assert [e["status"] for e in events] == ["success", "success"], events
+    assert [e["task"]["kling_task_id"] for e in events] == [fast, slow]
+
+
+def test_a_refusal_after_another_access_key_renews_a_jwt_hook(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A JWT connection whose access key changed (same secret key) is a changed connection."""
+    with EmulatorServer(fast_config(access_keys={"ak-one": "sk", "ak-two": "sk"})) as server:
+        monkeypatch.setenv("AIRFLOW_CONN_KLING_JWT", conn_json(server.url, login="ak-one", password="sk"))
+
+        async def main() -> tuple[KlingHook, KlingHook | None, KlingHook | None]:
+            old = shared_hook("kling_jwt")
+            await old.aget_conn()
+            unchanged = await shared.arenewed_after_refusal(old)
+            monkeypatch.setenv("AIRFLOW_CONN_KLING_JWT", conn_json(server.url, login="ak-two", password="sk"))
+            return old, unchanged, await shared.arenewed_after_refusal(old)
+
+        old, unchanged, fresh = asyncio.run(main())
+
+    assert unchanged is None  # the connection still holds what Kling refused
+    assert fresh is not None and fresh is not old
+    assert fresh._credentials is not None and fresh._credentials.identity()[0] == "ak-two"

@@ -34,6 +34,8 @@ Reader = Callable[[], Awaitable["list[KlingTask]"]]
 
 VIEW_PAGE_SIZE = 100  # running tasks are the newest: a page of 100 holds them unless 100 ended since
 MAX_READ_SECONDS = 2.0  # a gate with queued submits reads the list at least this often
+FRESH_SLACK_SECONDS = 5.0  # a read stays the gate's view for 3 read intervals plus this
+MAX_GRACE_POLL_SECONDS = 30.0  # the grace outlasts an owner's poll interval, up to this one
 RUNNING = ("submitted", "processing")
 
 
@@ -62,6 +64,22 @@ class AccountView:
     def read_every(self) -> float:
         return min(MAX_READ_SECONDS, max(0.5, self.poll_interval))
 
+    @property
+    def fresh_for(self) -> float:
+        return 3 * self.read_every + FRESH_SLACK_SECONDS
+
+    def fresh(self) -> bool:
+        """A list read succeeded lately: the view, not probes, finds freed slots."""
+        return bool(self.read_at and time.monotonic() - self.read_at < self.fresh_for)
+
+    def _trim(self) -> None:
+        """Forget own submits a read shows, or too old to count (a stale view counts none)."""
+        oldest = time.monotonic() - self.fresh_for
+        if self.read_at is not None:
+            oldest = max(oldest, self.read_at)
+        while self._own and self._own[0] < oldest:
+            self._own.popleft()
+
     async def read(self) -> bool:
         """Read every watched kind's newest page; ``False`` when a read failed (nothing learned)."""
         started = time.monotonic()
@@ -74,24 +92,27 @@ class AccountView:
             running += sum(1 for task in tasks if task.task_status.value in RUNNING)
         self.read_at, self.running = started, running
         self.limit = max(self.limit, running)
-        while self._own and self._own[0] < started:  # the page shows these
-            self._own.popleft()
+        self._trim()  # the page shows the submits made before it was read
         return True
 
     def accepted(self) -> None:
+        self._trim()  # bounded while the gate is open and nobody reads
         self._own.append(time.monotonic())
         self.in_flight = max(0, self.in_flight - 1)
 
     def refused(self) -> None:
-        """A submit met 1303: the account is full at what the last read showed (plus our own)."""
+        """A submit met 1303: the account is full at what a fresh read showed (plus our own since);
+        an old read says nothing of now (tasks ended, others started), so nothing is learned."""
         self.in_flight = max(0, self.in_flight - 1)
-        if self.read_at is not None:
+        self._trim()
+        if self.fresh():
             seen = self.running + len(self._own)
             if seen:  # (none seen: what holds the slots is not in our view; keep probing)
                 self.limit, self.confirmed = seen, True
         self._free_since = None
 
     def free(self) -> int:
+        self._trim()
         return self.limit - self.running - len(self._own) - self.in_flight
 
     def credit(self) -> int:

@@ -99,8 +99,7 @@ class CapacityGate:
 
     def _viewing(self) -> bool:
         """A list read succeeded lately: the view, not probes, finds freed slots."""
-        view = self.view
-        return bool(view and view.read_at and time.monotonic() - view.read_at < 3 * view.read_every + 5)
+        return bool(self.view and self.view.fresh())
 
     def _admit_now(self) -> bool:
         """An open gate lets a submit go at once unless the account view shows no room; with no

@@ -7,6 +7,7 @@ event loop in a thread) submitting into the same account; nothing of ours is moc
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import time
 from typing import Any
@@ -14,13 +15,15 @@ from typing import Any
 import pytest
 
 from airflow_provider_kling.api.audio import VideoToAudioRequest
-from airflow_provider_kling.execution.capacity import CapacityGate
+from airflow_provider_kling.exceptions import KlingCapacityTimeoutError
+from airflow_provider_kling.execution.capacity import CapacityGate, submit_when_capacity
 from airflow_provider_kling.hooks.kling import KlingHook
 from airflow_provider_kling.triggers.submit import KlingSubmitTrigger
 from kling_emulator.server import EmulatorServer
 from tests.operators.test_operator import SAMPLE_VIDEO
 
 KIND = "video-to-audio"
+STALE = 3 * 0.5 + 5 + 0.2  # a read older than 3 read intervals (0.5 s at least) + 5 s is no view
 
 
 def _configure(server: EmulatorServer, *, limit: int, seconds: float) -> None:
@@ -193,3 +196,46 @@ def test_submit_on_triggerer_defers_before_any_submit_and_the_trigger_pays_once(
     # A retry of the task re-attaches on the worker (to the finished task): no hand-over, no second task.
     assert v2a(deferrable=True, timeout=60).execute({"ti": RecordingTI()})["task_id"] == result["task_id"]
     assert kling_conn.emulator.stats.submits == 1
+
+
+def test_a_refusal_after_many_submits_through_an_open_gate_learns_no_limit_from_an_old_read(
+    kling_conn: EmulatorServer,
+) -> None:
+    """A read while 2 tasks ran, then 40 submits while the gate was open (nobody reads), then a 1303."""
+    config = kling_conn.emulator.config
+    _configure(kling_conn, limit=2, seconds=0.3)
+    _occupy(2)
+
+    async def scenario() -> tuple[int, bool, int, int]:
+        gate = _watching_gate(poll_interval=0.2)
+        view = gate.view
+        assert view is not None
+        assert await view.read() and view.running == 2  # the gate's last read: 2 running
+        config.max_concurrent_tasks = None
+        await asyncio.sleep(STALE)  # the occupiers end, the read grows old
+        hook = KlingHook()
+        log = logging.getLogger(__name__)
+
+        async def submit(i: int, deadline: float) -> Any:
+            payload = {"video_id": SAMPLE_VIDEO, "external_task_id": f"open-{i}"}
+            return await submit_when_capacity(
+                gate,
+                lambda: hook.asubmit_task(KIND, payload, retry_concurrency=False),
+                deadline=deadline,
+                waiting_since=time.time(),
+                log=log,
+                what=f"open-{i}",
+            )
+
+        for i in range(40):  # the gate is open: each goes at once, none is read back
+            await submit(i, time.time() + 30)
+        await asyncio.sleep(STALE)  # as old as the read: the list would show them (all ended)
+        config.max_concurrent_tasks = 0  # now slots are held by what this loop cannot see
+        with pytest.raises(KlingCapacityTimeoutError):
+            await submit(40, time.time() + 0.3)
+        return view.limit, view.confirmed, len(view._own), _refusals(kling_conn)
+
+    limit, confirmed, own, refusals = asyncio.run(scenario())
+    assert refusals >= 1  # the refusal the view learned from
+    assert limit == 2 and not confirmed  # not 2 + 40 stale submits confirmed as Kling's limit
+    assert own == 0  # the 40 old submits are forgotten, not kept for ever

@@ -80,6 +80,7 @@ class CapacityGate:
         self.view: AccountView | None = None  # set by watch_account
         self._reading: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
+        self._handed = False  # a turn was handed out on the view's word since the probe was scheduled
 
     @classmethod
     def shared(cls, key: str) -> CapacityGate:
@@ -263,6 +264,7 @@ class CapacityGate:
                 if self._tokens < need:
                     return
                 self._tokens -= need
+                self._handed = True
                 if self.view is not None:
                     self.view.in_flight += need
             self._queue.popleft()
@@ -283,14 +285,17 @@ class CapacityGate:
     def _schedule_probe(self) -> None:
         if self._probe_timer is not None:
             return
+        self._handed = False
         delay = random.uniform(self._probe_delay / 2, self._probe_delay)
         self._probe_delay = min(self.probe_max_seconds, self._probe_delay * 2)
         self._probe_timer = asyncio.get_running_loop().call_later(delay, self._probe)
 
     def _probe(self, *, chained: bool = False) -> None:
         self._probe_timer = None
-        if not chained and self._viewing() and self.waiting and self.view is not None and self.view.confirmed:
-            return  # the list shows the account against a limit Kling confirmed: no probe needed
+        view = self.view
+        if not chained and view and view.confirmed and view.fresh() and self.waiting and self._handed:
+            self._schedule_probe()  # the list hands out slots; a slow probe stays due (a limit set too low)
+            return
         while self._queue and self._queue[0].done():
             self._queue.popleft()
         if not self._queue:

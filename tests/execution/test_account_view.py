@@ -239,3 +239,45 @@ def test_a_refusal_after_many_submits_through_an_open_gate_learns_no_limit_from_
     assert refusals >= 1  # the refusal the view learned from
     assert limit == 2 and not confirmed  # not 2 + 40 stale submits confirmed as Kling's limit
     assert own == 0  # the 40 old submits are forgotten, not kept for ever
+
+
+def test_a_limit_learned_too_low_is_probed_again_so_queued_submits_get_through(
+    kling_conn: EmulatorServer,
+) -> None:
+    """A 1303 while a task the list does not show (another kind) held a slot: the limit is set at 1.
+    That task ends: the account has room although the list still shows 1 running."""
+    _configure(kling_conn, limit=2, seconds=60)
+    hook = KlingHook()
+    hidden = hook.submit_task("text2video", {"prompt": "a cat", "model_name": "kling-v1"}).task_id
+    _occupy(1)  # the view sees this one (for a minute)
+
+    async def scenario() -> tuple[Any, float]:
+        gate = CapacityGate(probe_min_seconds=0.2, probe_max_seconds=0.4)
+        gate.watch_account(KIND, lambda: hook.alist_tasks(KIND, 1, 100), 0.2)
+        view = gate.view
+        assert view is not None
+        payload = {"video_id": SAMPLE_VIDEO, "external_task_id": "queued-0"}
+        started = time.time()
+        submit = asyncio.create_task(
+            submit_when_capacity(
+                gate,
+                lambda: hook.asubmit_task(KIND, payload, retry_concurrency=False),
+                deadline=started + 20,
+                waiting_since=started,
+                log=logging.getLogger(__name__),
+                what="queued-0",
+            )
+        )
+        while not view.confirmed:  # the first try met 1303 with no view; a probe met it with one
+            await asyncio.wait_for(asyncio.sleep(0.05), 10)
+            assert time.time() - started < 10 and not submit.done()
+        assert view.limit == 1
+        kling_conn.emulator.store.tasks[hidden].created -= 120  # the hidden task ends now
+        ended = time.time()
+        task = await submit
+        return task, time.time() - ended
+
+    task, waited = asyncio.run(scenario())
+    assert task.task_status.value in ("submitted", "processing")
+    assert waited < 15  # a few probe delays, not the deadline (KlingCapacityTimeoutError before the fix)
+    assert kling_conn.emulator.stats.submits == 3

@@ -119,7 +119,7 @@ class AccountView:
         """Slots the gate may hand out after a read: the owner's at once, others' once free for grace."""
         free = self.free()
         owner = max(0, min(free, self.owner_slots))
-        self.owner_slots = 0
+        self.owner_slots -= owner  # an end seen during the read may not show on its page yet
         others = free - owner
         if others <= 0:
             self._free_since = None
@@ -127,7 +127,7 @@ class AccountView:
         now = time.monotonic()
         if self._free_since is None:
             self._free_since, self._free_low = now, others
-            self._grace = random.uniform(1.0, 1.5) * (self.poll_interval + 1.0)
+            self._grace = random.uniform(1.0, 1.5) * (min(self.poll_interval, MAX_GRACE_POLL_SECONDS) + 1.0)
             return owner
         self._free_low = min(self._free_low, others)
         if now - self._free_since < self._grace:

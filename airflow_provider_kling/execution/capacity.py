@@ -120,12 +120,12 @@ class CapacityGate:
 
     async def _read_loop(self, view: AccountView) -> None:
         while self._closed and self.waiting:
+            self._wake.clear()  # before the read: a task that ends during it wakes the next one
             if await view.read():
                 self._tokens = max(0, view.credit())  # what the account has free now, not a sum
                 self._dispatch()
             elif not self._probing:
                 self._schedule_probe()  # the list cannot be read: find capacity the old way
-            self._wake.clear()
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), random.uniform(0.9, 1.0) * view.read_every)
         if self._closed and not self.waiting and view.read_at and view.free() > 0:

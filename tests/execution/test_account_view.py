@@ -54,19 +54,17 @@ def test_a_slot_freed_by_a_task_watched_elsewhere_is_found_in_the_list_not_by_a_
     kling_conn: EmulatorServer,
 ) -> None:
     _configure(kling_conn, limit=1, seconds=0.8)
-    _occupy(1)
+    (occupier,) = _occupy(1)
 
-    async def scenario() -> tuple[bool, float]:
+    async def scenario() -> tuple[bool, bool]:
         gate = _watching_gate(poll_interval=0.2)
         gate.close()  # a caller met 1303: the account is full
-        started = time.monotonic()
-        probe = await gate.turn(timeout=8)  # without the list: the next probe comes in 30-60 s
-        return probe, time.monotonic() - started
+        probe = await gate.turn(timeout=30)  # without the list: the next probe comes in 30-60 s
+        return probe, (await KlingHook().aget_task(KIND, occupier)).is_terminal
 
-    probe, waited = asyncio.run(scenario())
+    probe, occupier_ended = asyncio.run(scenario())
     assert probe is False  # a turn the list vouched for, not a probe
-    # The occupier ends after ~0.9 s; the slot is left to its watcher for a grace of 1.2-1.8 s.
-    assert 0.8 < waited < 6
+    assert occupier_ended  # the turn came once the list showed the slot free, not before
     assert _refusals(kling_conn) == 0
 
 
@@ -75,9 +73,9 @@ def test_the_loop_that_saw_its_task_end_refills_the_slot_before_the_grace(kling_
     (occupier,) = _occupy(1)
 
     async def scenario() -> float:
-        gate = _watching_gate(poll_interval=5.0)  # others' slots: a grace of 6-9 s
+        gate = _watching_gate(poll_interval=25.0)  # others' slots: a grace of 26-39 s
         gate.close()
-        turn = asyncio.create_task(gate.turn(timeout=20))
+        turn = asyncio.create_task(gate.turn(timeout=60))
         hook = KlingHook()
         while not (await hook.aget_task(KIND, occupier)).is_terminal:
             await asyncio.sleep(0.05)
@@ -86,7 +84,7 @@ def test_the_loop_that_saw_its_task_end_refills_the_slot_before_the_grace(kling_
         await turn
         return time.monotonic() - ended
 
-    assert asyncio.run(scenario()) < 3
+    assert asyncio.run(scenario()) < 20  # well before the grace: only a hang takes that long
     assert _refusals(kling_conn) == 0
 
 

@@ -9,9 +9,12 @@ slot (docs/kling-api.md#concurrency: only generation tasks are limited; a slot i
 gate's submitters use and counts the tasks in ``submitted`` / ``processing``:
 
 * ``limit``: the most tasks ever seen running at once (Kling never runs more than its limit,
-  so this is the limit or less), set to what was seen when a submit met 1303 (then it is
-  Kling's word, ``confirmed``: until then the gate still probes for more, as without a view);
-* free slots = ``limit`` - running now - this loop's submits the page cannot show yet.
+  so this is the limit or less), set to what a fresh read saw (plus this loop's submits since)
+  when a submit met 1303 (then it is Kling's word, ``confirmed``: until then the gate still
+  probes for more, as without a view; after it, a slow probe still comes while the view hands
+  out nothing, since slots held by tasks the view does not count can make it too low);
+* free slots = ``limit`` - running now - this loop's submits the page cannot show yet (those of
+  the last few read intervals: an older one is on the page, or the view is stale anyway).
 
 Who takes a freed slot, without a shared store: the loop that watched the task end (its poll
 noticed it: ``owner`` slots) refills it at once; a slot freed elsewhere is taken only once it

@@ -9,9 +9,12 @@ slot (docs/kling-api.md#concurrency: only generation tasks are limited; a slot i
 gate's submitters use and counts the tasks in ``submitted`` / ``processing``:
 
 * ``limit``: the most tasks ever seen running at once (Kling never runs more than its limit,
-  so this is the limit or less), set to what was seen when a submit met 1303 (then it is
-  Kling's word, ``confirmed``: until then the gate still probes for more, as without a view);
-* free slots = ``limit`` - running now - this loop's submits the page cannot show yet.
+  so this is the limit or less), set to what a fresh read saw (plus this loop's submits since)
+  when a submit met 1303 (then it is Kling's word, ``confirmed``: until then the gate still
+  probes for more, as without a view; after it, a slow probe still comes while the view hands
+  out nothing, since slots held by tasks the view does not count can make it too low);
+* free slots = ``limit`` - running now - this loop's submits the page cannot show yet (those of
+  the last few read intervals: an older one is on the page, or the view is stale anyway).
 
 Who takes a freed slot, without a shared store: the loop that watched the task end (its poll
 noticed it: ``owner`` slots) refills it at once; a slot freed elsewhere is taken only once it
@@ -34,6 +37,8 @@ Reader = Callable[[], Awaitable["list[KlingTask]"]]
 
 VIEW_PAGE_SIZE = 100  # running tasks are the newest: a page of 100 holds them unless 100 ended since
 MAX_READ_SECONDS = 2.0  # a gate with queued submits reads the list at least this often
+FRESH_SLACK_SECONDS = 5.0  # a read stays the gate's view for 3 read intervals plus this
+MAX_GRACE_POLL_SECONDS = 30.0  # the grace outlasts an owner's poll interval, up to this one
 RUNNING = ("submitted", "processing")
 
 
@@ -62,6 +67,22 @@ class AccountView:
     def read_every(self) -> float:
         return min(MAX_READ_SECONDS, max(0.5, self.poll_interval))
 
+    @property
+    def fresh_for(self) -> float:
+        return 3 * self.read_every + FRESH_SLACK_SECONDS
+
+    def fresh(self) -> bool:
+        """A list read succeeded lately: the view, not probes, finds freed slots."""
+        return bool(self.read_at and time.monotonic() - self.read_at < self.fresh_for)
+
+    def _trim(self) -> None:
+        """Forget own submits a read shows, or too old to count (a stale view counts none)."""
+        oldest = time.monotonic() - self.fresh_for
+        if self.read_at is not None:
+            oldest = max(oldest, self.read_at)
+        while self._own and self._own[0] < oldest:
+            self._own.popleft()
+
     async def read(self) -> bool:
         """Read every watched kind's newest page; ``False`` when a read failed (nothing learned)."""
         started = time.monotonic()
@@ -74,31 +95,34 @@ class AccountView:
             running += sum(1 for task in tasks if task.task_status.value in RUNNING)
         self.read_at, self.running = started, running
         self.limit = max(self.limit, running)
-        while self._own and self._own[0] < started:  # the page shows these
-            self._own.popleft()
+        self._trim()  # the page shows the submits made before it was read
         return True
 
     def accepted(self) -> None:
+        self._trim()  # bounded while the gate is open and nobody reads
         self._own.append(time.monotonic())
         self.in_flight = max(0, self.in_flight - 1)
 
     def refused(self) -> None:
-        """A submit met 1303: the account is full at what the last read showed (plus our own)."""
+        """A submit met 1303: the account is full at what a fresh read showed (plus our own since);
+        an old read says nothing of now (tasks ended, others started), so nothing is learned."""
         self.in_flight = max(0, self.in_flight - 1)
-        if self.read_at is not None:
+        self._trim()
+        if self.fresh():
             seen = self.running + len(self._own)
             if seen:  # (none seen: what holds the slots is not in our view; keep probing)
                 self.limit, self.confirmed = seen, True
         self._free_since = None
 
     def free(self) -> int:
+        self._trim()
         return self.limit - self.running - len(self._own) - self.in_flight
 
     def credit(self) -> int:
         """Slots the gate may hand out after a read: the owner's at once, others' once free for grace."""
         free = self.free()
         owner = max(0, min(free, self.owner_slots))
-        self.owner_slots = 0
+        self.owner_slots -= owner  # an end seen during the read may not show on its page yet
         others = free - owner
         if others <= 0:
             self._free_since = None
@@ -106,7 +130,7 @@ class AccountView:
         now = time.monotonic()
         if self._free_since is None:
             self._free_since, self._free_low = now, others
-            self._grace = random.uniform(1.0, 1.5) * (self.poll_interval + 1.0)
+            self._grace = random.uniform(1.0, 1.5) * (min(self.poll_interval, MAX_GRACE_POLL_SECONDS) + 1.0)
             return owner
         self._free_low = min(self._free_low, others)
         if now - self._free_since < self._grace:

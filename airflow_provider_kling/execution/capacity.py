@@ -80,6 +80,7 @@ class CapacityGate:
         self.view: AccountView | None = None  # set by watch_account
         self._reading: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
+        self._handed = False  # a turn was handed out on the view's word since the probe was scheduled
 
     @classmethod
     def shared(cls, key: str) -> CapacityGate:
@@ -99,8 +100,7 @@ class CapacityGate:
 
     def _viewing(self) -> bool:
         """A list read succeeded lately: the view, not probes, finds freed slots."""
-        view = self.view
-        return bool(view and view.read_at and time.monotonic() - view.read_at < 3 * view.read_every + 5)
+        return bool(self.view and self.view.fresh())
 
     def _admit_now(self) -> bool:
         """An open gate lets a submit go at once unless the account view shows no room; with no
@@ -120,12 +120,12 @@ class CapacityGate:
 
     async def _read_loop(self, view: AccountView) -> None:
         while self._closed and self.waiting:
+            self._wake.clear()  # before the read: a task that ends during it wakes the next one
             if await view.read():
                 self._tokens = max(0, view.credit())  # what the account has free now, not a sum
                 self._dispatch()
             elif not self._probing:
                 self._schedule_probe()  # the list cannot be read: find capacity the old way
-            self._wake.clear()
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), random.uniform(0.9, 1.0) * view.read_every)
         if self._closed and not self.waiting and view.read_at and view.free() > 0:
@@ -264,6 +264,7 @@ class CapacityGate:
                 if self._tokens < need:
                     return
                 self._tokens -= need
+                self._handed = True
                 if self.view is not None:
                     self.view.in_flight += need
             self._queue.popleft()
@@ -284,14 +285,17 @@ class CapacityGate:
     def _schedule_probe(self) -> None:
         if self._probe_timer is not None:
             return
+        self._handed = False
         delay = random.uniform(self._probe_delay / 2, self._probe_delay)
         self._probe_delay = min(self.probe_max_seconds, self._probe_delay * 2)
         self._probe_timer = asyncio.get_running_loop().call_later(delay, self._probe)
 
     def _probe(self, *, chained: bool = False) -> None:
         self._probe_timer = None
-        if not chained and self._viewing() and self.waiting and self.view is not None and self.view.confirmed:
-            return  # the list shows the account against a limit Kling confirmed: no probe needed
+        view = self.view
+        if not chained and view and view.confirmed and view.fresh() and self.waiting and self._handed:
+            self._schedule_probe()  # the list hands out slots; a slow probe stays due (a limit set too low)
+            return
         while self._queue and self._queue[0].done():
             self._queue.popleft()
         if not self._queue:

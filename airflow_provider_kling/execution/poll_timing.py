@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Iterable, Mapping
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from airflow_provider_kling.api.tasks import KlingTask
 from airflow_provider_kling.exceptions import KlingError
@@ -49,3 +49,16 @@ def settle(
                 waiter.future.set_result(outcome)
             else:
                 waiter.future.set_exception(outcome or KlingError(f"no answer for task {ident}"))
+
+
+W = TypeVar("W")
+
+
+def forget_waiter(waiters: dict[str, list[W]], ident: str, waiter: W) -> None:
+    """Drop one wait's registration; the id goes once its last waiter does (both pollers)."""
+    registered = waiters.get(ident)
+    if registered is not None:
+        if waiter in registered:
+            registered.remove(waiter)
+        if not registered:
+            del waiters[ident]

@@ -31,6 +31,7 @@ from airflow_provider_kling.execution.poll_errors import PollErrors, is_throttle
 from airflow_provider_kling.execution.poll_timing import (  # MAX_SLOWDOWN: 0.1.0 path .waiting
     MAX_SLOWDOWN,  # noqa: F401
     expire,
+    forget_waiter,
     jittered,
     next_slowdown,
     settle,
@@ -155,12 +156,7 @@ class TaskPoller:
         return waiter
 
     def unwatch(self, ident: str, waiter: _Waiter) -> None:
-        waiters = self._waiters.get(ident)
-        if waiters is not None:
-            if waiter in waiters:
-                waiters.remove(waiter)
-            if not waiters:
-                del self._waiters[ident]
+        forget_waiter(self._waiters, ident, waiter)
 
     async def _run(self) -> None:
         # Ends after an interval without waiters; the next wait starts a new runner.

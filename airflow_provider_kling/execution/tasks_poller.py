@@ -17,7 +17,13 @@ from typing import TYPE_CHECKING
 
 from airflow_provider_kling.api.tasks import KlingTask
 from airflow_provider_kling.exceptions import KlingAuthError, KlingError, KlingInvalidRequestError
-from airflow_provider_kling.execution.poll_timing import expire, jittered, next_slowdown, settle
+from airflow_provider_kling.execution.poll_timing import (
+    expire,
+    forget_waiter,
+    jittered,
+    next_slowdown,
+    settle,
+)
 from airflow_provider_kling.hooks.shared import arenewed_after_refusal, renewed
 from airflow_provider_kling.utils.background import start_background
 from airflow_provider_kling.utils.loop_registry import LoopRegistry
@@ -96,12 +102,7 @@ class TasksPoller:
         finally:
             if timer is not None:
                 timer.cancel()
-            waiters = self._waiters.get(ident)
-            if waiters is not None:
-                if waiter in waiters:
-                    waiters.remove(waiter)
-                if not waiters:
-                    del self._waiters[ident]
+            forget_waiter(self._waiters, ident, waiter)
 
     def _shortest_interval(self) -> float | None:
         return min((w.interval for ws in self._waiters.values() for w in ws), default=None)

@@ -80,7 +80,7 @@ class CapacityGate:
         self.view: AccountView | None = None  # set by watch_account
         self._reading: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
-        self._handed = False  # a turn was handed out on the view's word since the probe was scheduled
+        self._handed_at = time.monotonic()  # when the view last handed out a turn (probes wait while it does)
 
     @classmethod
     def shared(cls, key: str) -> CapacityGate:
@@ -264,7 +264,7 @@ class CapacityGate:
                 if self._tokens < need:
                     return
                 self._tokens -= need
-                self._handed = True
+                self._handed_at = time.monotonic()
                 if self.view is not None:
                     self.view.in_flight += need
             self._queue.popleft()
@@ -285,7 +285,6 @@ class CapacityGate:
     def _schedule_probe(self) -> None:
         if self._probe_timer is not None:
             return
-        self._handed = False
         delay = random.uniform(self._probe_delay / 2, self._probe_delay)
         self._probe_delay = min(self.probe_max_seconds, self._probe_delay * 2)
         self._probe_timer = asyncio.get_running_loop().call_later(delay, self._probe)
@@ -293,8 +292,9 @@ class CapacityGate:
     def _probe(self, *, chained: bool = False) -> None:
         self._probe_timer = None
         view = self.view
-        if not chained and view and view.confirmed and view.fresh() and self.waiting and self._handed:
-            self._schedule_probe()  # the list hands out slots; a slow probe stays due (a limit set too low)
+        handing_out = time.monotonic() - self._handed_at < self.probe_max_seconds
+        if not chained and view and view.confirmed and view.fresh() and self.waiting and handing_out:
+            self._schedule_probe()  # the list hands out slots: probe once it stalls (limit too low)
             return
         while self._queue and self._queue[0].done():
             self._queue.popleft()

@@ -307,13 +307,19 @@ def report(results: list[dict[str, Any]], poll: float) -> None:
     if ours is not None:
         n = ours["n"]
         limit = math.ceil(n / LIST_PAGE)
+        # The runner's own cost per trigger (the floor row) is above the target for any trigger
+        # class: with a floor row, our share is what is judged against it.
+        rss_target = (
+            f"<= {RSS_TARGET_MB:.0f} MB" if floor is None else f"- (floor alone: {floor['rss_mb']:.0f} MB)"
+        )
         verdicts = [
-            ["RSS growth: ours", f"{ours['rss_mb']:.1f} MB", f"<= {RSS_TARGET_MB:.0f} MB"],
+            ["RSS growth: ours", f"{ours['rss_mb']:.1f} MB", rss_target],
             ["Kling requests per round: ours", f"{ours['req_per_round']:.1f}", f"ceil(N/500) = {limit}"],
             ["detection max: ours", f"{ours['lat_max']:.2f} s", f"<= poll + 1 = {poll + 1:.1f} s"],
         ]
         if floor is not None:
             verdicts += [
+                ["detection max: runner floor (every event at once)", f"{floor['lat_max']:.2f} s", "-"],
                 [
                     "RSS growth: ours - runner floor (peak / all waiting)",
                     f"{ours['rss_mb'] - floor['rss_mb']:.1f} / "

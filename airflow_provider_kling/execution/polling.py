@@ -178,10 +178,14 @@ class TaskPoller:
             except Exception as exc:  # an unexpected error must fail these waits, not hang them
                 results = dict.fromkeys(idents, exc)
             self.slowdown = next_slowdown(self.slowdown, results)
-            batch = {i: ws for i in results if (ws := self._waiters.get(i))}
-            self.wakeups += sum(len(ws) for i, ws in batch.items() if isinstance(results[i], KlingTask))
-            settle(batch, results)
-            del results, batch, idents  # do not hold a round's tasks while sleeping
+            self._deliver(results)
+            del results, idents  # do not hold a round's tasks while sleeping
+
+    def _deliver(self, results: dict[str, KlingTask | BaseException]) -> None:
+        """Hand each id's waiters their task or error now (their futures resolve; they run next)."""
+        batch = {i: ws for i in results if (ws := self._waiters.get(i))}
+        self.wakeups += sum(len(ws) for i, ws in batch.items() if isinstance(results[i], KlingTask))
+        settle(batch, results)
 
     async def _poll(self, idents: Iterable[str]) -> dict[str, KlingTask | BaseException]:
         """The task (or error) of each id whose waiters must wake; unchanged ones are left out."""
@@ -245,6 +249,7 @@ class TaskPoller:
                     f" for {LIST_REFUSAL_PAUSE_SECONDS:.0f}s" if refused else "",
                 )
                 break
+            ready: dict[str, KlingTask | BaseException] = {}
             for entry in entries:
                 ident = _ident_in(entry, missing)
                 if ident is None:
@@ -259,10 +264,14 @@ class TaskPoller:
                     # A list entry is used as is unless it is finished but thin (no files, no
                     # failure reason): some servers send thin list entries; only then is it re-read.
                     if not task.is_terminal or _has_result(task):
-                        results[ident] = task
+                        ready[ident] = task
                         found.add(ident)
                 else:
                     found.add(ident)  # unchanged: nothing to parse, nobody to wake
+            # Each page's tasks go to their waiters at once: they run (and drop them) while the
+            # next page is read, so a round where thousands finish never holds them all parsed.
+            self._deliver(ready)
+            del ready
             if not missing or len(entries) < LIST_PAGE_SIZE:
                 break
         wanted.difference_update(found)

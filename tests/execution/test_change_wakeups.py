@@ -5,7 +5,11 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
+
 from airflow_provider_kling.api.audio import VideoToAudioRequest
+from airflow_provider_kling.api.kinds import get_kind
+from airflow_provider_kling.execution import polling
 from airflow_provider_kling.execution.polling import TaskPoller, wait_for_task
 from airflow_provider_kling.execution.progress import WaitProgress
 from airflow_provider_kling.hooks.kling import KlingHook
@@ -102,3 +106,38 @@ def test_a_heartbeat_still_reaches_the_task_log_while_nothing_changes(kling_conn
     # Woken for the two changes and each heartbeat; far fewer than one wake-up per wait per round.
     assert poller.wakeups == 2 * 4 + heartbeats
     assert poller.wakeups < poller.rounds * 4 / 2
+
+
+def test_a_rounds_finished_tasks_reach_their_waits_page_by_page(
+    kling_conn: EmulatorServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Thousands finishing in one round are never all held parsed: each page's waits run before
+    the next page is read (pages of 2 here, Kling's 500 on a triggerer)."""
+    monkeypatch.setattr(polling, "LIST_PAGE_SIZE", 2)
+    kling_conn.config.submitted_seconds = 0.0
+    kling_conn.config.processing_seconds = 0.0
+    task_ids = submit(6)
+    list_route = f"GET {get_kind(KIND).path}"
+    lists_seen_at_wake: list[int] = []
+
+    async def wait(ident: str) -> str:
+        outcome = await wait_for_task(
+            shared_hook("kling_default"),
+            KIND,
+            ident,
+            poll_interval=POLL,
+            deadline=None,
+            progress=WaitProgress(KIND, ident, last_status="submitted"),
+            log=Lines(),
+        )
+        lists_seen_at_wake.append(kling_conn.emulator.stats.by_route[list_route])
+        return outcome.status.value
+
+    async def main() -> list[str]:
+        async with shared_session_scope():
+            return await asyncio.gather(*(wait(t) for t in task_ids))
+
+    assert asyncio.run(main()) == ["success"] * 6
+    # One round read all three pages; the first page's waits had their task before the third read.
+    assert max(lists_seen_at_wake) == 3
+    assert min(lists_seen_at_wake) < 3, lists_seen_at_wake

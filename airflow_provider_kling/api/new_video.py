@@ -35,6 +35,7 @@ from airflow_provider_kling.api.new_video_items import (
 )
 from airflow_provider_kling.api.new_video_rules import NewModelRules, choices, rules_for
 from airflow_provider_kling.api.requests import ForwardCompatibleRequest, OptionalText, RuleViolations
+from airflow_provider_kling.api.shot_prompt import shot_prompt_problems
 from airflow_provider_kling.api.video import WatermarkInfo
 
 # Top-level body keys the provider writes: extra_body may not set them (that would bypass the rules).
@@ -131,6 +132,8 @@ class _NewVideoRequest(ForwardCompatibleRequest):
             problems.append(
                 f"prompt: {model} takes at most {rules.prompt_max} characters, not {len(self.prompt)}"
             )
+        if rules.shot_prompts:
+            problems += shot_prompt_problems(self.prompt, self.duration)
         if self.resolution is not None and self.resolution not in rules.resolutions:
             problems.append(
                 f"resolution: {model} takes {choices(rules.resolutions)}, not {self.resolution!r}"

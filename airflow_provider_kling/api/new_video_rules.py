@@ -32,6 +32,7 @@ class NewModelRules:
     native_needs_1080p: bool = False  # kling-2.6: native audio is 1080p only
     first_last_needs_1080p: bool = False  # kling-2.5-turbo / 2.6 i2v: first+last frame is 1080p only
     first_frame_alone_durations: tuple[int, ...] = ()  # kling-o1: a first frame alone => 5 | 10 s
+    shot_prompts: bool = False  # 3.0 / 3.0-turbo / 3.0-omni read "shot n, m, words; ..." prompts
 
 
 _T2V_25_TURBO = NewModelRules(prompt_max=2500, resolutions=HD, durations=SECONDS_5_10)
@@ -40,8 +41,8 @@ NEW_MODEL_RULES: dict[tuple[str, str], NewModelRules] = {
     ("text-to-video", "kling-2.6"): NewModelRules(
         prompt_max=2500, resolutions=HD, audios=NATIVE_OFF, durations=SECONDS_5_10, native_needs_1080p=True
     ),
-    ("text-to-video", "kling-3.0"): NewModelRules(audios=NATIVE_OFF, multi_shot=True),
-    ("text-to-video", "kling-3.0-turbo"): NewModelRules(resolutions=HD),
+    ("text-to-video", "kling-3.0"): NewModelRules(audios=NATIVE_OFF, multi_shot=True, shot_prompts=True),
+    ("text-to-video", "kling-3.0-turbo"): NewModelRules(resolutions=HD, shot_prompts=True),
     ("image-to-video", "kling-2.5-turbo"): NewModelRules(
         prompt_max=2500,
         resolutions=HD,
@@ -60,13 +61,13 @@ NEW_MODEL_RULES: dict[tuple[str, str], NewModelRules] = {
         first_last_needs_1080p=True,
     ),
     ("image-to-video", "kling-3.0"): NewModelRules(
-        audios=NATIVE_OFF, aspect_ratio=False, multi_shot=True, elements=3
+        audios=NATIVE_OFF, aspect_ratio=False, multi_shot=True, elements=3, shot_prompts=True
     ),
     ("image-to-video", "kling-3.0-turbo"): NewModelRules(
-        prompt_max=2500, resolutions=HD, aspect_ratio=False, last_frame=False
+        prompt_max=2500, resolutions=HD, aspect_ratio=False, last_frame=False, shot_prompts=True
     ),
     ("omni-video", "kling-3.0-omni"): NewModelRules(
-        audios=("native", "original", "off"), multi_shot=True, elements=3
+        audios=("native", "original", "off"), multi_shot=True, elements=3, shot_prompts=True
     ),
     ("omni-video", "kling-o1"): NewModelRules(
         resolutions=HD,

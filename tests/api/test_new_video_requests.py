@@ -557,3 +557,56 @@ def test_generic_motion_rules_still_refuse_what_no_motion_model_takes() -> None:
     )
     assert "motion-control's generic rules" in message
     refused(motion, "duration: kling-3.5 .* has no duration", model_name="kling-3.5", duration=5)
+
+
+# ---------------------------------------------------------------------------- multi-shot prompts
+
+SHOTS = "shot 1, 3, a kite rises over the sea; shot 2, 2, it dives; shot 3, 5, it lands on the sand"
+
+
+@pytest.mark.parametrize(
+    ("build", "model"),
+    [(t2v, "kling-3.0"), (t2v, "kling-3.0-turbo"), (i2v, "kling-3.0"), (omni, "kling-3.0-omni")],
+)
+def test_a_multi_shot_prompt_whose_seconds_add_up_to_the_duration_is_sent_as_written(
+    build: Any, model: str
+) -> None:
+    extra = {"aspect_ratio": "16:9"} if build is omni else {}
+    payload = build(model_name=model, prompt=SHOTS, duration=10, **extra)
+    assert SHOTS in str(payload)
+
+
+@pytest.mark.parametrize(
+    ("prompt", "duration", "match"),
+    [
+        (SHOTS, 12, r"prompt: the shots last 10 s in all, but duration is 12"),
+        ("shot 1, 3, a kite; shot 3, 2, a gull", 5, r"prompt: shot 3 is shot 2 of the prompt"),
+        (
+            "shot 1, 0.5, a kite; shot 2, 4.5, a gull",
+            5,
+            r"prompt: shot 1 lasts 0.5 s \(each shot lasts at least 1 s\)",
+        ),
+        ("shot 1, 3, ; shot 2, 2, a gull", 5, r"prompt: shot 1 has no words"),
+        (f"shot 1, 5, {'w' * 513}", 5, r"prompt: shot 1 has 513 characters of words \(at most 512\)"),
+        (
+            "; ".join(f"shot {i}, 2, a frame" for i in range(1, 8)),
+            14,
+            r"prompt: 7 shots \(a multi-shot prompt takes 1 to 6\)",
+        ),
+        ("shot 1, 3, a kite; shot two, 2, a gull", 5, r"prompt: the shots last 3 s in all"),  # one shot
+    ],
+)
+def test_a_malformed_multi_shot_prompt_is_refused_naming_the_rule(
+    prompt: str, duration: int, match: str
+) -> None:
+    refused(t2v, match, prompt=prompt, duration=duration)
+
+
+def test_free_text_and_models_without_the_syntax_are_not_read_as_shots() -> None:
+    # Free text that mentions shots is a prompt like any other.
+    t2v(prompt="a slow shot 1, then a wide shot of the bay", duration=5)
+    t2v(prompt="Shot on film; shot 2 of the series", duration=5)
+    # Words may hold semicolons; a new shot starts only at "; shot <n>,".
+    t2v(prompt="shot 1, 3, a kite; it rises; shot 2, 2, it dives", duration=5)
+    # kling-2.6 has no multi-shot: the same text goes to Kling as written.
+    t2v(model_name="kling-2.6", prompt="shot 1, 3, a kite; shot 2, 9, a gull", duration=5)

@@ -244,12 +244,15 @@ class KlingEmulator:
             return self.config.fault_rates.task_failure_message
         return None
 
-    def _admit(self, owner: str, external_id: str, slots: int = 1, *, units: float | None = None) -> None:
+    def _admit(
+        self, owner: str, external_id: str, slots: int = 1, *, units: float | None = None, pack: str = "video"
+    ) -> None:
         """Refuse a duplicate ``external_task_id`` (1201), a task over the parallel limit (1303), or
         one the account's packs cannot pay for next to its running tasks (1102); ``owner`` is the account.
 
         ``slots``: what the task holds (an image task ``n``; 0 for a synchronous call, which only
-        needs units left). ``units``: what it will charge (None when not known yet).
+        needs units left). ``units``: what it will charge (None when not known yet). ``pack``: the
+        pack type whose limit it counts against (video and image tasks do not share slots).
 
         Contract: docs/kling-api.md#endpoints (unique per account), docs/kling-api.md#concurrency
         (per account, shared by all API keys), docs/kling-api.md#deductions (1102).
@@ -257,7 +260,7 @@ class KlingEmulator:
         if external_id and (owner, external_id) in self.store.by_external:
             raise KlingAPIFailure(1201, f"external_task_id {external_id} already exists")
         limit = self.config.max_concurrent_tasks
-        if slots and limit is not None and self.store.running(owner, self.config) + slots > limit:
+        if slots and limit is not None and self.store.running(owner, self.config, pack) + slots > limit:
             raise KlingAPIFailure(1303, "Parallel task over resource pack limit")
         billing.admit(self.ledger, self.config.packs_for, owner, units)
 

@@ -71,7 +71,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--submitted-seconds", type=float, default=1.0, help="time a task stays 'submitted'")
     p.add_argument("--processing-seconds", type=float, default=5.0, help="time a task stays 'processing'")
-    p.add_argument("--max-concurrent-tasks", type=int, default=None, help="parallel tasks per account (1303)")
+    p.add_argument(
+        "--max-concurrent-tasks",
+        type=int,
+        default=None,
+        help="parallel tasks per account and pack type, video or image (1303)",
+    )
     p.add_argument(
         "--max-requests-per-second", type=float, default=None, help="rate limit per account (1302)"
     )

@@ -103,7 +103,7 @@ async def generations(host: Host, request: web.Request, kind: str, owner: str) -
     count = whole(body, "n", 1, 9, 1)
     ratio = choice(body, "aspect_ratio", RATIOS, default="16:9") or "16:9"
     per_image = 4.0 if model == "kling-v2-1" and not image else 8.0
-    host._admit(owner, external_id, slots=count, units=per_image * count)
+    host._admit(owner, external_id, slots=count, units=per_image * count, pack="image")
     task_id = host.store.new_id()
     images, files = _images(task_id, count, ratio, resolution, body)
     return create_task(
@@ -149,7 +149,7 @@ async def omni_image(host: Host, request: web.Request, kind: str, owner: str) ->
     if result_type == "series":
         count = amount if isinstance(amount, int) else SERIES_AUTO_IMAGES
     units = (16.0 if resolution == "4k" else 8.0) * count
-    host._admit(owner, external_id, slots=count, units=units)
+    host._admit(owner, external_id, slots=count, units=units, pack="image")
     task_id = host.store.new_id()
     images, files = _images(task_id, count, "1:1" if ratio == "auto" else ratio, resolution, body)
     single = result_type == "single"

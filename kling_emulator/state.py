@@ -130,9 +130,11 @@ class EmulatorConfig:
     # A prompt containing this marker makes the task fail with a status message.
     fail_marker: str = "[fail]"
     fail_message: str = "Emulated failure: the prompt asked for it"
-    # Limits: parallel (non-terminal) tasks per account -> 1303; requests per second per account -> 1302.
-    # Kling counts parallel tasks per account, model version and pack type, shared by all keys
-    # (docs/kling-api.md#concurrency); 1302: docs/kling-api.md#rate-limits.
+    # Limits: parallel (non-terminal) tasks per account and pack type (video / image) -> 1303;
+    # requests per second per account -> 1302. Kling counts parallel tasks per account and pack type,
+    # shared by all keys (both versions of the page); the 2026-09 one also splits by model version,
+    # which the emulator does not: its count is the stricter one (docs/kling-api.md#concurrency);
+    # 1302: docs/kling-api.md#rate-limits.
     max_concurrent_tasks: int | None = None
     max_requests_per_second: float | None = None
     # Video-to-audio source video rules (docs/kling-api.md#video-to-audio): 3.0-20.0 s.
@@ -254,6 +256,15 @@ class EmulatorConfig:
             setattr(self, key, value)
 
 
+# Tasks that count against the account's image packs (KLING_API §6); every other task, the video packs.
+IMAGE_KINDS = frozenset({"image-generation", "omni-image"})
+
+
+def pack_of(kind: str) -> str:
+    """The pack type whose parallel-task limit a task of ``kind`` counts against."""
+    return "image" if kind in IMAGE_KINDS else "video"
+
+
 @dataclass
 class EmulatedTask:
     task_id: str
@@ -328,11 +339,14 @@ class TaskStore:
         mine = [t for t in self.tasks.values() if t.owner == owner and t.kind == kind]
         return sorted(mine, key=lambda t: t.created, reverse=True)
 
-    def running(self, owner: str, config: EmulatorConfig) -> int:
-        """Parallel-task slots held: submitted or processing tasks, ``n`` per image task (KLING_API §6)."""
+    def running(self, owner: str, config: EmulatorConfig, pack: str = "video") -> int:
+        """Parallel-task slots of one pack type held: submitted or processing tasks, ``n`` per image
+        task (KLING_API §6: counted per account and pack type, video and image apart)."""
         now = time.time()
         return sum(
             t.slots
             for t in self.tasks.values()
-            if t.owner == owner and t.status(config, now) in ("submitted", "processing")
+            if t.owner == owner
+            and pack_of(t.kind) == pack
+            and t.status(config, now) in ("submitted", "processing")
         )

@@ -17,7 +17,7 @@ from kling_emulator.errors import envelope
 from kling_emulator.field_checks import invalid, text, url
 from kling_emulator.images import ImageProblem, check_image
 from kling_emulator.render import render_task
-from kling_emulator.state import EmulatedTask, EmulatorConfig, TaskStore
+from kling_emulator.state import EmulatedTask, EmulatorConfig, TaskStore, pack_of
 from kling_emulator.stats import Stats
 
 DAY = 86_400.0
@@ -35,7 +35,9 @@ class Host(Protocol):
 
     def _results_base(self, request: web.Request) -> str: ...
 
-    def _admit(self, owner: str, external_id: str, slots: int = 1, *, units: float | None = None) -> None: ...
+    def _admit(
+        self, owner: str, external_id: str, slots: int = 1, *, units: float | None = None, pack: str = "video"
+    ) -> None: ...
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None: ...
 
@@ -173,7 +175,8 @@ def create_task(
         host.store.video_urls[video_id] = f"{base}/{task.task_id}/{video_id}.mp4"
     host.store.add(task)
     host.stats.submits += 1
-    host.stats.peak_running = max(host.stats.peak_running, host.store.running(owner, host.config))
+    held = host.store.running(owner, host.config, pack_of(kind))
+    host.stats.peak_running = max(host.stats.peak_running, held)
     if fail_message is None:
         host.ledger.record(task.task_id, task.finishes_at(host.config), units)
     if task.callback_url:

@@ -133,13 +133,25 @@ def test_an_image_task_holds_n_parallel_slots(emulator: EmulatorServer) -> None:
     first = submitted(emulator, IMAGES, {"prompt": "One", "n": 3})
     refused(post(emulator, IMAGES, {"prompt": "Two", "n": 2}), "arallel task", code=1303)  # 3 + 2 > 4
     submitted(emulator, IMAGES, {"prompt": "Three", "n": 1})  # 3 + 1 = 4
-    refused(post(emulator, V2A, {"video_id": SAMPLE_VIDEO_ID}), code=1303)  # a video task needs one more
+    # The video packs have their own slots (KLING_API §6: per pack type): full image packs refuse no video.
+    submitted(emulator, V2A, {"video_id": SAMPLE_VIDEO_ID})
     refused(
         post(emulator, OMNI, {"prompt": "Four", "result_type": "series", "model_name": "kling-v3-omni"}),
         code=1303,
     )
     assert finished(emulator, IMAGES, first)["task_status"] == "succeed"
     submitted(emulator, IMAGES, {"prompt": "Five", "n": 3})  # the first task's 3 slots are free again
+
+
+def test_video_and_image_tasks_hold_slots_of_their_own_pack_type(emulator: EmulatorServer) -> None:
+    emulator.config.max_concurrent_tasks = 2
+    emulator.config.processing_seconds = 1.0
+    submitted(emulator, V2A, {"video_id": SAMPLE_VIDEO_ID})
+    submitted(emulator, V2A, {"video_id": SAMPLE_VIDEO_ID})
+    refused(post(emulator, V2A, {"video_id": SAMPLE_VIDEO_ID}), "arallel task", code=1303)  # video: 2 of 2
+    submitted(emulator, IMAGES, {"prompt": "Two", "n": 2})  # the image packs are still empty
+    refused(post(emulator, IMAGES, {"prompt": "One more", "n": 1}), code=1303)  # image: 2 of 2
+    assert emulator.emulator.stats.peak_running == 2  # the highest count of one pack type
 
 
 def test_an_image_task_asking_more_slots_than_the_limit_is_refused(emulator: EmulatorServer) -> None:

@@ -132,7 +132,7 @@ class _NewVideoRequest(ForwardCompatibleRequest):
             problems.append(
                 f"prompt: {model} takes at most {rules.prompt_max} characters, not {len(self.prompt)}"
             )
-        if rules.shot_prompts:
+        if rules.shot_prompts and self.multi_shot is not False:  # off: Kling reads it as plain text
             problems += shot_prompt_problems(self.prompt, self.duration)
         if self.resolution is not None and self.resolution not in rules.resolutions:
             problems.append(

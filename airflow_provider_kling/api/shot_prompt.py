@@ -4,7 +4,9 @@ Kling's 3.0 / 3.0-turbo / 3.0-omni models read a prompt written as ``shot 1, 3, 
 shot 2, 2, it dives`` as shots: shot number, seconds, words. The docs set 1 to 6 shots, each at
 least 1 s, words of at most 512 characters, and seconds adding up to the task's ``duration``
 (docs/kling-api.md#new-design). A prompt that does not start like ``shot 1, <seconds>,`` is free
-text and is not read here: only prompts that use the syntax are held to its rules.
+text and is not read here: only prompts that use the syntax are held to its rules. With
+``multi_shot`` off Kling reads the prompt as plain text, and without a ``duration`` the sum is
+not checked (the request leaves the length to Kling).
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ MAX_SHOTS = 6
 SHOT_WORDS_MAX_CHARS = 512
 MIN_SHOT_SECONDS = 1.0
 
-_STARTS = re.compile(r"^\s*shot\s*1\s*,\s*\d", re.IGNORECASE)
+# "shot 1, <seconds>," then a space: "Shot 1, 35mm lens, ..." or "shot 1, 1,000 birds" stay free text.
+_STARTS = re.compile(r"^\s*shot\s*1\s*,\s*\d+(?:\.\d+)?\s*s?\s*,(?:\s|$)", re.IGNORECASE)
 # A new shot starts after ";" only where "shot <n>," follows: words may hold semicolons themselves.
 _BOUNDARY = re.compile(r";\s*(?=shot\s*\d+\s*,)", re.IGNORECASE)
 _SHOT = re.compile(r"^\s*shot\s*(\d+)\s*,\s*(\d+(?:\.\d+)?)\s*s?\s*,(.*)$", re.IGNORECASE | re.DOTALL)

@@ -606,6 +606,18 @@ def test_free_text_and_models_without_the_syntax_are_not_read_as_shots() -> None
     # Free text that mentions shots is a prompt like any other.
     t2v(prompt="a slow shot 1, then a wide shot of the bay", duration=5)
     t2v(prompt="Shot on film; shot 2 of the series", duration=5)
+    for prompt in (
+        "Shot 1, 35mm lens, a woman walks along the pier",
+        "Shot 1, 24fps, slow pan over the city",
+        "Shot 1, 4K, the city at night",
+        "Shot 1, 2 cameras pan across the bay",
+        "Shot 1, 3 dancers leap; Shot 2, 2 of them fall",
+        "shot 1, 10 seconds, a kite",
+        "shot 1, 1,000 birds take off",
+    ):
+        t2v(prompt=prompt, duration=5)
+    # With multi_shot off Kling reads the syntax as plain text: nothing to check.
+    t2v(prompt="shot 1, 3, a kite; shot 2, 3, a gull", duration=5, multi_shot=False)
     # Words may hold semicolons; a new shot starts only at "; shot <n>,".
     t2v(prompt="shot 1, 3, a kite; it rises; shot 2, 2, it dives", duration=5)
     # kling-2.6 has no multi-shot: the same text goes to Kling as written.

@@ -31,7 +31,7 @@ MOVED: dict[str, tuple[str, ...]] = {
     "connection_extra": ("hooks.connection",),
     "host_cache": ("hooks.host_cache",),
     "single_flight": ("hooks.single_flight",),
-    "capacity": ("execution.capacity",),
+    "capacity": ("execution.capacity", "execution.rate_limits"),
     "submitting": ("execution.idempotency",),
     "waiting": ("execution.polling", "execution.events", "execution.poll_errors", "execution.progress"),
     "airflow_compat": ("version_compat",),

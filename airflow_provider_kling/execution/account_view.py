@@ -11,8 +11,9 @@ gate's submitters use and counts the tasks in ``submitted`` / ``processing``:
 * ``limit``: the most tasks ever seen running at once (Kling never runs more than its limit,
   so this is the limit or less), set to what a fresh read saw (plus this loop's submits since)
   when a submit met 1303 (then it is Kling's word, ``confirmed``: until then the gate still
-  probes for more, as without a view; after it, a slow probe still comes while the view hands
-  out nothing, since slots held by tasks the view does not count can make it too low);
+  probes for more, as without a view; after it, a probe still comes while the view hands out
+  nothing, and a slow one every few minutes while it does, since slots held by tasks the view
+  does not count can make it too low; a later refusal lowers it, only reads raise it);
 * free slots = ``limit`` - running now - this loop's submits the page cannot show yet (those of
   the last few read intervals: an older one is on the page, or the view is stale anyway).
 
@@ -111,7 +112,10 @@ class AccountView:
         if self.fresh():
             seen = self.running + len(self._own)
             if seen:  # (none seen: what holds the slots is not in our view; keep probing)
-                self.limit, self.confirmed = seen, True
+                # ``seen`` can count a task twice (ended since the read, its slot refilled by us):
+                # a refusal lowers a confirmed limit, never raises it (reads of running tasks do).
+                self.limit = min(self.limit, seen) if self.confirmed else seen
+                self.confirmed = True
         self._free_since = None
 
     def free(self) -> int:

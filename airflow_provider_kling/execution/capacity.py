@@ -35,15 +35,12 @@ import random
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
-from airflow_provider_kling.exceptions import (
-    KlingCapacityTimeoutError,
-    KlingConcurrencyLimitError,
-    KlingRateLimitError,
-)
+from airflow_provider_kling.exceptions import KlingCapacityTimeoutError, KlingConcurrencyLimitError
 from airflow_provider_kling.execution.account_view import AccountView, Reader
 from airflow_provider_kling.execution.progress import HEARTBEAT_SECONDS
+from airflow_provider_kling.execution.rate_limits import outlast_rate_limits
 from airflow_provider_kling.utils.loop_registry import LoopRegistry
 
 if TYPE_CHECKING:
@@ -52,23 +49,29 @@ if TYPE_CHECKING:
     from airflow_provider_kling.api.kinds import TaskKind
     from airflow_provider_kling.api.tasks import KlingTask
 
-T = TypeVar("T")
 
 PROBE_MIN_SECONDS = 2.0  # Kling: first backoff delay >= 1 s
 PROBE_MAX_SECONDS = 60.0
+# While the account view hands out turns, a probe still goes this many probe_max_seconds apart
+# (``slow_probe_seconds``): a limit learned too low (a slot held by a task the view does not
+# count) is found again.
+SLOW_PROBE_FACTOR = 5
 # After the hook's own retries gave up on a 1302 (rate limit): keep trying, this patiently.
-RATE_LIMIT_MIN_SECONDS = 2.0
-RATE_LIMIT_MAX_SECONDS = 60.0
 
 
 class CapacityGate:
     """FIFO turns for submits to one Kling account on one event loop (see module docstring)."""
 
     def __init__(
-        self, *, probe_min_seconds: float = PROBE_MIN_SECONDS, probe_max_seconds: float = PROBE_MAX_SECONDS
+        self,
+        *,
+        probe_min_seconds: float = PROBE_MIN_SECONDS,
+        probe_max_seconds: float = PROBE_MAX_SECONDS,
+        slow_probe_seconds: float | None = None,
     ) -> None:
         self.probe_min_seconds = probe_min_seconds
         self.probe_max_seconds = probe_max_seconds
+        self.slow_probe_seconds = slow_probe_seconds or SLOW_PROBE_FACTOR * probe_max_seconds
         # Each waiter's future resolves to True when its turn is a probe, False for a freed slot.
         self._queue: deque[asyncio.Future[bool]] = deque()
         self._slots: dict[asyncio.Future[bool], int] = {}  # slots each waiter needs (1 unless image)
@@ -80,7 +83,9 @@ class CapacityGate:
         self.view: AccountView | None = None  # set by watch_account
         self._reading: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
-        self._handed_at = time.monotonic()  # when the view last handed out a turn (probes wait while it does)
+        # When the view last handed out a turn (probes wait while it does; a new gate gives its view
+        # probe_max_seconds to start), and when the last probe went (see SLOW_PROBE_FACTOR).
+        self._handed_at = self._probed_at = time.monotonic()
 
     @classmethod
     def shared(cls, key: str) -> CapacityGate:
@@ -264,8 +269,8 @@ class CapacityGate:
                 if self._tokens < need:
                     return
                 self._tokens -= need
-                self._handed_at = time.monotonic()
                 if self.view is not None:
+                    self._handed_at = time.monotonic()
                     self.view.in_flight += need
             self._queue.popleft()
             head.set_result(False)
@@ -291,10 +296,12 @@ class CapacityGate:
 
     def _probe(self, *, chained: bool = False) -> None:
         self._probe_timer = None
-        view = self.view
-        handing_out = time.monotonic() - self._handed_at < self.probe_max_seconds
-        if not chained and view and view.confirmed and view.fresh() and self.waiting and handing_out:
-            self._schedule_probe()  # the list hands out slots: probe once it stalls (limit too low)
+        view, now = self.view, time.monotonic()
+        handing_out = now - self._handed_at < self.probe_max_seconds
+        slow_due = now - self._probed_at >= self.slow_probe_seconds
+        trusted = view and view.confirmed and view.fresh() and self.waiting and handing_out
+        if not chained and trusted and not slow_due:
+            self._schedule_probe()  # the list hands out slots: probe on a stall, or slowly
             return
         while self._queue and self._queue[0].done():
             self._queue.popleft()
@@ -303,7 +310,7 @@ class CapacityGate:
             self._closed = False
             self._probe_delay = self.probe_min_seconds
             return
-        self._probing = True
+        self._probing, self._probed_at = True, now
         if self.view is not None:
             self.view.in_flight += 1
         self._queue.popleft().set_result(True)
@@ -377,24 +384,3 @@ async def submit_when_capacity(
             raise
         gate.accepted(probe=probe)
         return task
-
-
-async def outlast_rate_limits(
-    call: Callable[[], Awaitable[T]], *, deadline: float, log: logging.Logger | Any, what: str
-) -> T:
-    """``call()``, again after a growing pause while it fails with 1302, until ``deadline``.
-
-    The hook already retries a 1302 a few times; a busy account can outlast that, and a rate
-    limit is no reason to fail a task (it created nothing). Past the deadline the 1302 is raised.
-    """
-    pause = RATE_LIMIT_MIN_SECONDS
-    while True:
-        try:
-            return await call()
-        except KlingRateLimitError as exc:
-            wait = random.uniform(pause / 2, pause)
-            if time.time() + wait >= deadline:
-                raise
-            log.info("%s: Kling asks to slow down (%s); trying again in %.0fs", what, exc, wait)
-            await asyncio.sleep(wait)
-            pause = min(RATE_LIMIT_MAX_SECONDS, pause * 2)

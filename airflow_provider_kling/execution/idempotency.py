@@ -20,7 +20,8 @@ from airflow_provider_kling.exceptions import (
     KlingRateLimitError,
 )
 from airflow_provider_kling.execution.account_view import VIEW_PAGE_SIZE
-from airflow_provider_kling.execution.capacity import CapacityGate, outlast_rate_limits, submit_when_capacity
+from airflow_provider_kling.execution.capacity import CapacityGate, submit_when_capacity
+from airflow_provider_kling.execution.rate_limits import outlast_rate_limits
 
 if TYPE_CHECKING:
     from airflow_provider_kling.api.tasks import KlingTask

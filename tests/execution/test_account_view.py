@@ -10,7 +10,8 @@ import asyncio
 import logging
 import threading
 import time
-from typing import Any
+from collections.abc import Coroutine
+from typing import Any, TypeVar
 
 import pytest
 
@@ -18,10 +19,12 @@ from airflow_provider_kling.api.audio import VideoToAudioRequest
 from airflow_provider_kling.exceptions import KlingCapacityTimeoutError
 from airflow_provider_kling.execution.capacity import CapacityGate, submit_when_capacity
 from airflow_provider_kling.hooks.kling import KlingHook
+from airflow_provider_kling.hooks.transport import close_shared_session
 from airflow_provider_kling.triggers.submit import KlingSubmitTrigger
 from kling_emulator.server import EmulatorServer
 from tests.operators.test_operator import SAMPLE_VIDEO
 
+T = TypeVar("T")
 KIND = "video-to-audio"
 STALE = 3 * 0.5 + 5 + 0.2  # a read older than 3 read intervals (0.5 s at least) + 5 s is no view
 
@@ -37,6 +40,18 @@ def _occupy(n: int) -> list[str]:
     """Tasks submitted by someone this loop does not watch (another triggerer, the web app)."""
     hook = KlingHook()
     return [hook.submit_video_to_audio(VideoToAudioRequest(video_id=SAMPLE_VIDEO)).task_id for _ in range(n)]
+
+
+def _run(scenario: Coroutine[Any, Any, T]) -> T:
+    """``asyncio.run``, closing the shared HTTP session before the loop ends (as sync hook calls do)."""
+
+    async def closing() -> T:
+        try:
+            return await scenario
+        finally:
+            await close_shared_session()
+
+    return asyncio.run(closing())
 
 
 def _refusals(server: EmulatorServer) -> int:
@@ -62,7 +77,7 @@ def test_a_slot_freed_by_a_task_watched_elsewhere_is_found_in_the_list_not_by_a_
         probe = await gate.turn(timeout=30)  # without the list: the next probe comes in 30-60 s
         return probe, (await KlingHook().aget_task(KIND, occupier)).is_terminal
 
-    probe, occupier_ended = asyncio.run(scenario())
+    probe, occupier_ended = _run(scenario())
     assert probe is False  # a turn the list vouched for, not a probe
     assert occupier_ended  # the turn came once the list showed the slot free, not before
     assert _refusals(kling_conn) == 0
@@ -84,7 +99,7 @@ def test_the_loop_that_saw_its_task_end_refills_the_slot_before_the_grace(kling_
         await turn
         return time.monotonic() - ended
 
-    assert asyncio.run(scenario()) < 20  # well before the grace: only a hang takes that long
+    assert _run(scenario()) < 20  # well before the grace: only a hang takes that long
     assert _refusals(kling_conn) == 0
 
 
@@ -233,7 +248,7 @@ def test_a_refusal_after_many_submits_through_an_open_gate_learns_no_limit_from_
             await submit(40, time.time() + 0.3)
         return view.limit, view.confirmed, len(view._own), _refusals(kling_conn)
 
-    limit, confirmed, own, refusals = asyncio.run(scenario())
+    limit, confirmed, own, refusals = _run(scenario())
     assert refusals >= 1  # the refusal the view learned from
     assert limit == 2 and not confirmed  # not 2 + 40 stale submits confirmed as Kling's limit
     assert own == 0  # the 40 old submits are forgotten, not kept for ever
@@ -275,7 +290,51 @@ def test_a_limit_learned_too_low_is_probed_again_so_queued_submits_get_through(
         task = await submit
         return task, time.time() - ended
 
-    task, waited = asyncio.run(scenario())
+    task, waited = _run(scenario())
     assert task.task_status.value in ("submitted", "processing")
     assert waited < 15  # a few probe delays, not the deadline (KlingCapacityTimeoutError before the fix)
     assert kling_conn.emulator.stats.submits == 3
+
+
+def test_a_limit_learned_too_low_is_probed_again_while_the_list_keeps_handing_out_turns(
+    kling_conn: EmulatorServer,
+) -> None:
+    """The line never stalls for probe_max_seconds (a turn every second or two at the learned limit
+    of 2), so only the slow probe (``slow_probe_seconds``) finds the third slot."""
+    _configure(kling_conn, limit=3, seconds=1.0)
+    hook = KlingHook()
+    hidden = hook.submit_task("text2video", {"prompt": "a cat", "model_name": "kling-v1"}).task_id
+    kling_conn.emulator.store.tasks[hidden].created += 60  # a task the view does not count holds a slot
+    for ident in _occupy(2):  # the account is full: the first submit meets 1303, a probe confirms 2
+        kling_conn.emulator.store.tasks[ident].created += 1
+
+    async def scenario() -> tuple[int, int]:
+        gate = CapacityGate(probe_min_seconds=0.2, probe_max_seconds=5.0, slow_probe_seconds=3.0)
+        gate.watch_account(KIND, lambda: hook.alist_tasks(KIND, 1, 100), 0.2)
+        view = gate.view
+        assert view is not None
+        started = time.time()
+
+        async def one(i: int) -> None:
+            payload = {"video_id": SAMPLE_VIDEO, "external_task_id": f"queued-{i}"}
+            await submit_when_capacity(
+                gate,
+                lambda: hook.asubmit_task(KIND, payload, retry_concurrency=False),
+                deadline=started + 60,
+                waiting_since=started,
+                log=logging.getLogger(__name__),
+                what=f"queued-{i}",
+            )
+
+        jobs = [asyncio.create_task(one(i)) for i in range(12)]
+        while not view.confirmed:
+            await asyncio.wait_for(asyncio.sleep(0.05), 10)
+            assert time.time() - started < 10
+        learned = view.limit
+        kling_conn.emulator.store.tasks[hidden].created -= 120  # it ends: the account has room for 3
+        await asyncio.gather(*jobs)
+        return learned, view.limit
+
+    learned, limit = _run(scenario())
+    assert learned == 2  # learned while the hidden task held the third slot
+    assert limit == 3  # a slow probe found the slot again while the line was still moving

@@ -16,7 +16,9 @@ class LoopRegistry(Generic[K, V]):
 
     A triggerer's loop lives for days and shares its values (a session, a poller, a gate) among
     every wait on it; a short-lived loop (a sync hook call, ``dag.test()``) takes its values with
-    it when it is garbage collected. Methods without ``loop`` use the running loop.
+    it once it is closed. The weak key alone cannot do that: most values (a poller's runner task,
+    a session) hold their loop, so the loop would never be collected; closed loops are dropped
+    whenever a new loop registers. Methods without ``loop`` use the running loop.
     """
 
     def __init__(self) -> None:
@@ -25,7 +27,16 @@ class LoopRegistry(Generic[K, V]):
         )
 
     def _values(self, loop: asyncio.AbstractEventLoop | None) -> dict[K, V]:
-        return self._by_loop.setdefault(loop or asyncio.get_running_loop(), {})
+        loop = loop or asyncio.get_running_loop()
+        values = self._by_loop.get(loop)
+        if values is None:  # a new loop: the only moment the number of loops grows
+            self._forget_closed()
+            values = self._by_loop[loop] = {}
+        return values
+
+    def _forget_closed(self) -> None:
+        for loop in [loop for loop in self._by_loop if loop.is_closed()]:
+            del self._by_loop[loop]
 
     def get(self, key: K, *, loop: asyncio.AbstractEventLoop | None = None) -> V | None:
         return self._values(loop).get(key)
@@ -48,4 +59,5 @@ class LoopRegistry(Generic[K, V]):
 
     def loops(self) -> int:
         """How many live loops hold values (a leak shows as a number that only grows)."""
+        self._forget_closed()
         return len(self._by_loop)

@@ -4,16 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import logging
 import weakref
 
 import pytest
 
+from airflow_provider_kling.api.audio import VideoToAudioRequest
 from airflow_provider_kling.execution.capacity import CapacityGate
-from airflow_provider_kling.execution.polling import TaskPoller
+from airflow_provider_kling.execution.polling import TaskPoller, wait_for_task
+from airflow_provider_kling.execution.polling import _pollers as polling_pollers
+from airflow_provider_kling.execution.progress import WaitProgress
 from airflow_provider_kling.hooks.kling import KlingHook
 from airflow_provider_kling.hooks.transport import close_shared_session, shared_session, shared_session_scope
 from airflow_provider_kling.utils.loop_registry import LoopRegistry
 from kling_emulator.server import EmulatorServer
+from kling_emulator.state import SAMPLE_VIDEO_ID
+
+LOG = logging.getLogger(__name__)
 
 
 class Box:
@@ -83,3 +90,51 @@ def test_pollers_gates_and_sessions_are_shared_per_loop(
     first = asyncio.run(on_a_loop())
     second = asyncio.run(on_a_loop())
     assert all(a is not b for a, b in zip(first, second, strict=True))
+
+
+def test_values_that_hold_their_loop_still_go_with_it() -> None:
+    """A poller's runner task or a session holds its loop: the weak key alone would keep it forever."""
+    registry: LoopRegistry[str, Box] = LoopRegistry()
+
+    async def holding() -> weakref.ref[asyncio.AbstractEventLoop]:
+        box = registry.get_or_create("k", Box)
+        box.loop = asyncio.get_running_loop()  # type: ignore[attr-defined]
+        return weakref.ref(box.loop)  # type: ignore[attr-defined]
+
+    loops = [asyncio.run(holding()) for _ in range(5)]
+    gc.collect()
+    assert registry.loops() == 0
+    assert all(loop() is None for loop in loops)  # the closed loops themselves were collected
+
+
+def test_blocking_waits_in_a_long_process_leave_no_loop_behind(kling_conn: EmulatorServer) -> None:
+    """A worker process that runs many sync waits (each on its own private loop) does not grow."""
+    hook = KlingHook()
+    task = hook.submit_task("video-to-audio", VideoToAudioRequest.build(video_id=SAMPLE_VIDEO_ID))
+
+    def wait() -> str:
+        progress = WaitProgress("video-to-audio", task.task_id)
+        outcome = hook.run_sync(
+            lambda: wait_for_task(
+                hook,
+                "video-to-audio",
+                task.task_id,
+                poll_interval=0.1,
+                deadline=None,
+                progress=progress,
+                log=LOG,
+            )
+        )
+        return outcome.status.value
+
+    def closed_loops() -> int:
+        gc.collect()
+        return sum(
+            1 for o in gc.get_objects() if issubclass(type(o), asyncio.AbstractEventLoop) and o.is_closed()
+        )
+
+    before = closed_loops()
+    assert [wait() for _ in range(4)] == ["success"] * 4
+    # The newest closed loop waits for the next loop to register; the earlier three are gone.
+    assert closed_loops() - before <= 1
+    assert polling_pollers.loops() == 0

@@ -7,6 +7,7 @@ any test module imports airflow.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import json
 import os
 import shutil
@@ -22,6 +23,8 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = REPO / "tests" / "fixtures"  # copied from shared/fixtures
 _HOME = Path(tempfile.mkdtemp(prefix="kling-airflow-home-"))
+# One per process: the pytest-xdist controller and each worker import this file. ~14 MB with the DB.
+atexit.register(shutil.rmtree, _HOME, ignore_errors=True)
 _DAGS = _HOME / "dags"
 _DAGS.mkdir()
 os.environ.update(

@@ -17,6 +17,7 @@ import requests
 
 from airflow_provider_kling import exceptions as exc
 from airflow_provider_kling.hooks.kling import KlingHook
+from airflow_provider_kling.hooks.transport import RetryPolicy
 from kling_emulator.errors import HTTP_STATUS_FOR_CODE
 from kling_emulator.server import EmulatorServer
 from kling_emulator.state import DEFAULT_API_KEY, SAMPLE_VIDEO_ID, Fault
@@ -143,8 +144,9 @@ def test_the_client_classifies_the_new_statuses_by_code(
     """1304 comes with 429 yet is no rate limit; 1203 with 404 still means "no such task"."""
     emulator.config.inject(Fault(action="error", code=code, times=20))
     monkeypatch.setenv("AIRFLOW_CONN_KLING_CONTRACT", conn_json(emulator.url))
-    hook = KlingHook("kling_contract")
-    hook.retry = type(hook.retry)(max_retries=1, min_wait=0.01, max_wait=0.01)
+    # A constructor argument: a policy set on the hook afterwards gives way to the connection's
+    # when it loads (the default: 5 retries, 1-16 s apart, ~25 s per 5xx case).
+    hook = KlingHook("kling_contract", retry=RetryPolicy(max_retries=1, min_wait=0.01, max_wait=0.01))
     with pytest.raises(error_class) as info:
         hook.get_task("video-to-audio", "some-id")
     assert info.value.http_status == CONTRACT_STATUSES[code]

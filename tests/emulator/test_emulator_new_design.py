@@ -27,7 +27,7 @@ from kling_emulator.state import DEFAULT_ACCESS_KEY, DEFAULT_API_KEY, DEFAULT_SE
 from tests.conftest import fast_config, load_fixture
 from tests.emulator.test_emulator_contract import png, refused
 from tests.emulator.test_emulator_persist import emulator as persisted_emulator
-from tests.emulator.test_emulator_persist import free_port
+from tests.emulator.test_emulator_persist import port_of
 
 AUTH = {"Authorization": f"Bearer {DEFAULT_API_KEY}"}
 IMAGE = "https://cdn.example/first-frame.png"
@@ -872,7 +872,7 @@ def test_any_list_body_gets_a_page_or_a_named_refusal(
 
 def test_new_design_tasks_survive_an_emulator_restart(tmp_path: Path) -> None:
     """An API key's account is stable across processes, so its tasks come back from the state file."""
-    port, state = free_port(), tmp_path / "state.json"
+    state = tmp_path / "state.json"
 
     def call(url: str, path: str, body: dict[str, Any] | None = None) -> Any:
         response = (
@@ -883,9 +883,9 @@ def test_new_design_tasks_survive_an_emulator_restart(tmp_path: Path) -> None:
         return response.json()
 
     body = {**t2v(), "options": {"external_task_id": "ext-restart"}}
-    with persisted_emulator(port, state, "--processing-seconds", "30") as url:
+    with persisted_emulator(state, "--processing-seconds", "30") as url:
         task_id = call(url, "/text-to-video/kling-3.0", body)["data"]["id"]
-    with persisted_emulator(port, state, "--processing-seconds", "30") as url:
+    with persisted_emulator(state, "--processing-seconds", "30", port=port_of(url)) as url:
         [again] = call(url, "/tasks?external_task_ids=ext-restart")["data"]
         duplicate = call(url, "/text-to-video/kling-3.0", body)
         listed = call(url, "/tasks", {})["data"]

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,12 +22,6 @@ import jwt
 from kling_emulator.state import DEFAULT_ACCESS_KEY, DEFAULT_API_KEY, DEFAULT_SECRET_KEY
 
 EMULATOR = [sys.executable, "-m", "kling_emulator.cli"]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def bearer() -> str:
@@ -48,30 +41,44 @@ def call(url: str, body: dict[str, Any] | None = None) -> Any:
 
 
 @contextmanager
-def emulator(port: int, state: Path, *args: str) -> Iterator[str]:
-    url = f"http://127.0.0.1:{port}"
-    proc = subprocess.Popen([*EMULATOR, "--port", str(port), "--state-file", str(state), *args])
+def emulator(state: Path, *args: str, port: int = 0) -> Iterator[str]:
+    """``kling-emulator --state-file`` in a process of its own, until SIGTERM; yields its URL.
+
+    ``port`` 0 lets the emulator bind a free port itself and report it through ``--port-file``:
+    a port probed here and handed over could be taken meanwhile by another test process (xdist),
+    whose server would then answer these requests. A port given (the restart) must be free.
+    """
+    port_file = state.with_name(state.name + ".port")
+    port_file.unlink(missing_ok=True)
+    proc = subprocess.Popen(
+        [*EMULATOR, "--port", str(port), "--port-file", str(port_file), "--state-file", str(state), *args]
+    )
     try:
-        for _ in range(100):
-            try:
-                call(f"{url}/_emulator/health")
-                break
-            except OSError:
-                time.sleep(0.1)
+        deadline = time.monotonic() + 30
+        while not (port_file.exists() and port_file.read_text()):
+            assert proc.poll() is None, f"the emulator exited with {proc.returncode} (port {port} taken?)"
+            assert time.monotonic() < deadline, "the emulator did not report its port within 30 s"
+            time.sleep(0.05)
+        url = f"http://127.0.0.1:{int(port_file.read_text())}"
+        assert call(f"{url}/_emulator/health")["status"] == "ok"
         yield url
     finally:
         proc.send_signal(signal.SIGTERM)  # the clean stop that writes the state file
         proc.wait(20)
 
 
+def port_of(url: str) -> int:
+    return int(url.rsplit(":", 1)[1])
+
+
 def test_tasks_settings_and_counters_survive_a_restart(tmp_path: Path) -> None:
-    port, state = free_port(), tmp_path / "state.json"
-    with emulator(port, state, "--processing-seconds", "1") as url:
+    state = tmp_path / "state.json"
+    with emulator(state, "--processing-seconds", "1") as url:
         call(f"{url}/_emulator/config", {"submitted_seconds": 0.5, "processing_seconds": 30})
         created = call(f"{url}/v1/videos/text2video", {"prompt": "a boat", "external_task_id": "ext-1"})
         task_id = created["data"]["task_id"]
     assert state.exists()
-    with emulator(port, state, "--processing-seconds", "1") as url:
+    with emulator(state, "--processing-seconds", "1", port=port_of(url)) as url:
         again = call(f"{url}/v1/videos/text2video/ext-1")["data"]
         stats = call(f"{url}/_emulator/stats")
         duplicate = urllib.request.Request(
@@ -95,5 +102,5 @@ def test_tasks_settings_and_counters_survive_a_restart(tmp_path: Path) -> None:
 
 
 def test_no_state_file_yet_starts_empty(tmp_path: Path) -> None:
-    with emulator(free_port(), tmp_path / "missing.json") as url:
+    with emulator(tmp_path / "missing.json") as url:
         assert call(f"{url}/_emulator/health")["tasks"] == 0

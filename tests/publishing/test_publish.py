@@ -118,11 +118,15 @@ def free_port() -> int:
 
 
 def test_unreachable_url_fails_clearly_and_leaves_nothing(tmp_path: Path) -> None:
-    url = f"http://127.0.0.1:{free_port()}/results/1/900001.mp4?signature=s3cr3t"
-    with pytest.raises(
-        PublishError, match=r"could not download http://127\.0\.0\.1:\d+/results/1/900001\.mp4"
-    ) as e:
-        publish(result_with(url), tmp_path, connect_timeout=2)
+    # The port stays bound (never listening) for the whole test, so it refuses connections: a
+    # port merely probed free could meanwhile be taken by another test process's server (xdist).
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{closed.getsockname()[1]}/results/1/900001.mp4?signature=s3cr3t"
+        with pytest.raises(
+            PublishError, match=r"could not download http://127\.0\.0\.1:\d+/results/1/900001\.mp4"
+        ) as e:
+            publish(result_with(url), tmp_path, connect_timeout=2)
     assert e.value.retryable
     assert "s3cr3t" not in str(e.value)  # signed CDN links stay out of logs
     assert every_file(tmp_path) == []

@@ -21,7 +21,7 @@ class Stats:
         self.tasks_failed_by_rate = 0
         # Refusals by the configured limits (not injected faults): {1302: n, 1303: n}.
         self.limit_refusals: dict[int, int] = defaultdict(int)
-        # The most tasks one account had running (submitted or processing) at once.
+        # The most parallel-task slots of one pack type one account held (submitted or processing) at once.
         self.peak_running = 0
         # Every Authorization value received: lets a test check the JWT it issued never leaked.
         # Kept in memory only; ``as_dict`` (served over HTTP) reports just how many.

@@ -101,6 +101,7 @@ class TaskPoller:
         # round: thousands of waits must not keep a rate-limited account saturated.
         self.slowdown = 1.0
         self.rounds = 0
+        self._delivered: set[str] = set()  # ids whose waiters got their task in the current round
         self.wakeups = 0  # waiters woken with a task (not an error): one per change or heartbeat
 
     @classmethod
@@ -167,6 +168,7 @@ class TaskPoller:
             self.rounds += 1
             self.hook = renewed(self.hook)
             idents = list(self._waiters)
+            self._delivered = set()  # ids whose waiters got their task this round
             try:
                 results = await self._poll(idents)
                 if any(isinstance(r, KlingAuthError) for r in results.values()):
@@ -176,7 +178,7 @@ class TaskPoller:
                         self.hook = fresh
                         results = await self._poll(idents)
             except Exception as exc:  # an unexpected error must fail these waits, not hang them
-                results = dict.fromkeys(idents, exc)
+                results = dict.fromkeys((i for i in idents if i not in self._delivered), exc)
             self.slowdown = next_slowdown(self.slowdown, results)
             self._deliver(results)
             del results, idents  # do not hold a round's tasks while sleeping
@@ -184,7 +186,10 @@ class TaskPoller:
     def _deliver(self, results: dict[str, KlingTask | BaseException]) -> None:
         """Hand each id's waiters their task or error now (their futures resolve; they run next)."""
         batch = {i: ws for i in results if (ws := self._waiters.get(i))}
-        self.wakeups += sum(len(ws) for i, ws in batch.items() if isinstance(results[i], KlingTask))
+        for ident, waiters in batch.items():
+            if isinstance(results[ident], KlingTask):
+                self._delivered.add(ident)
+                self.wakeups += sum(1 for w in waiters if not w.future.done())
         settle(batch, results)
 
     async def _poll(self, idents: Iterable[str]) -> dict[str, KlingTask | BaseException]:

@@ -31,6 +31,7 @@ main (2b3fe1f)                  1.09x   1.48 (111 + 66)   59 / 61     0       5
 account view (default)          1.09x   0.92 (108 + 2)    62 / 58     0       5
 + submit_on_triggerer = True    1.10x   0.04 (0 + 5)      37 / 83     0       5
 probe after probe_max_seconds   1.06x   0.94 (104 + 9)    34 / 86     0       5
++ slow probe (current code)     1.09x   0.96 (109 + 6)    38 / 82     0       5
 ==============================  ======  ================  ==========  ======  ========
 
 The last row is the current code at default settings (benchmarks/README.md has every run).

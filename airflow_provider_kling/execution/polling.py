@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
@@ -223,12 +222,14 @@ class TaskPoller:
 
         Ids found unchanged are removed without parsing their entries; finished entries without
         their result (thin list entries of some servers) stay in ``wanted`` to be re-read.
+        Pages are read, newest first, while at least ``LIST_BATCH_THRESHOLD`` ids are still
+        missing: waits on older tasks (a triggerer starting thousands of waits, an account busy
+        with newer tasks) are found a page deeper instead of costing one request each.
         """
-        pages = min(MAX_LIST_PAGES, math.ceil(len(wanted) / LIST_PAGE_SIZE) + 1)
         missing = set(wanted)
         found: set[str] = set()
         params: dict[str, Any] = {"pageSize": LIST_PAGE_SIZE}
-        for page in range(1, pages + 1):
+        for page in range(1, MAX_LIST_PAGES + 1):
             try:
                 params["pageNum"] = page
                 entries = await self.hook.arequest("GET", self.task_kind.path, params=dict(params))
@@ -277,7 +278,7 @@ class TaskPoller:
             # next page is read, so a round where thousands finish never holds them all parsed.
             self._deliver(ready)
             del ready
-            if not missing or len(entries) < LIST_PAGE_SIZE:
+            if len(missing) < LIST_BATCH_THRESHOLD or len(entries) < LIST_PAGE_SIZE:
                 break
         wanted.difference_update(found)
 

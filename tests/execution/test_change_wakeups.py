@@ -116,7 +116,7 @@ def test_a_rounds_finished_tasks_reach_their_waits_page_by_page(
     monkeypatch.setattr(polling, "LIST_PAGE_SIZE", 2)
     kling_conn.config.submitted_seconds = 0.0
     kling_conn.config.processing_seconds = 0.0
-    task_ids = submit(6)
+    task_ids = submit(12)
     list_route = f"GET {get_kind(KIND).path}"
     lists_seen_at_wake: list[int] = []
 
@@ -137,7 +137,42 @@ def test_a_rounds_finished_tasks_reach_their_waits_page_by_page(
         async with shared_session_scope():
             return await asyncio.gather(*(wait(t) for t in task_ids))
 
-    assert asyncio.run(main()) == ["success"] * 6
-    # One round read all three pages; the first page's waits had their task before the third read.
-    assert max(lists_seen_at_wake) == 3
+    assert asyncio.run(main()) == ["success"] * 12
+    # One round read five pages (the last two ids, fewer than LIST_BATCH_THRESHOLD, one by one);
+    # the first page's waits had their task before the third page was read.
+    assert max(lists_seen_at_wake) == 5
     assert min(lists_seen_at_wake) < 3, lists_seen_at_wake
+
+
+def test_waits_on_older_tasks_are_found_deeper_in_the_list_not_one_by_one(
+    kling_conn: EmulatorServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Kling lists the newest first: waits on tasks behind many newer ones (a triggerer starting
+    thousands of waits, an account busy with other work) read a few more pages, not a GET each."""
+    monkeypatch.setattr(polling, "LIST_PAGE_SIZE", 2)
+    kling_conn.config.submitted_seconds = 0.0
+    kling_conn.config.processing_seconds = 0.0
+    waited = submit(6)
+    submit(10)  # newer tasks nobody here waits for: five pages in front of the waited ones
+    stats = kling_conn.emulator.stats
+
+    async def wait(ident: str) -> str:
+        outcome = await wait_for_task(
+            shared_hook("kling_default"),
+            KIND,
+            ident,
+            poll_interval=POLL,
+            deadline=None,
+            progress=WaitProgress(KIND, ident, last_status="submitted"),
+            log=Lines(),
+        )
+        return outcome.status.value
+
+    async def main() -> list[str]:
+        async with shared_session_scope():
+            return await asyncio.gather(*(wait(t) for t in waited))
+
+    singles_before = stats.by_route[f"GET {get_kind(KIND).path}/{{ident}}"]
+    assert asyncio.run(main()) == ["success"] * 6
+    assert stats.by_route[f"GET {get_kind(KIND).path}/{{ident}}"] - singles_before <= 3  # < threshold
+    assert stats.by_route[f"GET {get_kind(KIND).path}"] >= 6  # the pages down to the waited tasks

@@ -209,6 +209,7 @@ def run_one(
     template: Path,
     fernet_key: str,
     select: int,
+    keep: Path | None = None,
 ) -> dict[str, Any]:
     import psutil
 
@@ -262,9 +263,15 @@ def run_one(
             if sampler is not None:
                 sampler.stop.set()
             _stop(triggerer)
+            if keep is not None:  # the trigger logs and the triggerer's own output, for a post-mortem
+                (keep / impl).mkdir(parents=True, exist_ok=True)
+                if (home / "logs").exists():
+                    shutil.copytree(home / "logs", keep / impl / "logs", dirs_exist_ok=True)
+                shutil.copy(tmp / f"triggerer-{impl}.err", keep / impl / "triggerer.err")
             if setup.poll() is None:
                 setup.kill()
                 setup.wait()
+    runner_times = _runner_times(home, result.pop("finish_at"), result.pop("deferred_at"))
     peak_sup = max(s[1] for s in sampler.samples)
     peak_runner = max(s[2] for s in sampler.samples)
     peak_sum = max(s[1] + s[2] for s in sampler.samples)
@@ -286,6 +293,44 @@ def run_one(
         "lat_p50": median(latencies),
         "lat_p95": percentile(latencies, 0.95),
         "lat_max": max(latencies) if latencies else float("nan"),
+        **runner_times,
+    }
+
+
+def _runner_times(home: Path, finish_at: list[float], deferred_at: float) -> dict[str, float]:
+    """From each trigger's log file: when the runner started it and when it fired, as the runner saw.
+
+    The triggerer writes one JSON-lines log file per trigger (its supervisor, from the runner's
+    lines): "trigger ... starting" and "Trigger fired event" carry the runner's timestamps.
+    """
+    from datetime import datetime
+
+    started: list[float] = []
+    fired: list[float] = []
+    pattern = f"dag_id={DAG_ID}/run_id={RUN_ID}/task_id=wait/map_index=*/*.trigger.*.log"
+    for path in (home / "logs").glob(pattern):
+        index = int(path.parent.name.removeprefix("map_index="))
+        for line in path.read_text(errors="replace").splitlines():
+            if "starting" not in line and "Trigger fired event" not in line:
+                continue
+            try:
+                entry = json.loads(line)
+                stamp = datetime.fromisoformat(entry["timestamp"].replace("Z", "+00:00")).timestamp()
+            except (ValueError, KeyError, TypeError):
+                continue
+            event = str(entry.get("event", ""))
+            if event.startswith("trigger ") and event.endswith(") starting"):  # "... (ID 7) starting"
+                started.append(stamp)
+            elif event == "Trigger fired event":
+                fired.append(stamp - finish_at[index])
+    nan = float("nan")
+    return {
+        "started": len(started),
+        "start_first_s": (min(started) - deferred_at) if started else nan,
+        "start_all_s": (max(started) - deferred_at) if started else nan,
+        "runner_fired": len(fired),
+        "runner_lat_p50": median(fired),
+        "runner_lat_max": max(fired) if fired else nan,
     }
 
 
@@ -361,11 +406,19 @@ def _drive(
         and "error" not in str(kwargs)
     )
     first_finish = min(t["finish_at"] for t in tasks)
+    routes = {
+        route: count - before["by_route"].get(route, 0)
+        for route, count in after["by_route"].items()
+        if count != before["by_route"].get(route, 0) and "_emulator" not in route
+    }
     return {
         "fired": len(left),
         "ok": ok,
         "requests": after["requests"] - before["requests"] - 1,  # minus the stats read itself
+        "by_route": routes,
         "latencies": [left[i] - tasks[i]["finish_at"] for i in left],
+        "finish_at": [t["finish_at"] for t in tasks],
+        "deferred_at": deferred_at,
         "claim_s": (assigned_at - deferred_at) if assigned_at is not None else float("nan"),
         "defer_after_create_s": deferred_at - (first_finish - task_seconds),
         "wall_s": (max(left.values()) - deferred_at) if left else float("nan"),
@@ -467,9 +520,7 @@ def setup_main(args: argparse.Namespace) -> None:
         import airflow.providers.standard.triggers.temporal  # noqa: F401
     files["ready"].touch()
     warm = _read_when_there(files["warm"])
-    _defer(
-        "warm_up", _triggers(args.setup, warm, args.poll, warm[0]["finish_at"] - time.time()), args.timeout
-    )
+    _defer("warm_up", _triggers(args.setup, warm, args.poll, args.timeout), args.timeout)
     files["warm_deferred"].touch()
     tasks = _read_when_there(files["tasks"])
     _defer("wait", _triggers(args.setup, tasks, args.poll, args.timeout), args.timeout)
@@ -556,6 +607,9 @@ def report(results: list[dict[str, Any]], select: int) -> None:
             r["requests"],
             r["req_per_round"],
             r["claim_s"],
+            r["start_all_s"],
+            r["runner_lat_p50"],
+            r["runner_lat_max"],
             r["lat_p50"],
             r["lat_p95"],
             r["lat_max"],
@@ -564,7 +618,8 @@ def report(results: list[dict[str, Any]], select: int) -> None:
     ]
     headers = ["trigger", "N", "fired ok", "RSS +MB supervisor", "RSS +MB runner", "RSS +MB sum"]
     headers += ["CPU s runner", "CPU s supervisor", "Kling requests", "requests/round", "claim all s"]
-    headers += ["detect p50 s", "detect p95 s", "detect max s"]
+    headers += ["all started s", "fired (runner) p50 s", "fired (runner) max s"]
+    headers += ["detect (DB) p50 s", "detect (DB) p95 s", "detect (DB) max s"]
     print(table(headers, rows))
     print()
     by_impl = {r["impl"]: r for r in results}
@@ -589,9 +644,13 @@ def report(results: list[dict[str, Any]], select: int) -> None:
             f"peak +{r['rss_cold_sum_mb']:.1f} MB over the cold process; "
             f"deferred {r['defer_after_create_s']:.1f}s after the first task was created; "
             f"all {r['fired']} left deferred {r['wall_s']:.1f}s after the commit; "
+            f"the runner started its first trigger {r['start_first_s']:.1f}s after the commit "
+            f"({r['started']} start and {r['runner_fired']} fired lines in the trigger logs); "
             f"max_trigger_to_select_per_loop={select}; "
             f"detection includes a DB poll of up to {DB_POLL_SECONDS}s"
         )
+        if r["by_route"]:
+            print(f"  Kling requests by route: {json.dumps(r['by_route'])}")
 
 
 def main() -> None:
@@ -610,6 +669,7 @@ def main() -> None:
         "Airflow's default is 50, i.e. 50 claims per ~1 s loop)",
     )
     parser.add_argument("--json", default=None, help="also write the raw results here")
+    parser.add_argument("--keep", default=None, help="copy each row's trigger logs and triggerer output here")
     parser.add_argument("--setup", choices=sorted(IMPLS), help=argparse.SUPPRESS)
     parser.add_argument("--files", help=argparse.SUPPRESS)
     parser.add_argument("--timeout", type=float, default=300.0, help=argparse.SUPPRESS)
@@ -631,13 +691,14 @@ def main() -> None:
     )
     print()
     fernet_key = Fernet.generate_key().decode()
+    keep = Path(args.keep) if args.keep else None
     results = []
     with tempfile.TemporaryDirectory(prefix="kling-trigproc-") as tmp_name:
         tmp = Path(tmp_name)
         template = prepare_template(tmp, args.n, fernet_key, select)
         for impl in args.impl.split(","):
             results.append(
-                run_one(impl, args.n, args.task_seconds, args.poll, tmp, template, fernet_key, select)
+                run_one(impl, args.n, args.task_seconds, args.poll, tmp, template, fernet_key, select, keep)
             )
             r = results[-1]
             print(

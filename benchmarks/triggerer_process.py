@@ -13,11 +13,17 @@ path does) and the N task instances are put into ``deferred`` with ``trigger_id`
 fills them in. The triggerer does the rest: it claims the rows, runs the triggers, and on each
 event moves the task instance to ``scheduled``.
 
-Reported: RSS growth (peak over the baseline with the runner idle) of the supervisor, the
-runner and their sum; CPU seconds of the runner and the supervisor over the run; Kling requests
-and requests per wait-round; detection latency (task instance seen out of ``deferred`` in a DB
-poll every 0.5 s, minus the emulator task's finish time: the poll adds up to 0.5 s); how long the
-triggerer took to claim all N triggers. The floor row runs ``DateTimeTrigger`` firing at each
+Before the N waits, one whole warm-up wait of the same class runs (its first use: imports,
+shared session, poller), so the rows measure waits, not first use (printed apart).
+
+Reported: RSS growth (peak over the baseline after the warm-up) of the supervisor, the runner
+and their sum; CPU seconds of the runner and the supervisor over the run; Kling requests (and by
+route) and requests per wait-round (requests / (T / poll)); how long the triggerer took to claim
+all N rows (DB) and to start all N triggers in its runner (each trigger's log file: its
+"starting" line); when the runner fired each event (its "Trigger fired event" line) minus the
+task's finish time; and detection (task instance seen out of ``deferred`` in a DB poll every
+0.5 s, minus the task's finish time: the poll adds up to 0.5 s; minus the runner's figure, it is
+the supervisor's lag in persisting events). The floor row runs ``DateTimeTrigger`` firing at each
 task's finish time: the same process with the same N triggers that only sleep.
 
     python benchmarks/triggerer_process.py                        # N = 5000, T = 30 s, poll 5 s

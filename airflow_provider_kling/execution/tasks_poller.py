@@ -127,7 +127,7 @@ class TasksPoller:
             if not self._waiters:
                 self._tick = None
                 return
-            if len(self._intervals) == 1:  # one interval: every wait is due (the usual case)
+            if len(self._intervals) == 1 and tick in self._intervals:  # the usual case: all are due
                 batch = dict(self._waiters)
             else:
                 now = loop.time()

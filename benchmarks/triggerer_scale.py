@@ -112,6 +112,7 @@ def run_one(
         "lat_p95": percentile(latencies, 0.95),
         "lat_max": max(latencies) if latencies else float("nan"),
         "wall_s": result["wall_s"],
+        "start_lag_s": result["start_lag_s"],
         "gc_s": result["gc_s"],
     }
 
@@ -234,7 +235,7 @@ async def _child(
 
     gc.callbacks.append(on_gc)
     sampler = loop.create_task(sample_rss())
-    cpu0, wall0 = time.process_time(), time.monotonic()
+    cpu0, wall0, started = time.process_time(), time.monotonic(), time.time()
     with contextlib.suppress(asyncio.TimeoutError):
         await asyncio.wait_for(
             asyncio.gather(*(wait(i, t) for i, t in enumerate(triggers)), return_exceptions=True), timeout
@@ -252,6 +253,8 @@ async def _child(
         "done": sum(1 for s in statuses.values() if s == "success"),
         "cpu_s": cpu,
         "wall_s": wall,
+        # How long after the last task was created the waits began: the waiting phase is shorter by that.
+        "start_lag_s": started - max((t["created"] for t in tasks), default=started),
         "rss_peak_growth_mb": (peak - rss0) / 1024**2,
         "connects": connects,
         "latencies": latencies,
@@ -394,7 +397,8 @@ def report(results: list[dict[str, Any]], poll: float, task_seconds: float) -> N
         routes = ", ".join(f"{k}: {v}" for k, v in sorted(r["by_route"].items()) if v)
         gcs = "/".join(f"{g:.3f}" for g in r["gc_s"])
         print(
-            f"{IMPLS[r['impl']]} N={r['n']}: wall {r['wall_s']:.1f}s; CPU in garbage collection "
+            f"{IMPLS[r['impl']]} N={r['n']}: wall {r['wall_s']:.1f}s (from {r['start_lag_s']:.1f}s after "
+            "the last task was created); CPU in garbage collection "
             f"(generation 0/1/2) {gcs}s; requests by route: {routes}"
         )
 

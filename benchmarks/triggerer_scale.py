@@ -153,7 +153,7 @@ def _wait_for(path: Path, child: subprocess.Popen[str], timeout: float) -> None:
 
 
 def _make_triggers(
-    impl: str, tasks: list[dict[str, Any]], poll: float, timeout: float, kind: str
+    impl: str, tasks: list[dict[str, Any]], poll: float, timeout: float, kind: str = BENCH_KINDS[0]
 ) -> list[Any]:
     if impl == "kling":
         from airflow_provider_kling.triggers.kling import KlingTaskTrigger

@@ -179,8 +179,8 @@ class TasksPoller:
                 # These waits run (and drop their task) while the next batch is read.
                 self.wakeups += settle(woken, ready)
                 del ready, woken
-        except KlingError as exc:
-            return {i: exc for i in wanted if i not in seen}
+        except Exception as exc:  # a failed check, or an unexpected error: it must fail, not hang,
+            return {i: exc for i in wanted if i not in seen}  # the waits not yet handed their task
         for ident in wanted:
             if ident not in seen:
                 failures[ident] = KlingInvalidRequestError(

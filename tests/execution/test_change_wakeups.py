@@ -24,7 +24,8 @@ from airflow_provider_kling.hooks.shared import shared_hook
 from airflow_provider_kling.hooks.transport import shared_session_scope
 from airflow_provider_kling.triggers.kling import KlingTaskTrigger
 from kling_emulator.server import EmulatorServer
-from tests.conftest import next_event
+from kling_emulator.state import Fault
+from tests.conftest import conn_json, next_event
 
 KIND = "video-to-audio"
 NEW_KIND = "text-to-video"  # new design: every family is read back through GET /tasks
@@ -225,3 +226,28 @@ def test_an_unknown_new_design_id_among_known_ones_fails_only_its_own_wait(
     good, bad = asyncio.run(main())
     assert good["status"] == "success" and good["task"]["task_id"] == known
     assert bad["status"] == "error" and "does not know task 'no-such-task'" in bad["message"]
+
+
+def test_a_failed_get_tasks_batch_fails_only_the_waits_not_yet_handed_their_task(
+    emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The round's first batch answers (its waits finish at once); its second gets a 5xx: only that
+    batch's waits count a failed check, and the next round finishes them."""
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_KLING_DEFAULT", conn_json(emulator.url, mode="key", extra={"max_retries": 0})
+    )
+    monkeypatch.setattr(new_design, "MAX_IDS_PER_QUERY", 2)
+    emulator.config.submitted_seconds = 0.0
+    emulator.config.processing_seconds = 0.0
+    task_ids = submit(4, NEW_KIND)  # batches of a round: task_ids[:2], task_ids[2:]
+    # The next GET (the first batch) is answered as is ("slow" by 0 s), the one after gets a 500.
+    emulator.config.inject(Fault("slow", delay=0.0, method="GET"), Fault("error", code=5000, method="GET"))
+    logs = {t: Lines() for t in task_ids}
+
+    async def main() -> list[str]:
+        async with shared_session_scope():
+            return await asyncio.gather(*(wait(t, NEW_KIND, logs[t]) for t in task_ids))
+
+    assert asyncio.run(main()) == ["success"] * 4
+    warned = [t for t in task_ids if any(line.startswith("WARNING") for line in logs[t].lines)]
+    assert warned == task_ids[2:], {t: logs[t].lines for t in task_ids}

@@ -26,6 +26,9 @@ REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 HOST = "127.0.0.1"
 V2A_PATH = "/v1/audio/video-to-audio"
+# Kinds a scale benchmark can create: a legacy one, and a new-design one (Kling 3.0, KLING_API §8).
+BENCH_KINDS = ("video-to-audio", "text-to-video")
+T2V_PATH = "/text-to-video/kling-3.0-turbo"  # new design: the model is in the path (§8.1)
 
 
 @dataclass
@@ -96,24 +99,40 @@ def emulator(submitted_seconds: float, processing_seconds: float) -> Iterator[Em
                     proc.wait(10)
 
 
-async def create_tasks(url: str, n: int, tag: str) -> list[dict[str, Any]]:
-    """Submit n video-to-audio tasks over a few keep-alive connections; returns [{id, created}]."""
+async def create_tasks(url: str, n: int, tag: str, kind: str = "video-to-audio") -> list[dict[str, Any]]:
+    """Submit n tasks of ``kind`` (``BENCH_KINDS``) over a few keep-alive connections; returns
+    [{id, created}]. ``text-to-video`` goes through the new design's create route (§8.1)."""
     import aiohttp
 
+    if kind not in BENCH_KINDS:
+        raise ValueError(f"kind: must be one of {BENCH_KINDS}, got {kind!r}")
     out: list[dict[str, Any]] = []
     semaphore = asyncio.Semaphore(32)
     async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {API_KEY}"}) as session:
 
         async def one(i: int) -> None:
-            body = {"video_id": SAMPLE_VIDEO_ID, "external_task_id": f"{tag}-{i}"}
-            async with semaphore, session.post(url + V2A_PATH, json=body) as response:
+            if kind == "text-to-video":
+                options = {"external_task_id": f"{tag}-{i}"}
+                path, body = T2V_PATH, {"prompt": "A kite over the sea", "options": options}
+            else:
+                path, body = V2A_PATH, {"video_id": SAMPLE_VIDEO_ID, "external_task_id": f"{tag}-{i}"}
+            async with semaphore, session.post(url + path, json=body) as response:
                 payload = await response.json()
             if payload.get("code") != 0:
                 raise RuntimeError(f"emulator refused a submit: {payload}")
-            out.append({"id": payload["data"]["task_id"], "created": payload["data"]["created_at"] / 1000})
+            data = payload["data"]
+            if kind == "text-to-video":  # new design: data{id, status, create_time, ...} (§8.4)
+                out.append({"id": data["id"], "created": data["create_time"] / 1000})
+            else:
+                out.append({"id": data["task_id"], "created": data["created_at"] / 1000})
 
         await asyncio.gather(*(one(i) for i in range(n)))
     return out
+
+
+def query_endpoint(kind: str, task_id: str) -> str:
+    """The route a plain client polls for one task: legacy ``GET …/{id}``, new ``GET /tasks?task_ids=``."""
+    return f"/tasks?task_ids={task_id}" if kind == "text-to-video" else f"{V2A_PATH}/{task_id}"
 
 
 def airflow_env(extra: dict[str, str] | None = None) -> dict[str, str]:

@@ -18,3 +18,10 @@ def kling_task_done_sync(response: Any) -> bool:
     """The same check for ``HttpSensor`` (sync)."""
     body = response.json()
     return (body.get("data") or {}).get("task_status") in ("succeed", "failed")
+
+
+async def kling_new_task_done(response: Any) -> bool:
+    """True once the new-design task queried by ``GET /tasks?task_ids=<id>`` is ``succeeded`` or
+    ``failed`` (KLING_API §8.4/§8.5: ``data[]`` of task objects with ``status``)."""
+    tasks = response.json().get("data") or []
+    return bool(tasks) and tasks[0].get("status") in ("succeeded", "failed")

@@ -1,7 +1,9 @@
 """N concurrent waits in ONE event loop: ``KlingTaskTrigger`` vs the stock ``HttpEventTrigger``.
 
 For every (N, implementation) the parent starts a fresh ``kling-emulator`` process, creates N
-video-to-audio tasks through its API (all finish ``--task-seconds`` after creation), then runs a
+tasks of ``--kind`` through its API (``video-to-audio``: legacy design; ``text-to-video``: new
+design, created through ``POST /text-to-video/kling-3.0-turbo``, the stock trigger then polling
+``GET /tasks?task_ids=<id>`` per task) (all finish ``--task-seconds`` after creation), then runs a
 child process that waits for all of them with N triggers on one asyncio loop, exactly as a
 triggerer does. The child measures itself (CPU seconds, peak RSS growth, TCP connects via the
 loop's ``create_connection``, when each trigger fired); the emulator counts HTTP requests and
@@ -10,6 +12,7 @@ distinct client ports. Emulator CPU is not counted.
     python benchmarks/triggerer_scale.py                  # N = 100, 1000
     python benchmarks/triggerer_scale.py --large          # also N = 5000
     python benchmarks/triggerer_scale.py --n 20 --task-seconds 4 --poll 1   # smoke
+    python benchmarks/triggerer_scale.py --kind text-to-video   # new-design waits (GET /tasks)
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ if __package__ in (None, ""):
 import contextlib
 
 from benchmarks._common import (
+    BENCH_KINDS,
     Emulator,
     airflow_env,
     create_tasks,
@@ -39,6 +43,7 @@ from benchmarks._common import (
     machine,
     median,
     percentile,
+    query_endpoint,
     table,
     verdict,
 )
@@ -56,17 +61,19 @@ IMPLS = {
 # ---------------------------------------------------------------------------- parent
 
 
-def run_one(impl: str, n: int, task_seconds: float, poll: float, profile: str | None) -> dict[str, Any]:
-    """One fresh emulator, n tasks, one child process waiting for them with ``impl`` triggers."""
+def run_one(
+    impl: str, n: int, task_seconds: float, poll: float, profile: str | None, kind: str = BENCH_KINDS[0]
+) -> dict[str, Any]:
+    """One fresh emulator, n tasks of ``kind``, one child process waiting for them with ``impl`` triggers."""
     processing = task_seconds - SUBMITTED_SECONDS
     timeout = task_seconds + 4 * poll + 60
     with emulator(SUBMITTED_SECONDS, processing) as emu, tempfile.TemporaryDirectory() as tmp:
         tasks_file, ready_file = Path(tmp) / "tasks.json", Path(tmp) / "ready"
-        child = _start_child(emu, impl, tasks_file, ready_file, poll, timeout, profile)
+        child = _start_child(emu, impl, tasks_file, ready_file, poll, timeout, profile, kind)
         try:
             # The child imports Airflow first (seconds); the tasks' clock starts only once it is ready.
             _wait_for(ready_file, child, 120)
-            tasks = asyncio.run(create_tasks(emu.url, n, f"bench-{os.getpid()}-{time.time_ns()}"))
+            tasks = asyncio.run(create_tasks(emu.url, n, f"bench-{os.getpid()}-{time.time_ns()}", kind))
             for task in tasks:
                 task["finish_at"] = task["created"] + task_seconds
             before = emu.stats()
@@ -105,6 +112,7 @@ def run_one(impl: str, n: int, task_seconds: float, poll: float, profile: str | 
         "lat_p95": percentile(latencies, 0.95),
         "lat_max": max(latencies) if latencies else float("nan"),
         "wall_s": result["wall_s"],
+        "start_lag_s": result["start_lag_s"],
         "gc_s": result["gc_s"],
     }
 
@@ -117,6 +125,7 @@ def _start_child(
     poll: float,
     timeout: float,
     profile: str | None,
+    kind: str,
 ) -> subprocess.Popen[str]:
     env = airflow_env(
         {
@@ -125,7 +134,7 @@ def _start_child(
         }
     )
     cmd = [sys.executable, str(Path(__file__).resolve()), "--child", impl, "--tasks-file", str(tasks_file)]
-    cmd += ["--ready-file", str(ready_file), "--poll", str(poll), "--timeout", str(timeout)]
+    cmd += ["--ready-file", str(ready_file), "--poll", str(poll), "--timeout", str(timeout), "--kind", kind]
     if profile:
         cmd += ["--profile", profile]
     return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -143,7 +152,9 @@ def _wait_for(path: Path, child: subprocess.Popen[str], timeout: float) -> None:
 # ---------------------------------------------------------------------------- child
 
 
-def _make_triggers(impl: str, tasks: list[dict[str, Any]], poll: float, timeout: float) -> list[Any]:
+def _make_triggers(
+    impl: str, tasks: list[dict[str, Any]], poll: float, timeout: float, kind: str = BENCH_KINDS[0]
+) -> list[Any]:
     if impl == "kling":
         from airflow_provider_kling.triggers.kling import KlingTaskTrigger
 
@@ -151,7 +162,7 @@ def _make_triggers(impl: str, tasks: list[dict[str, Any]], poll: float, timeout:
         return [
             KlingTaskTrigger(
                 kling_task_id=t["id"],
-                task_kind="video-to-audio",
+                task_kind=kind,
                 kling_conn_id=KLING_CONN_ID,
                 poll_interval=poll,
                 deadline=deadline,
@@ -161,19 +172,22 @@ def _make_triggers(impl: str, tasks: list[dict[str, Any]], poll: float, timeout:
         ]
     from airflow.providers.http.triggers.http import HttpEventTrigger
 
+    check = "kling_new_task_done" if kind == "text-to-video" else "kling_task_done"
     return [
         HttpEventTrigger(
-            response_check_path="benchmarks._http_check.kling_task_done",
+            response_check_path=f"benchmarks._http_check.{check}",
             http_conn_id=HTTP_CONN_ID,
             method="GET",
-            endpoint=f"/v1/audio/video-to-audio/{t['id']}",
+            endpoint=query_endpoint(kind, t["id"]),
             poll_interval=poll,
         )
         for t in tasks
     ]
 
 
-async def _child(impl: str, tasks: list[dict[str, Any]], poll: float, timeout: float) -> dict[str, Any]:
+async def _child(
+    impl: str, tasks: list[dict[str, Any]], poll: float, timeout: float, kind: str
+) -> dict[str, Any]:
     import psutil
 
     loop = asyncio.get_running_loop()
@@ -188,7 +202,7 @@ async def _child(impl: str, tasks: list[dict[str, Any]], poll: float, timeout: f
     loop.create_connection = counting_create_connection  # type: ignore[method-assign]
 
     process = psutil.Process()
-    triggers = _make_triggers(impl, tasks, poll, timeout)
+    triggers = _make_triggers(impl, tasks, poll, timeout, kind)
     gc.collect()
     rss0 = peak = process.memory_info().rss
     fired: dict[int, float] = {}
@@ -221,7 +235,7 @@ async def _child(impl: str, tasks: list[dict[str, Any]], poll: float, timeout: f
 
     gc.callbacks.append(on_gc)
     sampler = loop.create_task(sample_rss())
-    cpu0, wall0 = time.process_time(), time.monotonic()
+    cpu0, wall0, started = time.process_time(), time.monotonic(), time.time()
     with contextlib.suppress(asyncio.TimeoutError):
         await asyncio.wait_for(
             asyncio.gather(*(wait(i, t) for i, t in enumerate(triggers)), return_exceptions=True), timeout
@@ -239,6 +253,8 @@ async def _child(impl: str, tasks: list[dict[str, Any]], poll: float, timeout: f
         "done": sum(1 for s in statuses.values() if s == "success"),
         "cpu_s": cpu,
         "wall_s": wall,
+        # How long after the last task was created the waits began: the waiting phase is shorter by that.
+        "start_lag_s": started - max((t["created"] for t in tasks), default=started),
         "rss_peak_growth_mb": (peak - rss0) / 1024**2,
         "connects": connects,
         "latencies": latencies,
@@ -274,11 +290,11 @@ def child_main(args: argparse.Namespace) -> None:
         import cProfile
 
         profiler = cProfile.Profile()
-        result = profiler.runcall(asyncio.run, _child(args.child, tasks, args.poll, args.timeout))
+        result = profiler.runcall(asyncio.run, _child(args.child, tasks, args.poll, args.timeout, args.kind))
         Path(args.profile).mkdir(parents=True, exist_ok=True)
         profiler.dump_stats(str(Path(args.profile) / f"{args.child}-{len(tasks)}.prof"))
     else:
-        result = asyncio.run(_child(args.child, tasks, args.poll, args.timeout))
+        result = asyncio.run(_child(args.child, tasks, args.poll, args.timeout, args.kind))
     print(json.dumps(result), flush=True)
 
 
@@ -381,7 +397,8 @@ def report(results: list[dict[str, Any]], poll: float, task_seconds: float) -> N
         routes = ", ".join(f"{k}: {v}" for k, v in sorted(r["by_route"].items()) if v)
         gcs = "/".join(f"{g:.3f}" for g in r["gc_s"])
         print(
-            f"{IMPLS[r['impl']]} N={r['n']}: wall {r['wall_s']:.1f}s; CPU in garbage collection "
+            f"{IMPLS[r['impl']]} N={r['n']}: wall {r['wall_s']:.1f}s (from {r['start_lag_s']:.1f}s after "
+            "the last task was created); CPU in garbage collection "
             f"(generation 0/1/2) {gcs}s; requests by route: {routes}"
         )
 
@@ -393,6 +410,9 @@ def main() -> None:
     parser.add_argument("--task-seconds", type=float, default=25.0, help="emulated task duration")
     parser.add_argument("--poll", type=float, default=5.0, help="poll interval of both triggers")
     parser.add_argument("--impl", default="kling,http", help="which implementations to run")
+    parser.add_argument(
+        "--kind", default=BENCH_KINDS[0], choices=BENCH_KINDS, help="task kind: legacy or new design"
+    )
     parser.add_argument("--json", default=None, help="also write the raw results here")
     parser.add_argument(
         "--profile", default=None, help="directory for cProfile dumps of the waiting phase (skews CPU)"
@@ -412,14 +432,14 @@ def main() -> None:
         parser.error(f"--task-seconds must be > {SUBMITTED_SECONDS}")
     print(machine())
     print(
-        f"triggerer scale: tasks finish {args.task_seconds:.0f}s after creation, poll interval "
+        f"triggerer scale: {args.kind} tasks finish {args.task_seconds:.0f}s after creation, poll interval "
         f"{args.poll:.1f}s, every run in a fresh emulator process and a fresh client process"
     )
     print()
     results = []
     for n in sizes:
         for impl in args.impl.split(","):
-            results.append(run_one(impl, n, args.task_seconds, args.poll, args.profile))
+            results.append(run_one(impl, n, args.task_seconds, args.poll, args.profile, args.kind))
             r = results[-1]
             print(
                 f"  ran {IMPLS[impl]} N={n}: {r['done']}/{n} fired, CPU {r['cpu_s']:.2f}s, "

@@ -20,6 +20,17 @@ pytestmark = pytest.mark.e2e
 REPO = Path(__file__).resolve().parents[1]
 SCRIPTS = {
     "triggerer_scale": ["--n", "20", "--task-seconds", "3", "--poll", "1"],
+    # "script:variant": the same script again with other arguments.
+    "triggerer_scale:new-design": [
+        "--kind",
+        "text-to-video",
+        "--n",
+        "20",
+        "--task-seconds",
+        "3",
+        "--poll",
+        "1",
+    ],
     "triggerer_capacity": ["--n", "20", "--task-seconds", "3", "--poll", "1"],
     "worker_slot": ["--task-seconds", "2.5", "--poll", "0.5"],
     "import_cost": ["--runs", "1", "--modules", "airflow_provider_kling.sensors.kling"],
@@ -32,7 +43,7 @@ def outputs() -> Iterator[dict[str, str]]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
     procs = {
         name: subprocess.Popen(
-            [sys.executable, str(REPO / "benchmarks" / f"{name}.py"), *args],
+            [sys.executable, str(REPO / "benchmarks" / f"{name.split(':')[0]}.py"), *args],
             cwd=REPO,
             env=env,
             stdout=subprocess.PIPE,
@@ -82,6 +93,20 @@ def test_triggerer_scale_compares_both_triggers(outputs: dict[str, str]) -> None
     figures = [r[1] for r in rows(out, "20")]
     assert figures[:3] == ["CPU: stock / ours", "TCP connects: stock / ours", "RSS: ours - stock"]
     assert "detection max: ours" in figures
+
+
+def test_triggerer_scale_waits_for_new_design_tasks_through_get_tasks(outputs: dict[str, str]) -> None:
+    out = outputs["triggerer_scale:new-design"]
+    assert "text-to-video tasks finish" in out
+    (ours,) = rows(out, "KlingTaskTrigger (ours)")
+    (stock,) = rows(out, "HttpEventTrigger (stock)")
+    assert ours[2] == stock[2] == "20/20"  # both read new-design answers (status "succeeded")
+    # Both sides poll the new design's query route only: ours batched, the stock one id by id.
+    routes = [line for line in out.splitlines() if "requests by route" in line]
+    assert len(routes) == 2 and all(
+        line.endswith(f"GET /tasks: {n}") for line, n in zip(routes, (ours[7], stock[7]), strict=True)
+    )
+    assert int(ours[7]) < int(stock[7])
 
 
 def test_triggerer_capacity_runs_both_triggers_in_the_trigger_runner(outputs: dict[str, str]) -> None:

@@ -135,9 +135,37 @@ def _normalize_status(value: Any) -> Any:
     return value
 
 
+def is_new_design(data: Any) -> bool:
+    """Whether a raw task object is a new-design one (``id``, ``status``), as parsing reads it."""
+    return isinstance(data, dict) and "task_id" not in data and "id" in data and "status" in data
+
+
 def raw_status(entry: dict[str, Any]) -> Any:
-    """A raw legacy task entry's status as ``KlingTask.task_status.value`` would read it (no parsing)."""
-    return _normalize_status(entry.get("task_status"))
+    """A raw task entry's status (either design) as ``KlingTask.task_status.value`` would read it
+    (no parsing): the new design's ``succeeded`` reads ``succeed``."""
+    return _normalize_status(entry.get("status") if is_new_design(entry) else entry.get("task_status"))
+
+
+def raw_task_ids(entry: Any) -> tuple[str | None, str | None]:
+    """A raw task entry's (Kling task id, external task id), either design, without parsing it."""
+    if not isinstance(entry, dict):
+        return None, None
+    if is_new_design(entry):
+        task_id, external = entry.get("id"), entry.get("external_id")
+    else:
+        info = entry.get("task_info")
+        task_id, external = (
+            entry.get("task_id"),
+            info.get("external_task_id") if isinstance(info, dict) else None,
+        )
+    return _id_text(task_id), _id_text(external)
+
+
+def _id_text(value: Any) -> str | None:
+    # As the model reads ids (numbers coerced to text); anything else is no id.
+    return (
+        str(value) if isinstance(value, (str, int)) and not isinstance(value, bool) and value != "" else None
+    )
 
 
 def _none_to_empty(value: Any) -> Any:
@@ -181,7 +209,7 @@ class KlingTask(_Tolerant):
     @model_validator(mode="before")
     @classmethod
     def _read_new_design(cls, data: Any) -> Any:
-        if isinstance(data, dict) and "task_id" not in data and "id" in data and "status" in data:
+        if is_new_design(data):
             return from_new_design(data)
         return data
 

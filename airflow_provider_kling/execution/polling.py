@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_kling.api.kinds import TaskKind, get_kind
-from airflow_provider_kling.api.tasks import KlingTask, TaskStatus, parse_task, raw_status
+from airflow_provider_kling.api.tasks import KlingTask, TaskStatus, parse_task, raw_status, raw_task_ids
 from airflow_provider_kling.exceptions import (
     KlingAuthError,
     KlingError,
@@ -28,11 +28,16 @@ from airflow_provider_kling.execution.capacity import CapacityGate
 from airflow_provider_kling.execution.events import WaitOutcome
 from airflow_provider_kling.execution.poll_errors import PollErrors, is_throttle
 from airflow_provider_kling.execution.poll_timing import (  # MAX_SLOWDOWN: 0.1.0 path .waiting
+    FINISHED,
     MAX_SLOWDOWN,  # noqa: F401
+    Waiter,
+    answered,
+    any_wakes,
     expire,
     forget_waiter,
     jittered,
     next_slowdown,
+    register,
     settle,
 )
 from airflow_provider_kling.execution.progress import WaitProgress
@@ -63,24 +68,6 @@ def _has_result(task: KlingTask) -> bool:
     return bool(task.task_result.videos or task.task_result.audios or task.task_result.images)
 
 
-class _Waiter:
-    """One wait's seat in a round: woken when its task changed, a heartbeat is due, or on an error."""
-
-    __slots__ = ("future", "known", "wake_at")
-
-    def __init__(self, future: asyncio.Future[KlingTask], known: str | None, wake_at: float) -> None:
-        self.future = future
-        self.known = known  # the status the waiter has seen; None: wake it on every round
-        self.wake_at = wake_at  # monotonic time from which an unchanged task wakes it too
-
-
-def _wakes(waiters: list[_Waiter] | None, status: object, now: float) -> bool:
-    """Whether a round that read ``status`` must wake any of ``waiters`` (near-zero work if not)."""
-    if not waiters:
-        return False
-    return any(w.known is None or w.known != status or now >= w.wake_at for w in waiters)
-
-
 class TaskPoller:
     """Polls Kling on behalf of every waiter with the same (connection, kind, interval) on a loop.
 
@@ -93,7 +80,7 @@ class TaskPoller:
         self.hook = hook
         self.task_kind = task_kind
         self.interval = interval
-        self._waiters: dict[str, list[_Waiter]] = {}
+        self._waiters: dict[str, list[Waiter]] = {}
         self._runner: asyncio.Task[None] | None = None
         self._list_refused_until = 0.0  # monotonic time
         # Grows (x2, up to MAX_SLOWDOWN) while Kling answers 1302/1303, back to 1 after a clean
@@ -128,34 +115,21 @@ class TaskPoller:
         Raises ``asyncio.TimeoutError`` when no round answered within ``timeout`` seconds. A
         timer on the future, not ``asyncio.wait_for``: no extra Task per wait.
         """
-        loop = asyncio.get_running_loop()
-        waiter = self.watch(ident, known, wake_at)
-        timer = None if timeout is None else loop.call_later(timeout, expire, waiter.future)
-        try:
-            return await waiter.future
-        finally:
-            if timer is not None:
-                timer.cancel()
-            self.unwatch(ident, waiter)
+        return await answered(self, ident, self.watch(ident, known, wake_at), timeout)
 
-    def watch(self, ident: str, known: str | None = None, wake_at: float = 0.0) -> _Waiter:
+    def watch(self, ident: str, known: str | None = None, wake_at: float = 0.0) -> Waiter:
         """Register a wait for the next round that finds ``ident`` changed (see ``next_snapshot``).
 
         The caller awaits ``waiter.future`` and must ``unwatch`` afterwards. No coroutine of its own:
         thousands of sleeping waits on a triggerer cost one future and one small object each.
         """
-        loop = asyncio.get_running_loop()
-        waiter = _Waiter(loop.create_future(), known, wake_at)
-        waiters = self._waiters.get(ident)
-        if waiters is None:
-            self._waiters[ident] = [waiter]
-        else:
-            waiters.append(waiter)
+        waiter = Waiter(asyncio.get_running_loop().create_future(), known, wake_at)
+        register(self._waiters, ident, waiter)
         if self._runner is None or self._runner.done():
             self._runner = start_background(self._run(), name=f"kling-poller-{self.task_kind.name}")
         return waiter
 
-    def unwatch(self, ident: str, waiter: _Waiter) -> None:
+    def unwatch(self, ident: str, waiter: Waiter) -> None:
         forget_waiter(self._waiters, ident, waiter)
 
     async def _run(self) -> None:
@@ -185,11 +159,8 @@ class TaskPoller:
     def _deliver(self, results: dict[str, KlingTask | BaseException]) -> None:
         """Hand each id's waiters their task or error now (their futures resolve; they run next)."""
         batch = {i: ws for i in results if (ws := self._waiters.get(i))}
-        for ident, waiters in batch.items():
-            if isinstance(results[ident], KlingTask):
-                self._delivered.add(ident)
-                self.wakeups += sum(1 for w in waiters if not w.future.done())
-        settle(batch, results)
+        self._delivered.update(i for i in batch if isinstance(results[i], KlingTask))
+        self.wakeups += settle(batch, results)  # counts only the waits given a task now
 
     async def _poll(self, idents: Iterable[str]) -> dict[str, KlingTask | BaseException]:
         """The task (or error) of each id whose waiters must wake; unchanged ones are left out."""
@@ -209,7 +180,7 @@ class TaskPoller:
                     except Exception as exc:
                         results[ident] = exc
                         return
-                    if task.is_terminal or _wakes(self._waiters.get(ident), task.task_status.value, now):
+                    if task.is_terminal or any_wakes(self._waiters.get(ident), task.task_status.value, now):
                         results[ident] = task
 
             await asyncio.gather(*(one(i) for i in remaining))
@@ -257,12 +228,13 @@ class TaskPoller:
                 break
             ready: dict[str, KlingTask | BaseException] = {}
             for entry in entries:
-                ident = _ident_in(entry, missing)
+                task_id, external = raw_task_ids(entry)
+                ident = task_id if task_id in missing else external if external in missing else None
                 if ident is None:
                     continue
                 missing.discard(ident)
                 status = raw_status(entry)
-                if status in _FINISHED or _wakes(self._waiters.get(ident), status, now):
+                if status in FINISHED or any_wakes(self._waiters.get(ident), status, now):
                     try:
                         task = parse_task(entry, "task list entry")
                     except KlingError:
@@ -281,21 +253,6 @@ class TaskPoller:
             if len(missing) < LIST_BATCH_THRESHOLD or len(entries) < LIST_PAGE_SIZE:
                 break
         wanted.difference_update(found)
-
-
-_FINISHED = frozenset(s.value for s in TaskStatus if s.is_terminal)
-
-
-def _ident_in(entry: Any, missing: set[str]) -> str | None:
-    """Which waited-for id a raw list entry is: its task id, else its ``external_task_id``."""
-    if not isinstance(entry, dict):
-        return None
-    task_id = entry.get("task_id")
-    if task_id is not None and (ident := str(task_id)) in missing:
-        return ident
-    info = entry.get("task_info")
-    external = info.get("external_task_id") if isinstance(info, dict) else None
-    return external if isinstance(external, str) and external in missing else None
 
 
 # The poller of each (connection, kind, interval) on each event loop.
@@ -321,8 +278,8 @@ async def wait_for_task(
     k = get_kind(task_kind)
     loop = asyncio.get_running_loop()
     errors = PollErrors(ident, wait_for_unknown=wait_for_unknown)
-    tasks_poller = TasksPoller.shared(hook) if k.design == "new" else None  # one GET /tasks poller
-    poller = TaskPoller.shared(hook, k, poll_interval) if tasks_poller is None else None
+    # New design: one batched GET /tasks poller per connection, whatever the family and interval.
+    poller = TasksPoller.shared(hook) if k.design == "new" else TaskPoller.shared(hook, k, poll_interval)
     while True:
         remaining = None if deadline is None else deadline - time.time()
         if remaining is not None and remaining <= 0:
@@ -331,22 +288,19 @@ async def wait_for_task(
         # check wake on the next round whatever it reads, so a clean round resets the error count.
         known = None if errors.in_a_row else progress.last_status
         wake_at = progress.next_heartbeat
-        try:
-            if poller is not None:  # inline, not a coroutine: no extra frame per sleeping wait
-                waiter = poller.watch(ident, known, wake_at)
-                timer = None if remaining is None else loop.call_later(remaining, expire, waiter.future)
-                try:
-                    task = await waiter.future
-                finally:
-                    if timer is not None:
-                        timer.cancel()
-                    poller.unwatch(ident, waiter)
-                    del waiter, timer
+        try:  # inline, not a coroutine: no extra frame per sleeping wait
+            if isinstance(poller, TasksPoller):
+                waiter = poller.watch(ident, known, wake_at, interval=poll_interval)
             else:
-                assert tasks_poller is not None
-                task = await tasks_poller.next_snapshot(
-                    ident, interval=poll_interval, timeout=remaining, known=known, wake_at=wake_at
-                )
+                waiter = poller.watch(ident, known, wake_at)
+            timer = None if remaining is None else loop.call_later(remaining, expire, waiter.future)
+            try:
+                task = await waiter.future
+            finally:
+                if timer is not None:
+                    timer.cancel()
+                poller.unwatch(ident, waiter)
+                del waiter, timer
         except asyncio.TimeoutError:
             continue
         except KlingError as exc:

@@ -8,13 +8,13 @@ their family; an unknown id is simply absent (docs/kling-api.md#new-design). AK/
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from urllib.parse import quote
 
 from airflow_provider_kling.api.kinds import NEW_DESIGN_TASKS_PATH, TaskKind, get_kind
-from airflow_provider_kling.api.tasks import KlingTask, parse_task_list
+from airflow_provider_kling.api.tasks import KlingTask, parse_task, parse_task_list, raw_task_ids
 from airflow_provider_kling.exceptions import (
     KlingAPIError,
     KlingInvalidRequestError,
@@ -123,19 +123,35 @@ class NewDesignTasks:
         One ``GET /tasks`` per batch (``id_batches``). ``by="any"`` reads the ids as Kling task
         ids first, then the ones not found as your external task ids (one more batched call).
         """
+        found: dict[str, KlingTask] = {}
+        async for answered in self.aiter_task_entries(ids, by=by):
+            for ident, entry in answered:
+                found[ident] = parse_task(entry, "task list entry")
+        return found
+
+    async def aiter_task_entries(
+        self, ids: Iterable[str], *, by: IdKey | Literal["any"] = "any"
+    ) -> AsyncIterator[list[tuple[str, dict[str, Any]]]]:
+        """:meth:`aget_tasks` unparsed: each ``GET /tasks`` answer as soon as it is read, as
+        (id asked for, raw task object) pairs, each id once; a poller parses only what changed."""
         await self.arequire_api_key(_ANY_NEW_KIND)
         wanted = list(dict.fromkeys(str(i) for i in ids))
-        found: dict[str, KlingTask] = {}
+        found: set[str] = set()
         for key in ("task_ids", "external_task_ids") if by == "any" else (by,):
             missing = [i for i in wanted if i not in found]
             for batch in id_batches(missing, key=key) if missing else []:
                 data = await self.arequest("GET", NEW_DESIGN_TASKS_PATH, params={key: ",".join(batch)})
-                asked = set(batch)
-                for task in parse_task_list(data):
-                    ident = task.task_id if key == "task_ids" else task.external_task_id
-                    if ident in asked:
-                        found.setdefault(ident, task)
-        return found
+                if not isinstance(data, list):
+                    raise KlingResponseError(
+                        f"Kling's task list has no list in 'data' (got {type(data).__name__})"
+                    )
+                asked, answered = set(batch), []
+                for entry in data:
+                    ident = raw_task_ids(entry)[0 if key == "task_ids" else 1]
+                    if ident is not None and ident in asked and ident not in found:
+                        found.add(ident)
+                        answered.append((ident, entry))
+                yield answered
 
     async def afind_new_task(self, kind: TaskKind, ident: str, *, external_first: bool) -> KlingTask | None:
         """One task by Kling id or ``external_task_id`` (``external_first``: the look-up before a

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_kling.api.tasks import parse_task, parse_task_list
+from airflow_provider_kling.api.tasks import parse_task, parse_task_list, raw_status, raw_task_ids
 from tests.conftest import load_fixture
 
 RESULT_KEYS = {
@@ -104,3 +104,19 @@ def test_the_new_format_callback_parses_with_the_same_model() -> None:
 def test_a_new_design_task_without_id_names_the_field() -> None:
     with pytest.raises(Exception, match="task_id"):
         parse_task({"id": "", "status": "succeeded"})
+
+
+@pytest.mark.parametrize("fixture", ["new-tasks-query-succeeded.json", "v2a-list.json"])
+def test_raw_status_and_ids_read_entries_of_both_designs_as_parsing_does(fixture: str) -> None:
+    """Pollers skip parsing unchanged entries by their raw status and ids: these must agree with the model."""
+    entries = load_fixture(fixture)["data"]
+    assert entries
+    for entry in entries:
+        task = parse_task(entry)
+        assert raw_status(entry) == task.task_status.value
+        assert raw_task_ids(entry) == (task.task_id, task.external_task_id)
+    for status, expected in (("processing", "processing"), ("succeeded", "succeed"), ("failed", "failed")):
+        entry = new_task(status=status)
+        assert raw_status(entry) == expected == parse_task(entry).task_status.value
+    assert raw_task_ids(new_task(id=9002, external_id="mine")) == ("9002", "mine")
+    assert raw_task_ids(["not", "a", "task"]) == (None, None)

@@ -115,6 +115,31 @@ def test_any_reads_task_ids_then_the_rest_as_external_ids_in_one_more_call(
     assert MAX_IDS_PER_QUERY == 100
 
 
+def test_raw_entries_come_one_answer_at_a_time_unparsed_each_id_once(
+    kling_key_conn: EmulatorServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What a poller reads: each GET /tasks answer as it arrives, raw, keyed by the id asked for."""
+    hook = KlingHook()
+    ids = submit(hook, 5, prefix="raw")
+    monkeypatch.setattr(new_design, "MAX_IDS_PER_QUERY", 2)
+    stats = kling_key_conn.emulator.stats
+    before = stats.by_route[TASKS]
+
+    async def read() -> list[tuple[int, list[tuple[str, Any]]]]:
+        seen = []
+        async for answered in hook.aiter_task_entries([ids[0], ids[1], ids[2], ids[0], "raw-3", "gone"]):
+            seen.append((stats.by_route[TASKS] - before, answered))
+        return seen
+
+    seen = hook.run_sync(read)
+    # Five ids (ids[0] once) as task ids in batches of 2, then the two not found as external ids.
+    assert [calls for calls, _ in seen] == [1, 2, 3, 4]
+    pairs = [pair for _, answered in seen for pair in answered]
+    assert [ident for ident, _ in pairs] == [ids[0], ids[1], ids[2], "raw-3"]
+    assert all(isinstance(entry, dict) and "status" in entry for _, entry in pairs)  # not parsed
+    assert pairs[-1][1]["id"] == ids[3] and pairs[-1][1]["external_id"] == "raw-3"
+
+
 def test_a_jwt_connection_is_refused_before_anything_is_sent(
     emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:

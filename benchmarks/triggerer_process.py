@@ -37,31 +37,36 @@ import asyncio
 import json
 import os
 import shutil
-import signal
-import sqlite3
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._common import (
-    BIN,
-    Emulator,
-    airflow_env,
-    create_tasks,
-    emulator,
-    machine,
-    median,
-    percentile,
-    table,
+from benchmarks._common import BIN, Emulator, create_tasks, emulator, machine, median, percentile, table
+from benchmarks._triggerer_db import (
+    DAG_ID,
+    DB_POLL_SECONDS,
+    KLING_CONN_ID,
+    RUN_ID,
+    airflow_home_env,
+    open_db,
+    prepare_template,
+    setup_main,
+    wait_triggerer_up,
+)
+from benchmarks._triggerer_watch import (
+    Sampler,
+    cpu_seconds,
+    runner_child,
+    runner_times,
+    stop_process_group,
+    wait_file,
+    write_json,
 )
 
 IMPLS = {
@@ -69,141 +74,9 @@ IMPLS = {
     "floor": "DateTimeTrigger (runner floor)",
 }
 SUBMITTED_SECONDS = 1.0
-KLING_CONN_ID = "kling_bench"
-DAG_ID = "kling_triggerer_process"
-RUN_ID = "kling_triggerer_process_run"
-SAMPLE_SECONDS = 0.5
-DB_POLL_SECONDS = 0.5
-DAG_FILE = '''"""One mapped task expanded {n} times (the deferred waits) and a warm-up task."""
-
-from airflow.sdk import DAG, task
-
-with DAG("{dag_id}", schedule=None, catchup=False):
-
-    @task
-    def wait(i: int) -> None:
-        """Never run here: no scheduler runs; the benchmark defers its task instances."""
-
-    wait.override(task_id="warm_up")(-1)
-    wait.expand(i=list(range({n})))
-'''
 
 
 # ---------------------------------------------------------------------------- parent
-
-
-def _env(
-    home: Path, fernet_key: str, select_per_loop: int, extra: dict[str, str] | None = None
-) -> dict[str, str]:
-    env = airflow_env(
-        {
-            "AIRFLOW_HOME": str(home),
-            "AIRFLOW__CORE__DAGS_FOLDER": str(home / "dags"),
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
-            "AIRFLOW__CORE__FERNET_KEY": fernet_key,
-            # Airflow's default level: every trigger's start, progress and event lines are paid for.
-            "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
-            "AIRFLOW__TRIGGERER__MAX_TRIGGER_TO_SELECT_PER_LOOP": str(select_per_loop),
-        }
-    )
-    env.update(extra or {})
-    return env
-
-
-def prepare_template(tmp: Path, n: int, fernet_key: str, select_per_loop: int) -> Path:
-    """Migrate a SQLite DB and serialize the DAG once; each row starts from a copy of that DB."""
-    home = tmp / "home"
-    (home / "dags").mkdir(parents=True)
-    (home / "dags" / f"{DAG_ID}.py").write_text(DAG_FILE.format(n=n, dag_id=DAG_ID))
-    env = _env(home, fernet_key, select_per_loop)
-    for cmd in (["db", "migrate"], ["dags", "reserialize"]):
-        done = subprocess.run(
-            [str(BIN / "airflow"), *cmd], env=env, capture_output=True, text=True, timeout=600
-        )
-        if done.returncode != 0:
-            raise RuntimeError(
-                f"airflow {' '.join(cmd)} failed:\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}"
-            )
-    template = tmp / "template.db"
-    shutil.copyfile(home / "airflow.db", template)
-    return template
-
-
-class Sampler(threading.Thread):
-    """RSS of the triggerer's supervisor and its child processes, every 0.5 s."""
-
-    def __init__(self, pid: int) -> None:
-        super().__init__(daemon=True)
-        import psutil
-
-        self.supervisor = psutil.Process(pid)
-        self.samples: list[tuple[float, int, int, int]] = []  # (time, supervisor, runner, children)
-        self.stop = threading.Event()
-
-    def sample(self) -> tuple[float, int, int, int]:
-        import psutil
-
-        sup = self.supervisor.memory_info().rss
-        runner = children = 0
-        for child in self.supervisor.children(recursive=True):
-            try:
-                rss = child.memory_info().rss
-            except psutil.NoSuchProcess:
-                continue
-            children += 1
-            runner += rss
-        return time.time(), sup, runner, children
-
-    def run(self) -> None:
-        while not self.stop.is_set():
-            try:
-                self.samples.append(self.sample())
-            except Exception:  # the triggerer exited; the parent notices
-                return
-            self.stop.wait(SAMPLE_SECONDS)
-
-
-def _runner(pid: int, timeout: float) -> Any:
-    """The trigger-runner child of the supervisor (its only child with --skip-serve-logs)."""
-    import psutil
-
-    supervisor = psutil.Process(pid)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        children = supervisor.children()
-        if len(children) == 1:
-            return children[0]
-        if len(children) > 1:
-            names = [" ".join(c.cmdline())[:80] for c in children]
-            raise RuntimeError(f"expected one trigger-runner child, found {names}")
-        time.sleep(0.1)
-    raise RuntimeError("the triggerer started no trigger-runner child")
-
-
-@contextmanager
-def _db(home: Path) -> Iterator[sqlite3.Connection]:
-    """A plain reader connection (read-only mode cannot open a WAL database whose -shm is gone)."""
-    db = sqlite3.connect(home / "airflow.db", timeout=30, isolation_level=None)
-    try:
-        yield db
-    finally:
-        db.close()
-
-
-def _wait_triggerer_up(home: Path, proc: subprocess.Popen[bytes], timeout: float) -> None:
-    """Until the TriggererJob row heartbeats (its supervisor loop runs)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"airflow triggerer exited {proc.returncode}")
-        with _db(home) as db:
-            rows = db.execute(
-                "SELECT count(*) FROM job WHERE job_type = 'TriggererJob' AND state = 'running'"
-            ).fetchone()
-        if rows[0]:
-            return
-        time.sleep(0.2)
-    raise RuntimeError("airflow triggerer did not start")
 
 
 def run_one(
@@ -228,7 +101,9 @@ def run_one(
     shutil.copyfile(template, home / "airflow.db.new")
     (home / "airflow.db.new").rename(home / "airflow.db")
     with emulator(SUBMITTED_SECONDS, processing) as emu:
-        env = _env(home, fernet_key, select, {f"AIRFLOW_CONN_{KLING_CONN_ID.upper()}": emu.kling_conn()})
+        env = airflow_home_env(
+            home, fernet_key, select, {f"AIRFLOW_CONN_{KLING_CONN_ID.upper()}": emu.kling_conn()}
+        )
         files = {
             name: tmp / f"{name}.json" for name in ("ready", "warm", "warm_deferred", "tasks", "deferred")
         }
@@ -245,9 +120,9 @@ def run_one(
         )
         sampler: Sampler | None = None
         try:
-            _wait_file(files["ready"], setup, 300)
-            _wait_triggerer_up(home, triggerer, 120)
-            runner = _runner(triggerer.pid, 60)
+            wait_file(files["ready"], setup, 300)
+            wait_triggerer_up(home, triggerer, 120)
+            runner = runner_child(triggerer.pid, 60)
             supervisor = psutil.Process(triggerer.pid)
             time.sleep(1)  # the runner settles (imports done, event loop idle)
             sampler = Sampler(triggerer.pid)
@@ -256,9 +131,9 @@ def run_one(
             _warm_up(emu, home, task_seconds, files, setup, triggerer)
             time.sleep(1)  # the warm-up wait's cleanup
             warm = sampler.sample()
-            cpu0 = _cpu(runner), _cpu(supervisor)
+            cpu0 = cpu_seconds(runner), cpu_seconds(supervisor)
             result = _drive(emu, home, n, task_seconds, files, setup, triggerer, timeout)
-            cpu1 = _cpu(runner), _cpu(supervisor)
+            cpu1 = cpu_seconds(runner), cpu_seconds(supervisor)
             sampler.stop.set()
             sampler.join()
         except BaseException:
@@ -268,7 +143,7 @@ def run_one(
         finally:
             if sampler is not None:
                 sampler.stop.set()
-            _stop(triggerer)
+            stop_process_group(triggerer)
             if keep is not None:  # the trigger logs and the triggerer's own output, for a post-mortem
                 (keep / impl).mkdir(parents=True, exist_ok=True)
                 if (home / "logs").exists():
@@ -277,7 +152,7 @@ def run_one(
             if setup.poll() is None:
                 setup.kill()
                 setup.wait()
-    runner_times = _runner_times(home, result.pop("finish_at"), result.pop("deferred_at"))
+    logged = runner_times(home, result.pop("finish_at"), result.pop("deferred_at"))
     peak_sup = max(s[1] for s in sampler.samples)
     peak_runner = max(s[2] for s in sampler.samples)
     peak_sum = max(s[1] + s[2] for s in sampler.samples)
@@ -299,61 +174,8 @@ def run_one(
         "lat_p50": median(latencies),
         "lat_p95": percentile(latencies, 0.95),
         "lat_max": max(latencies) if latencies else float("nan"),
-        **runner_times,
+        **logged,
     }
-
-
-def _runner_times(home: Path, finish_at: list[float], deferred_at: float) -> dict[str, float]:
-    """From each trigger's log file: when the runner started it and when it fired, as the runner saw.
-
-    The triggerer writes one JSON-lines log file per trigger (its supervisor, from the runner's
-    lines): "trigger ... starting" and "Trigger fired event" carry the runner's timestamps.
-    """
-    from datetime import datetime
-
-    started: list[float] = []
-    fired: list[float] = []
-    pattern = f"dag_id={DAG_ID}/run_id={RUN_ID}/task_id=wait/map_index=*/*.trigger.*.log"
-    for path in (home / "logs").glob(pattern):
-        index = int(path.parent.name.removeprefix("map_index="))
-        for line in path.read_text(errors="replace").splitlines():
-            if "starting" not in line and "Trigger fired event" not in line:
-                continue
-            try:
-                entry = json.loads(line)
-                stamp = datetime.fromisoformat(entry["timestamp"].replace("Z", "+00:00")).timestamp()
-            except (ValueError, KeyError, TypeError):
-                continue
-            event = str(entry.get("event", ""))
-            if event.startswith("trigger ") and event.endswith(") starting"):  # "... (ID 7) starting"
-                started.append(stamp)
-            elif event == "Trigger fired event":
-                fired.append(stamp - finish_at[index])
-    nan = float("nan")
-    return {
-        "started": len(started),
-        "start_first_s": (min(started) - deferred_at) if started else nan,
-        "start_all_s": (max(started) - deferred_at) if started else nan,
-        "runner_fired": len(fired),
-        "runner_lat_p50": median(fired),
-        "runner_lat_max": max(fired) if fired else nan,
-    }
-
-
-def _cpu(process: Any) -> float:
-    times = process.cpu_times()
-    return float(times.user + times.system)
-
-
-def _wait_file(path: Path, proc: subprocess.Popen[Any], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not path.exists():
-        if proc.poll() is not None:
-            err = proc.stderr.read() if proc.stderr else ""
-            raise RuntimeError(f"setup child exited {proc.returncode}:\n{str(err)[-3000:]}")
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"timed out waiting for {path.name}")
-        time.sleep(0.05)
 
 
 def _drive(
@@ -371,13 +193,13 @@ def _drive(
     for task in tasks:
         task["finish_at"] = task["created"] + task_seconds
     before = emu.stats()
-    _write(files["tasks"], tasks)
-    _wait_file(files["deferred"], setup, 300)
+    write_json(files["tasks"], tasks)
+    wait_file(files["deferred"], setup, 300)
     deferred_at = json.loads(files["deferred"].read_text())["deferred_at"]
     left: dict[int, float] = {}
     assigned_at: float | None = None
     end = time.monotonic() + timeout
-    with _db(home) as db:
+    with open_db(home) as db:
         while len(left) < n and time.monotonic() < end:
             if triggerer.poll() is not None:
                 raise RuntimeError(f"airflow triggerer exited {triggerer.returncode}")
@@ -431,12 +253,6 @@ def _drive(
     }
 
 
-def _write(path: Path, data: Any) -> None:
-    tmp_file = path.with_suffix(".tmp")
-    tmp_file.write_text(json.dumps(data))
-    tmp_file.rename(path)
-
-
 def _warm_up(
     emu: Emulator,
     home: Path,
@@ -452,10 +268,10 @@ def _warm_up(
     """
     tasks = asyncio.run(create_tasks(emu.url, 1, f"warm-{os.getpid()}-{time.time_ns()}"))
     tasks[0]["finish_at"] = tasks[0]["created"] + task_seconds
-    _write(files["warm"], tasks)
-    _wait_file(files["warm_deferred"], setup, 120)
+    write_json(files["warm"], tasks)
+    wait_file(files["warm_deferred"], setup, 120)
     deadline = time.monotonic() + task_seconds + 120
-    with _db(home) as db:
+    with open_db(home) as db:
         while time.monotonic() < deadline:
             if triggerer.poll() is not None:
                 raise RuntimeError(f"airflow triggerer exited {triggerer.returncode}")
@@ -469,131 +285,12 @@ def _warm_up(
     raise RuntimeError("the warm-up wait did not fire")
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(10)
-
-
 def _start_setup(
     env: dict[str, str], impl: str, n: int, poll: float, timeout: float, files: dict[str, Path]
 ) -> subprocess.Popen[str]:
     cmd = [sys.executable, str(Path(__file__).resolve()), "--setup", impl, "--n", str(n), "--poll", str(poll)]
     cmd += ["--timeout", str(timeout), "--files", json.dumps({k: str(v) for k, v in files.items()})]
     return subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-
-
-# ---------------------------------------------------------------------------- setup child
-
-
-def setup_main(args: argparse.Namespace) -> None:
-    """Create the DAG run (N + 1 task instances); defer the warm-up, then all N at once."""
-    from datetime import datetime, timezone
-
-    from airflow.models.dagbag import DBDagBag
-    from airflow.models.taskinstance import TaskInstance
-    from airflow.utils.session import create_session
-    from airflow.utils.state import DagRunState
-    from airflow.utils.types import DagRunTriggeredByType, DagRunType
-    from sqlalchemy import func, select
-
-    files = {k: Path(v) for k, v in json.loads(args.files).items()}
-    with create_session() as session:
-        dag = DBDagBag().get_latest_version_of_dag(DAG_ID, session=session)
-        if dag is None:
-            raise SystemExit(f"DAG {DAG_ID} is not serialized")
-        dag.create_dagrun(
-            run_id=RUN_ID,
-            run_after=datetime.now(timezone.utc),
-            run_type=DagRunType.MANUAL,
-            triggered_by=DagRunTriggeredByType.TEST,
-            state=DagRunState.RUNNING,
-            session=session,
-        )
-    with create_session() as session:
-        count = session.scalar(
-            select(func.count()).where(TaskInstance.run_id == RUN_ID, TaskInstance.task_id == "wait")
-        )
-    if count != args.n:
-        raise SystemExit(f"the DAG run has {count} mapped task instances, expected {args.n}")
-    if args.setup == "kling":
-        import airflow_provider_kling.triggers.kling  # noqa: F401 - imported before the clock starts
-    else:
-        import airflow.providers.standard.triggers.temporal  # noqa: F401
-    files["ready"].touch()
-    warm = _read_when_there(files["warm"])
-    _defer("warm_up", _triggers(args.setup, warm, args.poll, args.timeout), args.timeout)
-    files["warm_deferred"].touch()
-    tasks = _read_when_there(files["tasks"])
-    _defer("wait", _triggers(args.setup, tasks, args.poll, args.timeout), args.timeout)
-    files["deferred"].write_text(json.dumps({"deferred_at": time.time()}))
-
-
-def _read_when_there(path: Path) -> list[dict[str, Any]]:
-    deadline = time.monotonic() + 300
-    while not path.exists():
-        if time.monotonic() > deadline:
-            raise SystemExit(f"no {path.name}")
-        time.sleep(0.02)
-    data: list[dict[str, Any]] = json.loads(path.read_text())
-    return data
-
-
-def _defer(task_id: str, triggers: list[Any], timeout: float) -> None:
-    """In one transaction: a Trigger row per trigger, its task instance deferred on it."""
-    from datetime import datetime, timedelta, timezone
-
-    from airflow.models.taskinstance import TaskInstance
-    from airflow.models.trigger import Trigger
-    from airflow.utils.session import create_session
-    from airflow.utils.state import TaskInstanceState
-    from sqlalchemy import select
-
-    with create_session() as session:
-        rows = [Trigger.from_object(trigger) for trigger in triggers]
-        session.add_all(rows)
-        session.flush()
-        trigger_timeout = datetime.now(timezone.utc) + timedelta(seconds=timeout)
-        tis = session.scalars(
-            select(TaskInstance).where(
-                TaskInstance.dag_id == DAG_ID, TaskInstance.run_id == RUN_ID, TaskInstance.task_id == task_id
-            )
-        ).all()
-        for ti in tis:  # as the execution API's defer route fills them in
-            ti.state = TaskInstanceState.DEFERRED
-            ti.trigger_id = rows[max(ti.map_index, 0)].id
-            ti.next_method = "execute_complete"
-            ti.next_kwargs = None
-            ti.trigger_timeout = trigger_timeout
-
-
-def _triggers(impl: str, tasks: list[dict[str, Any]], poll: float, timeout: float) -> list[Any]:
-    from datetime import datetime, timezone
-
-    if impl == "floor":
-        from airflow.providers.standard.triggers.temporal import DateTimeTrigger
-
-        return [
-            DateTimeTrigger(moment=datetime.fromtimestamp(t["finish_at"], tz=timezone.utc)) for t in tasks
-        ]
-    from airflow_provider_kling.triggers.kling import KlingTaskTrigger
-
-    deadline = time.time() + timeout
-    return [
-        KlingTaskTrigger(
-            kling_task_id=t["id"],
-            task_kind="video-to-audio",
-            kling_conn_id=KLING_CONN_ID,
-            poll_interval=poll,
-            deadline=deadline,
-            last_status="submitted",
-        )
-        for t in tasks
-    ]
 
 
 # ---------------------------------------------------------------------------- report

@@ -32,9 +32,11 @@ account view (default)          1.09x   0.92 (108 + 2)    62 / 58     0       5
 + submit_on_triggerer = True    1.10x   0.04 (0 + 5)      37 / 83     0       5
 probe after probe_max_seconds   1.06x   0.94 (104 + 9)    34 / 86     0       5
 + slow probe (current code)     1.09x   0.96 (109 + 6)    38 / 82     0       5
+  + submit_on_triggerer         1.09x   0.15 (0 + 18)     70 / 50     0       5
 ==============================  ======  ================  ==========  ======  ========
 
-The last row is the current code at default settings (benchmarks/README.md has every run).
+The last two rows are the current code, by default and with submit_on_triggerer
+(benchmarks/README.md has every run).
 
 On main 111 of the 120 Kling tasks met 1303 on the worker's first submit (the account is full
 when the task starts: that refusal is what defers it) and the two triggerers' gates, each blind

@@ -90,13 +90,18 @@ def emulator(submitted_seconds: float, processing_seconds: float) -> Iterator[Em
                 time.sleep(0.05)
             yield Emulator(proc, int(port_file.read_text()))
         finally:
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-                try:
-                    proc.wait(10)
-                except subprocess.TimeoutExpired:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                    proc.wait(10)
+            stop_process_group(proc, grace=10)
+
+
+def stop_process_group(proc: subprocess.Popen[Any], grace: float) -> None:
+    """SIGTERM the process group a benchmark started (``start_new_session``), SIGKILL after ``grace`` s."""
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(grace)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
 
 
 async def create_tasks(url: str, n: int, tag: str, kind: str = "video-to-audio") -> list[dict[str, Any]]:

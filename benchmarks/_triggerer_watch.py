@@ -8,8 +8,6 @@ trigger from the per-trigger log files.
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import threading
 import time
@@ -130,13 +128,3 @@ def write_json(path: Path, data: Any) -> None:
     tmp_file = path.with_suffix(".tmp")
     tmp_file.write_text(json.dumps(data))
     tmp_file.rename(path)
-
-
-def stop_process_group(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(10)

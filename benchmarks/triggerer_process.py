@@ -47,7 +47,17 @@ from typing import Any
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._common import BIN, Emulator, create_tasks, emulator, machine, median, percentile, table
+from benchmarks._common import (
+    BIN,
+    Emulator,
+    create_tasks,
+    emulator,
+    machine,
+    median,
+    percentile,
+    stop_process_group,
+    table,
+)
 from benchmarks._triggerer_db import (
     DAG_ID,
     DB_POLL_SECONDS,
@@ -64,7 +74,6 @@ from benchmarks._triggerer_watch import (
     cpu_seconds,
     runner_child,
     runner_times,
-    stop_process_group,
     wait_file,
     write_json,
 )
@@ -143,7 +152,7 @@ def run_one(
         finally:
             if sampler is not None:
                 sampler.stop.set()
-            stop_process_group(triggerer)
+            stop_process_group(triggerer, grace=30)
             if keep is not None:  # the trigger logs and the triggerer's own output, for a post-mortem
                 (keep / impl).mkdir(parents=True, exist_ok=True)
                 if (home / "logs").exists():
